@@ -1,0 +1,74 @@
+"""Solver dispatch: one entry point for every backend, validation included."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from typing import Literal
+
+from aps.model import Problem
+from aps.result import Incumbent, Result, ScheduledOperation
+from aps.validate import ScheduleInvalidError, validate
+
+SolverName = Literal["cpsat", "plain"]
+SOLVERS: tuple[str, ...] = ("cpsat", "plain")
+
+
+def solve(
+    problem: Problem,
+    time_limit: float = 10.0,
+    workers: int = 2,
+    seed: int = 0,
+    hint: Sequence[ScheduledOperation] | None = None,
+    on_progress: Callable[[Incumbent], None] | None = None,
+    *,
+    solver: str = "cpsat",
+    stop: threading.Event | None = None,
+    check: bool = True,
+) -> Result:
+    """Solve ``problem`` and return a validated :class:`~aps.result.Result`.
+
+    Parameters
+    ----------
+    problem
+        The problem in ticks.
+    time_limit, workers, seed
+        Wall-clock seconds, CP-SAT search workers and the random seed.
+    hint
+        A previous or heuristic schedule to start from (warm start).
+    on_progress
+        Called with every improving incumbent (objective, bound, elapsed seconds).
+    solver
+        ``"cpsat"`` (our model) or ``"plain"`` (the textbook job-shop model, benchmarks).
+    stop
+        Set this event to stop the search early; the best schedule so far is kept.
+    check
+        Validate the returned schedule independently (raise on any violation).
+
+    Raises
+    ------
+    ScheduleInvalidError
+        When the solver returned a schedule that breaks a hard constraint: a bug, never
+        something to ship.
+    ValueError
+        For an unknown solver name or a problem the chosen backend cannot express.
+    """
+    if time_limit <= 0:
+        raise ValueError(f"time_limit must be positive, got {time_limit}")
+    if workers < 1:
+        raise ValueError(f"workers must be at least 1, got {workers}")
+    if solver == "cpsat":
+        from aps.solvers.cpsat import solve_cpsat
+
+        result = solve_cpsat(problem, time_limit, workers, seed, hint, on_progress, stop)
+    elif solver == "plain":
+        from aps.solvers.plain import solve_plain
+
+        result = solve_plain(problem, time_limit, workers, seed, on_progress, stop)
+    else:
+        raise ValueError(f"unknown solver {solver!r}; choose one of {', '.join(SOLVERS)}")
+    if check and result.status.has_schedule:
+        violations = validate(problem, result.schedule)
+        if violations:
+            raise ScheduleInvalidError(violations)
+    return result

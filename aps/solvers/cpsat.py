@@ -1,0 +1,538 @@
+"""Our CP-SAT model of the full problem.
+
+Variables per operation: run start ``s``, run end ``e`` and, when setups exist, the
+busy-from tick ``b``; per mode a presence literal and an optional interval on its
+machine. Calendars: fixed intervals in the machine's NoOverlap, or, on machines that run
+interruptible operations, one literal per (start period, end period) pair. Setups: a
+circuit per machine with a setup matrix. Materials: one reservoir per material.
+
+For job shops it adds what the textbook model lacks: a dispatching schedule as hint and
+fallback incumbent, and a horizon cut to that schedule's makespan.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ortools.sat.python import cp_model
+
+from aps.kpi import objective_value, term_values
+from aps.model import Id, Job, Machine, ObjectiveTerm, Operation, Problem
+from aps.result import Incumbent, Result, ScheduledOperation, SolveStatus, relative_gap
+from aps.solvers.common import SOLVER_VERSION, STATUS, ProgressCallback, StopWatcher, parameters
+from aps.solvers.dispatch import best_dispatch
+from aps.solvers.periods import Periods
+from aps.validate import validate
+
+LinearExpr = cp_model.LinearExprT
+
+
+@dataclass
+class _ModeVars:
+    machine: Id
+    present: cp_model.IntVar | int
+    interval: cp_model.IntervalVar
+    duration: int
+    setup: int
+    changeover: cp_model.IntVar | int = 0
+
+
+@dataclass
+class _OpVars:
+    job: Job
+    op: Operation
+    family: str | None
+    s: cp_model.IntVar
+    e: cp_model.IntVar
+    b: cp_model.IntVar
+    modes: list[_ModeVars] = field(default_factory=list)
+
+
+def horizon_of(problem: Problem) -> int:
+    """A horizon no optimal schedule needs to exceed (serial after every fixed event)."""
+    if problem.horizon is not None:
+        return problem.horizon
+    base = 0
+    for m in problem.machines:
+        if m.unavailable:
+            base = max(base, m.unavailable[-1].end)
+    for mat in problem.materials:
+        for r in mat.receipts:
+            base = max(base, r.time)
+    max_change = {
+        name: max(
+            [v for row in mx.changeover.values() for v in row.values()]
+            + list(mx.initial.values())
+            + [0]
+        )
+        for name, mx in problem.setup_matrices.items()
+    }
+    machines = {m.id: m for m in problem.machines}
+    total = 0
+    for job in problem.jobs:
+        base = max(base, job.release)
+        for op in job.operations:
+            total += max(
+                m.duration
+                + m.setup
+                + (
+                    max_change[machines[m.machine].setup_matrix or ""]
+                    if machines[m.machine].setup_matrix
+                    else 0
+                )
+                for m in op.modes
+            )
+        for _, _, lag in job.predecessor_lags():
+            total += max(0, lag.min_lag)
+    return base + total + 1
+
+
+class CpsatModel:
+    """Builds the CP-SAT model of a :class:`Problem`; keeps handles to read a solution."""
+
+    def __init__(self, problem: Problem, horizon: int | None = None) -> None:
+        self.problem = problem
+        self.horizon = horizon if horizon is not None else horizon_of(problem)
+        self.model = cp_model.CpModel()
+        self.machines = {m.id: m for m in problem.machines}
+        self.periods = {m.id: Periods(m.unavailable, self.horizon) for m in problem.machines}
+        # machines where operations may span windows need the period encoding for all ops
+        self.mixed = {
+            m.id
+            for m in problem.machines
+            if m.unavailable
+            and any(
+                op.interruptible and any(md.machine == m.id for md in op.modes)
+                for job in problem.jobs
+                for op in job.operations
+            )
+        }
+        self.ops: list[_OpVars] = []
+        self.job_end: dict[Id, cp_model.IntVar] = {}
+        self.terms: dict[ObjectiveTerm, LinearExpr] = {}
+        self._build()
+
+    # -- variables --------------------------------------------------------------------
+
+    def _build(self) -> None:
+        for job in self.problem.jobs:
+            for op in job.operations:
+                self._add_operation(job, op)
+        self._add_precedences()
+        self._add_machines()
+        self._add_materials()
+        self._add_terms()
+
+    def _needs_busy(self, op: Operation) -> bool:
+        return any(
+            md.setup > 0 or self.machines[md.machine].setup_matrix is not None for md in op.modes
+        )
+
+    def _add_operation(self, job: Job, op: Operation) -> None:
+        m, H = self.model, self.horizon
+        tag = f"{job.id}_{op.id}"
+        hi_end = H if job.deadline is None else min(H, job.deadline)
+        s = m.new_int_var(job.release, H, f"s_{tag}")
+        e = m.new_int_var(job.release, hi_end, f"e_{tag}")
+        b = m.new_int_var(0, H, f"b_{tag}") if self._needs_busy(op) else s
+        v = _OpVars(job, op, op.family if op.family is not None else job.family, s, e, b)
+        single = len(op.modes) == 1
+        presences: list[cp_model.IntVar] = []
+        for mode in op.modes:
+            present: cp_model.IntVar | int = (
+                1 if single else m.new_bool_var(f"p_{tag}_{mode.machine}")
+            )
+            machine = self.machines[mode.machine]
+            changeover: cp_model.IntVar | int = 0
+            if machine.setup_matrix is not None:
+                mx = self.problem.setup_matrices[machine.setup_matrix]
+                top = max(
+                    [x for row in mx.changeover.values() for x in row.values()]
+                    + list(mx.initial.values())
+                    + [0]
+                )
+                changeover = m.new_int_var(0, top, f"co_{tag}_{mode.machine}")
+            lit = [] if isinstance(present, int) else [present]
+            if b is s:
+                interval = (
+                    m.new_interval_var(s, mode.duration, e, f"i_{tag}")
+                    if single and not op.interruptible
+                    else self._optional(s, e, present, f"i_{tag}_{mode.machine}")
+                )
+            else:
+                m.add(s == b + mode.setup + changeover).only_enforce_if(lit)
+                interval = self._optional(b, e, present, f"i_{tag}_{mode.machine}")
+            if (
+                not op.interruptible
+                and (not single or b is not s)
+                and mode.machine not in self.mixed
+            ):
+                m.add(e == s + mode.duration).only_enforce_if(lit)
+            if mode.machine in self.mixed or (op.interruptible and machine.unavailable):
+                self._add_periods(v, mode.machine, mode.duration, present, tag)
+            elif op.interruptible:
+                m.add(e == s + mode.duration).only_enforce_if(lit)
+            v.modes.append(
+                _ModeVars(mode.machine, present, interval, mode.duration, mode.setup, changeover)
+            )
+            if not isinstance(present, int):
+                presences.append(present)
+        if presences:
+            m.add_exactly_one(presences)
+        self.ops.append(v)
+
+    def _optional(
+        self,
+        start: cp_model.IntVar,
+        end: cp_model.IntVar,
+        present: cp_model.IntVar | int,
+        name: str,
+    ) -> cp_model.IntervalVar:
+        size = self.model.new_int_var(0, self.horizon, f"len_{name}")
+        self.model.add(size == end - start)
+        if isinstance(present, int):
+            return self.model.new_interval_var(start, size, end, name)
+        return self.model.new_optional_interval_var(start, size, end, present, name)
+
+    def _add_periods(
+        self, v: _OpVars, machine: Id, duration: int, present: cp_model.IntVar | int, tag: str
+    ) -> None:
+        """Pick the period the run starts in and the one it ends in; pauses fill the gaps."""
+        m = self.model
+        periods = self.periods[machine].periods
+        lits: list[cp_model.IntVar] = []
+        for i, (ps, pe) in enumerate(periods):
+            extra = 0
+            for j in range(i, len(periods) if v.op.interruptible else i + 1):
+                if j > i:
+                    extra += periods[j][0] - periods[j - 1][1]
+                qs, qe = periods[j]
+                if j == i:
+                    lo, hi = ps, pe - duration
+                else:
+                    lo = max(ps, qs + 1 - duration - extra)
+                    hi = min(pe - 1, qe - duration - extra)
+                if j > i and (pe - 1) + duration + extra < qs:
+                    break
+                if lo > hi:
+                    continue
+                x = m.new_bool_var(f"x_{tag}_{machine}_{i}_{j}")
+                m.add(v.s >= lo).only_enforce_if(x)
+                m.add(v.s <= hi).only_enforce_if(x)
+                m.add(v.b >= ps).only_enforce_if(x)
+                m.add(v.e == v.s + duration + extra).only_enforce_if(x)
+                lits.append(x)
+        if isinstance(present, int):
+            m.add_exactly_one(lits)
+        else:
+            m.add(sum(lits) == present)
+
+    # -- constraints ------------------------------------------------------------------
+
+    def _add_precedences(self) -> None:
+        m = self.model
+        index = 0
+        for job in self.problem.jobs:
+            ops = self.ops[index : index + len(job.operations)]
+            index += len(job.operations)
+            for p, s, lag in job.predecessor_lags():
+                m.add(ops[s].s >= ops[p].e + lag.min_lag)
+                if lag.max_lag is not None:
+                    m.add(ops[s].s <= ops[p].e + lag.max_lag)
+            end = m.new_int_var(job.release, self.horizon, f"C_{job.id}")
+            m.add_max_equality(end, [o.e for o in ops])
+            self.job_end[job.id] = end
+
+    def _add_machines(self) -> None:
+        m = self.model
+        by_machine: dict[Id, list[tuple[_OpVars, _ModeVars]]] = {k: [] for k in self.machines}
+        for v in self.ops:
+            for mv in v.modes:
+                by_machine[mv.machine].append((v, mv))
+        for mid, nodes in by_machine.items():
+            machine = self.machines[mid]
+            intervals = [mv.interval for _, mv in nodes]
+            if mid not in self.mixed:
+                for w in machine.unavailable:
+                    if w.start < self.horizon:
+                        intervals.append(
+                            m.new_fixed_size_interval_var(w.start, w.end - w.start, f"off_{mid}")
+                        )
+            if len(intervals) > 1:
+                m.add_no_overlap(intervals)
+            if machine.setup_matrix is not None and nodes:
+                self._add_circuit(machine, nodes)
+
+    def _add_circuit(self, machine: Machine, nodes: list[tuple[_OpVars, _ModeVars]]) -> None:
+        """Sequence the machine's operations so each changeover follows its predecessor."""
+        m = self.model
+        assert machine.setup_matrix is not None
+        mx = self.problem.setup_matrices[machine.setup_matrix]
+        arcs: list[tuple[int, int, Any]] = []
+        all_optional = True
+        for i, (v, mv) in enumerate(nodes, start=1):
+            first = m.new_bool_var(f"first_{machine.id}_{i}")
+            last = m.new_bool_var(f"last_{machine.id}_{i}")
+            arcs.append((0, i, first))
+            arcs.append((i, 0, last))
+            m.add(mv.changeover == mx.time(None, v.family)).only_enforce_if(first)
+            if isinstance(mv.present, int):
+                all_optional = False
+            else:
+                arcs.append((i, i, ~mv.present))
+        for i, (vi, _mi) in enumerate(nodes, start=1):
+            for j, (vj, mj) in enumerate(nodes, start=1):
+                if i == j or vi is vj:
+                    continue
+                lit = m.new_bool_var(f"arc_{machine.id}_{i}_{j}")
+                arcs.append((i, j, lit))
+                m.add(vj.b >= vi.e).only_enforce_if(lit)
+                m.add(mj.changeover == mx.time(vi.family, vj.family)).only_enforce_if(lit)
+        if all_optional:
+            arcs.append((0, 0, m.new_bool_var(f"empty_{machine.id}")))
+        m.add_circuit(arcs)
+
+    def _add_materials(self) -> None:
+        if not self.problem.materials:
+            return
+        m = self.model
+        times: dict[Id, list[LinearExpr]] = {mat.id: [] for mat in self.problem.materials}
+        deltas: dict[Id, list[int]] = {mat.id: [] for mat in self.problem.materials}
+        for mat in self.problem.materials:
+            times[mat.id].append(0)
+            deltas[mat.id].append(mat.initial)
+            for r in mat.receipts:
+                times[mat.id].append(max(0, r.time))
+                deltas[mat.id].append(r.quantity)
+        for v in self.ops:
+            for flow in v.op.consumes:
+                times[flow.material].append(v.s)
+                deltas[flow.material].append(-flow.quantity)
+            for flow in v.op.produces:
+                times[flow.material].append(v.e)
+                deltas[flow.material].append(flow.quantity)
+        for mat in self.problem.materials:
+            top = sum(d for d in deltas[mat.id] if d > 0)
+            if any(d < 0 for d in deltas[mat.id]):
+                m.add_reservoir_constraint(times[mat.id], deltas[mat.id], 0, max(top, 0))
+
+    def _add_terms(self) -> None:
+        m, H = self.model, self.horizon
+        wanted = {t.term for t in self.problem.objective.terms}
+        ends = list(self.job_end.values())
+        if ObjectiveTerm.MAKESPAN in wanted:
+            cmax = m.new_int_var(0, H, "makespan")
+            m.add_max_equality(cmax, ends)
+            self.terms[ObjectiveTerm.MAKESPAN] = cmax
+        if wanted & {ObjectiveTerm.WEIGHTED_TARDINESS, ObjectiveTerm.LATE_JOBS}:
+            tard: list[LinearExpr] = []
+            late: list[LinearExpr] = []
+            for job in self.problem.jobs:
+                if job.due is None:
+                    continue
+                c = self.job_end[job.id]
+                t = m.new_int_var(0, H, f"T_{job.id}")
+                m.add_max_equality(t, [c - job.due, 0])
+                tard.append(job.weight * t)
+                lj = m.new_bool_var(f"late_{job.id}")
+                m.add(c <= job.due).only_enforce_if(~lj)
+                m.add(c >= job.due + 1).only_enforce_if(lj)
+                late.append(lj)
+            self.terms[ObjectiveTerm.WEIGHTED_TARDINESS] = sum(tard) if tard else 0
+            self.terms[ObjectiveTerm.LATE_JOBS] = sum(late) if late else 0
+        if ObjectiveTerm.FLOW_TIME in wanted:
+            self.terms[ObjectiveTerm.FLOW_TIME] = sum(
+                self.job_end[j.id] - j.release for j in self.problem.jobs
+            )
+        if ObjectiveTerm.SETUP_TIME in wanted:
+            parts: list[LinearExpr] = []
+            for v in self.ops:
+                for mv in v.modes:
+                    if mv.setup:
+                        parts.append(mv.setup * mv.present)
+                    if not isinstance(mv.changeover, int):
+                        parts.append(mv.changeover)
+            self.terms[ObjectiveTerm.SETUP_TIME] = sum(parts) if parts else 0
+
+    # -- hints and solutions ----------------------------------------------------------
+
+    def add_hint(self, schedule: Sequence[ScheduledOperation]) -> None:
+        rows = {(r.job, r.op): r for r in schedule}
+        m = self.model
+        m.clear_hints()  # type: ignore[no-untyped-call]
+        for v in self.ops:
+            r = rows.get((v.job.id, v.op.id))
+            if r is None:
+                continue
+            m.add_hint(v.s, r.start)
+            m.add_hint(v.e, r.end)
+            if v.b is not v.s:
+                m.add_hint(v.b, r.busy_from)
+            for mv in v.modes:
+                if not isinstance(mv.present, int):
+                    m.add_hint(mv.present, mv.machine == r.machine)
+
+    def extract(self, solver: cp_model.CpSolver) -> list[ScheduledOperation]:
+        out = []
+        for v in self.ops:
+            chosen = next(
+                mv
+                for mv in v.modes
+                if isinstance(mv.present, int) or solver.boolean_value(mv.present)
+            )
+            s, b = solver.value(v.s), solver.value(v.b)
+            out.append(
+                ScheduledOperation(
+                    job=v.job.id,
+                    op=v.op.id,
+                    machine=chosen.machine,
+                    start=s,
+                    end=solver.value(v.e),
+                    setup_start=b if b != s else None,
+                )
+            )
+        return out
+
+
+def _lower_bound(problem: Problem) -> int:
+    """Simple makespan bound: the longest job path and the busiest single-mode machine."""
+    job_lb = 0
+    for job in problem.jobs:
+        finish = [0] * len(job.operations)
+        ready = [job.release] * len(job.operations)
+        order = sorted(job.predecessor_lags(), key=lambda t: t[0])
+        by_pred: dict[int, list[tuple[int, int]]] = {}
+        indeg = [0] * len(job.operations)
+        for p, q, lag in order:
+            by_pred.setdefault(p, []).append((q, lag.min_lag))
+            indeg[q] += 1
+        stack = [i for i, d in enumerate(indeg) if d == 0]
+        while stack:
+            i = stack.pop()
+            finish[i] = min(max(ready[i], md.setup) + md.duration for md in job.operations[i].modes)
+            for q, min_lag in by_pred.get(i, ()):
+                ready[q] = max(ready[q], finish[i] + min_lag)
+                indeg[q] -= 1
+                if indeg[q] == 0:
+                    stack.append(q)
+        job_lb = max(job_lb, *finish)
+    load: dict[Id, int] = {}
+    for job in problem.jobs:
+        for op in job.operations:
+            if len(op.modes) == 1:
+                md = op.modes[0]
+                load[md.machine] = load.get(md.machine, 0) + md.duration + md.setup
+    return max([job_lb, *load.values()])
+
+
+def solve_cpsat(
+    problem: Problem,
+    time_limit: float,
+    workers: int,
+    seed: int,
+    hint: Sequence[ScheduledOperation] | None = None,
+    on_progress: Callable[[Incumbent], None] | None = None,
+    stop: threading.Event | None = None,
+) -> Result:
+    """Solve with our CP-SAT model (weighted or lexicographic objective)."""
+    started = time.monotonic()
+    objective = problem.objective
+    fallback: list[ScheduledOperation] | None = None
+    if hint is None:
+        heuristic = best_dispatch(problem, seed=seed)
+        if not validate(problem, heuristic):
+            fallback = heuristic
+            hint = heuristic
+    elif not validate(problem, hint):
+        fallback = list(hint)
+    horizon = horizon_of(problem)
+    only_makespan = objective.kind == "weighted" and [t.term for t in objective.terms] == [
+        ObjectiveTerm.MAKESPAN
+    ]
+    if fallback is not None and only_makespan:
+        # an optimal schedule never needs to end after a known feasible makespan
+        horizon = min(horizon, max(r.end for r in fallback))
+    if fallback is not None and on_progress is not None:
+        value = objective_value(objective, term_values(problem, fallback))
+        on_progress(Incumbent(objective=value, bound=0, elapsed=time.monotonic() - started))
+
+    built = CpsatModel(problem, horizon)
+    m = built.model
+    if only_makespan:
+        cmax = built.terms[ObjectiveTerm.MAKESPAN]
+        m.add(cmax >= _lower_bound(problem))
+    if hint:
+        built.add_hint(hint)
+
+    levels: list[list[tuple[int, ObjectiveTerm]]] = (
+        [[(t.weight, t.term) for t in objective.terms]]
+        if objective.kind == "weighted"
+        else [[(1, t.term)] for t in objective.terms]
+    )
+
+    solver = cp_model.CpSolver()
+    params: dict[str, object] = {}
+    history: list[Incumbent] = []
+    schedule: list[ScheduledOperation] | None = None
+    status = SolveStatus.UNKNOWN
+    obj_value: float | None = None
+    bound: float | None = None
+    all_optimal = True
+    for k, level in enumerate(levels):
+        expr = sum(w * built.terms[t] for w, t in level)
+        m.minimize(expr)
+        remaining = time_limit - (time.monotonic() - started)
+        share = max(0.05, remaining / (len(levels) - k))
+        params = parameters(solver, share, workers, seed)
+        callback = ProgressCallback(on_progress, started=started)
+        with StopWatcher(solver, stop):
+            code = solver.solve(m, callback)
+        history.extend(callback.history)
+        level_status = STATUS[code]
+        if not level_status.has_schedule:
+            if k == 0:
+                status = level_status
+            break
+        schedule = built.extract(solver)
+        value = round(solver.objective_value)
+        if k == 0:
+            obj_value, bound = float(value), float(solver.best_objective_bound)
+        all_optimal &= level_status == SolveStatus.OPTIMAL
+        status = SolveStatus.OPTIMAL if all_optimal else SolveStatus.FEASIBLE
+        if k + 1 < len(levels):
+            m.add(expr <= value)
+            built.add_hint(schedule)
+        if stop is not None and stop.is_set():
+            break
+
+    message = None
+    if schedule is None and fallback is not None and status == SolveStatus.UNKNOWN:
+        schedule = fallback
+        status = SolveStatus.FEASIBLE
+        obj_value = float(objective_value(objective, term_values(problem, fallback)))
+        bound = float(_lower_bound(problem)) if only_makespan else None
+        message = "CP-SAT found no solution in time; returning the dispatching schedule"
+    kpis: dict[str, float] = {}
+    if schedule is not None:
+        kpis = {str(t): float(v) for t, v in term_values(problem, schedule).items()}
+    return Result(
+        name=problem.name,
+        status=status,
+        objective=obj_value,
+        bound=bound,
+        gap=relative_gap(obj_value, bound),
+        makespan=max((r.end for r in schedule), default=0) if schedule else None,
+        wall_s=round(time.monotonic() - started, 3),
+        solver="cpsat",
+        solver_version=SOLVER_VERSION,
+        parameters={**params, "objective": objective.kind, "levels": len(levels)},
+        seed=seed,
+        schedule=schedule or [],
+        progress=history,
+        kpis=kpis,
+        message=message,
+    )
