@@ -1,0 +1,1 @@
+"""The FastAPI edge of the scheduling service (v1 jobs API)."""

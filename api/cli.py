@@ -1,0 +1,117 @@
+"""``aps serve``, ``aps worker`` and ``aps apikey``: registered on the ``aps`` CLI through
+the ``aps.commands`` entry point, so the core never imports the service."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import sys
+from typing import Annotated
+
+import typer
+
+from jobs.settings import DEV_API_KEY, Settings, get_settings
+
+
+def _settings() -> Settings:
+    from pydantic import ValidationError
+
+    try:
+        return get_settings()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        typer.echo(f"aps: error: bad APS_* setting {first['loc']}: {first['msg']}", err=True)
+        raise typer.Exit(2) from None
+
+
+def serve(
+    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to bind.")] = 8000,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+) -> None:
+    """Run the API. Without APS_BROKER_URL it also solves, in an in-process pool."""
+    import uvicorn
+
+    from api.main import create_app
+
+    settings = _settings()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: "
+                        "%(message)s")
+    mode = ("embedded: SQLite/DB + in-process worker pool, no broker" if settings.embedded
+            else f"API only; solves go to Celery workers via {settings.broker_url}")
+    typer.echo(f"aps serve: {mode}; database {settings.database_url}", err=True)
+    if any(key == DEV_API_KEY for _, key in settings.bootstrap_keys()):
+        typer.echo(f"aps serve: development API key (tenant 'dev'): X-API-Key: {DEV_API_KEY} "
+                   "(set APS_API_KEYS for real keys)", err=True)
+    uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level)
+
+
+def worker(
+    concurrency: Annotated[int | None, typer.Option(
+        help="Pool processes (default APS_WORKER_CONCURRENCY).")] = None,
+    loglevel: Annotated[str, typer.Option(help="Celery log level.")] = "INFO",
+    pool: Annotated[str, typer.Option(help="Celery pool: prefork or solo.")] = "prefork",
+    hostname: Annotated[str | None, typer.Option(help="Worker node name.")] = None,
+) -> None:
+    """Run a Celery worker that solves jobs from APS_BROKER_URL."""
+    settings = _settings()
+    if settings.embedded:
+        typer.echo("aps: error: APS_BROKER_URL is not set; `aps worker` needs a broker "
+                   "(e.g. redis://127.0.0.1:6379/0). `aps serve` alone solves in-process.",
+                   err=True)
+        raise typer.Exit(2)
+    from worker.celery_app import app as celery_app
+
+    argv = ["worker", "--queues", "solve", "--loglevel", loglevel, "--pool", pool,
+            "--concurrency", str(concurrency or settings.worker_concurrency),
+            "--without-gossip", "--without-mingle"]
+    if hostname:
+        argv += ["--hostname", hostname]
+    celery_app.worker_main(argv)
+
+
+apikey_app = typer.Typer(help="Manage API keys (only hashes are stored).",
+                         no_args_is_help=True)
+
+
+@apikey_app.command("create")
+def apikey_create(
+    tenant: Annotated[str, typer.Option(help="Tenant id (created if new).")],
+    label: Annotated[str | None, typer.Option(help="A note to find the key later.")] = None,
+) -> None:
+    """Create a random key for a tenant and print it once."""
+    from jobs import migrate, repo
+    from jobs.db import Database
+
+    settings = _settings()
+    if settings.auto_migrate:
+        migrate.upgrade(settings.database_url)
+    key = "aps_" + secrets.token_urlsafe(32)
+    db = Database(settings.database_url)
+    with db.write() as session:
+        repo.ensure_key(session, tenant, key, label=label)
+    db.dispose()
+    sys.stdout.write(key + "\n")
+
+
+@apikey_app.command("revoke")
+def apikey_revoke(key: Annotated[str, typer.Argument(help="The key to revoke.")]) -> None:
+    """Revoke a key; requests with it get 401 from then on."""
+    from jobs import repo
+    from jobs.db import Database
+
+    settings = _settings()
+    db = Database(settings.database_url)
+    with db.write() as session:
+        found = repo.revoke_key(session, key)
+    db.dispose()
+    if not found:
+        typer.echo("aps: error: no such live key", err=True)
+        raise typer.Exit(1)
+
+
+def register(app: typer.Typer) -> None:
+    """Entry point ``aps.commands:service``."""
+    app.command("serve")(serve)
+    app.command("worker")(worker)
+    app.add_typer(apikey_app, name="apikey")

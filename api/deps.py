@@ -1,0 +1,46 @@
+"""Annotated dependencies: the service, and the tenant behind the API key."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request, Security, status
+from fastapi.security import APIKeyHeader
+
+from api.service import Service
+from jobs import repo
+
+api_key_header = APIKeyHeader(
+    name="X-API-Key", auto_error=False,
+    description="A tenant's API key; only its SHA-256 is stored on the server.",
+)
+
+
+def get_service(request: Request) -> Service:
+    service: Service = request.app.state.service
+    return service
+
+
+ServiceDep = Annotated[Service, Depends(get_service)]
+
+
+def current_tenant(
+    service: ServiceDep, key: Annotated[str | None, Security(api_key_header)]
+) -> str:
+    """401 (not FastAPI's older 403) for a missing, unknown or revoked key."""
+    if not key:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED, "missing API key: send it in the X-API-Key header",
+            headers={"WWW-Authenticate": "APIKey"},
+        )
+    with service.db.read() as session:
+        tenant = repo.tenant_for_key(session, key)
+    if tenant is None:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED, "invalid or revoked API key",
+            headers={"WWW-Authenticate": "APIKey"},
+        )
+    return tenant
+
+
+TenantDep = Annotated[str, Depends(current_tenant)]

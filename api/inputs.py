@@ -1,0 +1,153 @@
+"""Reading a submission: core Problem JSON, or an uploaded CSV bundle / .xlsx / plant JSON.
+
+Every failure becomes FastAPI's 422 shape, each item naming where the problem is
+(``loc``) and what it is (``msg``), never a 500.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import tempfile
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from fastapi import HTTPException, Request, status
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+
+from api.schemas import JobCreate, JobOptions
+from aps import Problem
+from jobs.settings import Settings
+
+UPLOAD_SUFFIXES = (".csv", ".zip", ".xlsx", ".xlsm", ".json")
+
+
+def _errors(exc: ValidationError, prefix: tuple[str | int, ...]) -> list[dict[str, Any]]:
+    """Pydantic errors without the (possibly huge) input, with the body prefix."""
+    return [
+        {"loc": [*prefix, *e["loc"]], "msg": e["msg"], "type": e["type"]}
+        for e in exc.errors(include_url=False, include_context=False, include_input=False)
+    ]
+
+
+def invalid(loc: list[str | int], msg: str, kind: str = "value_error") -> RequestValidationError:
+    return RequestValidationError([{"loc": loc, "msg": msg, "type": kind}])
+
+
+async def read_submission(request: Request) -> JobCreate:
+    """Parse the body by content type: JSON ``JobCreate`` or multipart upload."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type == "multipart/form-data":
+        return await _read_upload(request)
+    if content_type and content_type != "application/json" and not content_type.endswith("+json"):
+        raise HTTPException(
+            status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
+            f"unsupported content type {content_type!r}: send application/json (a job with "
+            "the problem) or multipart/form-data (a bundle upload)",
+        )
+    body = await request.body()
+    try:
+        return JobCreate.model_validate_json(body)
+    except ValidationError as exc:
+        raise RequestValidationError(_errors(exc, ("body",))) from None
+
+
+async def _read_upload(request: Request) -> JobCreate:
+    form = await request.form(max_files=50, max_fields=10)
+    uploads = [v for k in ("file", "files") for v in form.getlist(k) if isinstance(v, UploadFile)]
+    if not uploads:
+        raise invalid(["body", "file"], "upload a CSV bundle (.zip or several .csv), an .xlsx "
+                      "workbook or a plant/problem .json in the 'file' field", "missing")
+    files: list[tuple[str, bytes]] = []
+    for upload in uploads:
+        name = Path(upload.filename or "").name
+        if not name.lower().endswith(UPLOAD_SUFFIXES):
+            raise invalid(["body", "file", name or "?"],
+                          f"unsupported file type; use one of {', '.join(UPLOAD_SUFFIXES)}")
+        files.append((name, await upload.read()))
+    raw_options = form.get("options")
+    options = JobOptions()
+    if isinstance(raw_options, str) and raw_options.strip():
+        try:
+            options = JobOptions.model_validate_json(raw_options)
+        except ValidationError as exc:
+            raise RequestValidationError(_errors(exc, ("body", "options"))) from None
+    problem = await run_in_threadpool(problem_from_files, files)
+    return JobCreate(problem=problem, options=options)
+
+
+def problem_from_files(files: list[tuple[str, bytes]]) -> Problem:
+    """Compile uploaded plant files with the factory layer (``aps.factory``)."""
+    try:
+        from aps.factory import load_problem
+        from aps.io.bundle import BundleError
+    except ImportError as exc:  # the factory extra (pandas, openpyxl) is not installed
+        raise HTTPException(
+            status.HTTP_501_NOT_IMPLEMENTED,
+            f"bundle uploads need the factory extra (pip install 'aps[factory]'): {exc}",
+        ) from None
+    from aps.factory import CompileError
+
+    csvs = [f for f in files if f[0].lower().endswith(".csv")]
+    if csvs and len(csvs) != len(files):
+        raise invalid(["body", "file"], "send either .csv tables or one .zip/.xlsx/.json file")
+    if not csvs and len(files) != 1:
+        raise invalid(["body", "file"], "send one .zip, .xlsx or .json file (or .csv tables)")
+    with tempfile.TemporaryDirectory(prefix="aps-upload-") as tmp:
+        folder = Path(tmp) / "bundle"
+        folder.mkdir()
+        for name, data in files:
+            (folder / name).write_bytes(data)
+        target = folder if csvs else folder / files[0][0]
+        try:
+            return load_problem(target)
+        except BundleError as exc:
+            raise RequestValidationError([
+                {"loc": ["body", "file"], "msg": msg, "type": "bundle_error"}
+                for msg in exc.errors
+            ]) from None
+        except CompileError as exc:
+            raise RequestValidationError([
+                {"loc": ["body", "file"], "msg": msg, "type": "compile_error"}
+                for msg in exc.issues
+            ]) from None
+        except ValidationError as exc:
+            raise RequestValidationError(_errors(exc, ("body", "file"))) from None
+
+
+def check_limits(job: JobCreate, settings: Settings) -> None:
+    """Operations per job, time limit and solver workers against the server's maxima."""
+    ops = job.problem.num_operations
+    if ops > settings.max_operations:
+        raise invalid(["body", "problem"], f"the problem has {ops} operations; the limit is "
+                      f"{settings.max_operations} per job (APS_MAX_OPERATIONS)", "limit_exceeded")
+    if job.options.time_limit > settings.max_time_limit:
+        raise invalid(["body", "options", "time_limit"],
+                      f"time_limit {job.options.time_limit:g} s exceeds the limit of "
+                      f"{settings.max_time_limit:g} s (APS_MAX_TIME_LIMIT)", "limit_exceeded")
+    if job.options.workers > settings.max_solver_workers:
+        raise invalid(["body", "options", "workers"],
+                      f"workers {job.options.workers} exceeds the limit of "
+                      f"{settings.max_solver_workers} (APS_MAX_SOLVER_WORKERS)", "limit_exceeded")
+
+
+def check_callback(url: str, settings: Settings) -> None:
+    """Refuse callback URLs that resolve to loopback, private or link-local hosts (SSRF)."""
+    if settings.allow_private_callbacks:
+        return
+    host = urlsplit(url).hostname or ""
+    try:
+        infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+    except (OSError, UnicodeError):
+        raise invalid(["body", "options", "callback_url"],
+                      f"callback host {host!r} does not resolve") from None
+    for info in infos:
+        address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
+        if not address.is_global:
+            raise invalid(["body", "options", "callback_url"],
+                          f"callback host {host!r} resolves to the non-public address "
+                          f"{address}; refused (SSRF protection)")

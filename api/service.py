@@ -1,0 +1,74 @@
+"""The API process's long-lived parts: database, relay and either the embedded pool or
+the Celery publisher. Built in the app's lifespan, reachable through ``app.state``."""
+
+from __future__ import annotations
+
+import logging
+from typing import Protocol
+
+from api.ratelimit import RateLimiter
+from jobs import migrate, repo
+from jobs.db import Database
+from jobs.outbox import Message
+from jobs.relay import Relay
+from jobs.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class Publisher(Protocol):
+    def publish(self, message: Message) -> None: ...
+
+
+class Service:
+    """Everything a request handler needs besides the request."""
+
+    def __init__(self, settings: Settings, *, background: bool = True) -> None:
+        self.settings = settings
+        self.db = Database(settings.database_url)
+        self.limiter = RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst)
+        self.background = background
+        self.relay: Relay | None = None
+        self._pool: object | None = None
+        self._publisher: object | None = None
+
+    def start(self) -> None:
+        """Migrate, install bootstrap keys, start the relay (and the embedded pool)."""
+        if self.settings.auto_migrate:
+            migrate.upgrade(self.settings.database_url)
+        with self.db.write() as session:
+            for tenant, key in self.settings.bootstrap_keys():
+                repo.ensure_key(session, tenant, key, label="bootstrap")
+        if not self.background:
+            return
+        if self.settings.embedded:
+            from jobs.embedded import EmbeddedPool
+
+            pool = EmbeddedPool(self.db, self.settings)
+            pool.recover()
+            self._pool = pool
+            self.relay = Relay(self.db, self.settings, pool.publish)
+        else:
+            from jobs.broker import CeleryPublisher
+
+            publisher = CeleryPublisher(self.settings)
+            self._publisher = publisher
+            self.relay = Relay(self.db, self.settings, publisher.publish)
+        self.relay.start()
+
+    def wake_relay(self) -> None:
+        if self.relay is not None:
+            self.relay.wake()
+
+    def stop(self) -> None:
+        if self.relay is not None:
+            self.relay.stop()
+        from jobs.embedded import EmbeddedPool
+
+        if isinstance(self._pool, EmbeddedPool):
+            self._pool.shutdown(wait=True)
+        from jobs.broker import CeleryPublisher
+
+        if isinstance(self._publisher, CeleryPublisher):
+            self._publisher.close()
+        self.db.dispose()

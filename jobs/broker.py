@@ -1,0 +1,101 @@
+"""Celery settings shared by the publisher (API/relay) and the workers.
+
+They live here, not in ``worker/``, because the API publishes by task name without
+importing the worker package, and both sides must agree on queues and the Redis
+visibility timeout (the shortest value among clients wins).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kombu import Queue  # type: ignore[attr-defined]
+
+from jobs.outbox import NOTIFY_QUEUE, SOLVE_QUEUE, SOLVE_TASK, Message
+from jobs.settings import Settings
+
+
+def celery_config(settings: Settings) -> dict[str, Any]:
+    """The reliability settings of reliability.md §6."""
+    transport = {"visibility_timeout": settings.visibility_timeout}
+    return {
+        "broker_url": settings.broker_url,
+        "broker_transport_options": transport,
+        "result_backend_transport_options": transport,
+        "visibility_timeout": settings.visibility_timeout,
+        "broker_connection_retry_on_startup": True,
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "worker_prefetch_multiplier": 1,
+        "task_soft_time_limit": settings.max_time_limit + 30.0,
+        "task_time_limit": settings.hard_time_limit,
+        "worker_cancel_long_running_tasks_on_connection_loss": True,
+        "worker_soft_shutdown_timeout": 30.0,
+        "worker_max_memory_per_child": 2_000_000,  # KiB; CP-SAT memory can grow
+        "task_ignore_result": True,
+        "result_backend": None,
+        "result_expires": 3600,
+        "task_serializer": "json",
+        "result_serializer": "json",
+        "accept_content": ["json"],
+        "task_create_missing_queues": False,
+        "task_queues": (Queue(SOLVE_QUEUE), Queue(NOTIFY_QUEUE)),  # type: ignore[no-untyped-call]
+        "task_default_queue": SOLVE_QUEUE,
+        "task_routes": {SOLVE_TASK: {"queue": SOLVE_QUEUE}},
+        "worker_hijack_root_logger": False,
+        "broker_connection_timeout": 3.0,
+    }
+
+
+class CeleryPublisher:
+    """Publishes solve messages by task name (job id only), with per-job time limits."""
+
+    def __init__(self, settings: Settings) -> None:
+        from celery import Celery
+
+        self.app = Celery("aps-publisher")
+        self.app.conf.update(celery_config(settings))
+
+    def publish(self, message: Message) -> None:
+        time_limit = float(message.payload.get("time_limit", 10.0))
+        self.app.send_task(
+            message.task, args=[message.job_id], queue=SOLVE_QUEUE,
+            soft_time_limit=time_limit + 30.0, time_limit=time_limit + 60.0,
+            retry=False,
+        )
+
+    def close(self) -> None:
+        self.app.close()
+
+
+def queue_depth(settings: Settings) -> int | None:
+    """Messages waiting in the Redis ``solve`` list, or None without a reachable broker."""
+    if not settings.broker_url:
+        return None
+    import redis
+
+    client = redis.Redis.from_url(settings.broker_url, socket_timeout=1.0,
+                                  socket_connect_timeout=1.0)
+    try:
+        return int(client.llen(SOLVE_QUEUE))
+    except redis.RedisError:
+        return None
+    finally:
+        client.close()
+
+
+def broker_ping(settings: Settings) -> str | None:
+    """None when the broker answers, else the reason (for /readyz)."""
+    if not settings.broker_url:
+        return None
+    import redis
+
+    client = redis.Redis.from_url(settings.broker_url, socket_timeout=1.0,
+                                  socket_connect_timeout=1.0)
+    try:
+        client.ping()
+        return None
+    except redis.RedisError as exc:
+        return f"{type(exc).__name__}: {exc}"
+    finally:
+        client.close()

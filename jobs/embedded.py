@@ -1,0 +1,62 @@
+"""The embedded worker pool: solves in threads of the API process (no broker).
+
+CP-SAT releases the GIL while searching, so threads are enough for a single-machine
+deployment. The pool runs exactly the same :func:`jobs.execute.run_job` as Celery.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+from sqlalchemy import select
+
+from jobs import outbox
+from jobs.db import Database
+from jobs.execute import run_job
+from jobs.outbox import Message
+from jobs.settings import Settings
+from jobs.states import JobStatus
+from jobs.tables import Job
+
+log = logging.getLogger(__name__)
+
+
+class EmbeddedPool:
+    """A thread pool fed by the relay; ``publish`` is its enqueue."""
+
+    def __init__(self, db: Database, settings: Settings) -> None:
+        self.db, self.settings = db, settings
+        self.executor = ThreadPoolExecutor(settings.embedded_workers,
+                                           thread_name_prefix="aps-solve")
+        self.owner = f"embedded@{socket.gethostname()}:{os.getpid()}"
+        self.abort = threading.Event()
+
+    def publish(self, message: Message) -> None:
+        self.executor.submit(self._run, message.job_id)
+
+    def _run(self, job_id: str) -> None:
+        try:
+            run_job(self.db, self.settings, job_id, self.owner, self.abort)
+        except Exception:
+            log.exception("embedded run of job %s crashed", job_id)
+
+    def recover(self) -> None:
+        """Re-stage queued jobs: the previous process's in-memory queue died with it."""
+        with self.db.write() as session:
+            rows = session.execute(
+                select(Job.id, Job.options).where(
+                    Job.status.in_([JobStatus.QUEUED.value, JobStatus.RETRYING.value])
+                )
+            ).all()
+            for job_id, options in rows:
+                if not outbox.has_pending(session, job_id):
+                    outbox.enqueue_solve(session, job_id, options)
+
+    def shutdown(self, wait: bool = True) -> None:
+        """Stop running solves, hand their jobs back to the queue, drop queued work."""
+        self.abort.set()
+        self.executor.shutdown(wait=wait, cancel_futures=True)

@@ -1,0 +1,165 @@
+"""Run one job: claim, solve with heartbeats, commit under the lease.
+
+This is the task body for both paths: the Celery task (``worker.tasks``) and the
+embedded in-process pool (``jobs.embedded``) call :func:`run_job` with a job id.
+Running it twice for the same job is safe: only one claim wins, and only the lease
+holder commits.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from typing import Any
+
+from sqlalchemy import select
+
+import aps
+from aps import Incumbent, Objective, Problem
+from jobs import outbox, states
+from jobs.db import Database
+from jobs.settings import Settings
+from jobs.states import Claim, Refusal
+from jobs.tables import Job
+
+log = logging.getLogger(__name__)
+
+
+def problem_for(claim: Claim) -> Problem:
+    """The stored problem with the job's objective option applied."""
+    problem = Problem.model_validate_json(claim.problem)
+    objective = claim.options.get("objective")
+    if objective is not None:
+        problem = problem.model_copy(update={"objective": Objective.model_validate(objective)})
+    return problem
+
+
+def run_job(
+    db: Database, settings: Settings, job_id: str, owner: str,
+    abort: threading.Event | None = None,
+) -> str:
+    """Solve ``job_id`` if this caller wins the claim; return what happened (for logs).
+
+    Setting ``abort`` (process shutdown) stops the solve and hands the job back to the
+    queue at once instead of leaving it to the reaper.
+    """
+    with db.write() as session:
+        claim = states.claim(
+            session, job_id, owner, lease_seconds=settings.lease_seconds,
+            max_running=settings.max_running_jobs,
+        )
+    if isinstance(claim, Refusal):
+        if claim is Refusal.BUSY:
+            _defer(db, job_id)
+        log.info("job %s not run by %s: %s", job_id, owner, claim.value)
+        return claim.value
+    return _solve(db, settings, claim, abort or threading.Event())
+
+
+def _defer(db: Database, job_id: str) -> None:
+    """The tenant is at its running cap: publish again shortly, the job stays queued."""
+    with db.write() as session:
+        options: dict[str, Any] = session.scalar(
+            select(Job.options).where(Job.id == job_id)
+        ) or {}
+        outbox.enqueue_solve(session, job_id, options, delay=1.0)
+
+
+class _Pump(threading.Thread):
+    """Heartbeats the lease, flushes incumbents and turns a cancel request into ``stop``."""
+
+    def __init__(self, db: Database, settings: Settings, claim: Claim,
+                 stop: threading.Event, abort: threading.Event) -> None:
+        super().__init__(name=f"aps-pump-{claim.job_id[:8]}", daemon=True)
+        self.db, self.settings, self.claim, self.stop = db, settings, claim, stop
+        self.abort = abort
+        self.incumbents: queue.SimpleQueue[Incumbent] = queue.SimpleQueue()
+        self.done = threading.Event()
+        self.lost = threading.Event()
+
+    def flush(self) -> None:
+        batch: list[Incumbent] = []
+        while True:
+            try:
+                batch.append(self.incumbents.get_nowait())
+            except queue.Empty:
+                break
+        if batch:
+            with self.db.write() as session:
+                if not states.record_progress(session, self.claim, batch):
+                    self._lose()
+
+    def _lose(self) -> None:
+        self.lost.set()
+        self.stop.set()
+
+    def run(self) -> None:
+        last_beat = time.monotonic()
+        while not self.done.wait(0.2):
+            if self.abort.is_set():
+                self.stop.set()
+                return
+            try:
+                self.flush()
+                if time.monotonic() - last_beat >= self.settings.heartbeat_seconds:
+                    last_beat = time.monotonic()
+                    with self.db.write() as session:
+                        beat = states.heartbeat(
+                            session, self.claim, lease_seconds=self.settings.lease_seconds
+                        )
+                    if not beat.held:
+                        log.warning("job %s: lease lost by %s; stopping", self.claim.job_id,
+                                    self.claim.owner)
+                        self._lose()
+                    elif beat.cancel_requested:
+                        self.stop.set()
+            except Exception:  # a DB blip: keep solving, the lease has slack
+                log.exception("job %s: heartbeat failed", self.claim.job_id)
+
+
+def _solve(db: Database, settings: Settings, claim: Claim, abort: threading.Event) -> str:
+    options = claim.options
+    stop = threading.Event()
+    pump = _Pump(db, settings, claim, stop, abort)
+    pump.start()
+    try:
+        problem = problem_for(claim)
+        result = aps.solve(
+            problem,
+            time_limit=float(options.get("time_limit", settings.default_time_limit)),
+            workers=int(options.get("workers", 1)),
+            seed=int(options.get("seed", 0)),
+            solver=str(options.get("solver", "cpsat")),
+            on_progress=pump.incumbents.put,
+            stop=stop,
+        )
+    except Exception as exc:
+        pump.done.set()
+        pump.join()
+        log.exception("job %s failed", claim.job_id)
+        with db.write() as session:
+            states.fail(session, claim, "error", f"{type(exc).__name__}: {exc}")
+        return "failed"
+    pump.done.set()
+    pump.join()
+    if abort.is_set():
+        with db.write() as session:
+            states.release(session, claim)
+        log.warning("job %s: shutting down, handed back to the queue", claim.job_id)
+        return "released"
+    if pump.lost.is_set():
+        log.warning("job %s: lease lost, result of attempt %d discarded (no-op)",
+                    claim.job_id, claim.attempt)
+        return "lost"
+    pump.flush()
+    with db.write() as session:
+        new = states.complete(session, claim, result)
+    if new is None:
+        log.warning("job %s: lease lost before commit, attempt %d is a no-op",
+                    claim.job_id, claim.attempt)
+        return "lost"
+    log.info("job %s: %s (%s, objective %s)", claim.job_id, new.value, result.status.value,
+             result.objective)
+    return new.value

@@ -1,0 +1,115 @@
+"""Service settings, read from ``APS_*`` environment variables (pydantic-settings).
+
+One class serves the API, the workers and the relay so that values that must agree
+(lease, time limits, broker visibility timeout) cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+#: The development key used when no keys are configured in embedded development mode.
+DEV_TENANT = "dev"
+DEV_API_KEY = "aps-dev-key"
+
+
+class Settings(BaseSettings):
+    """Everything the service reads from its environment."""
+
+    model_config = SettingsConfigDict(env_prefix="APS_", extra="ignore")
+
+    environment: Literal["development", "production"] = "development"
+    database_url: str = "sqlite:///./aps.db"
+    broker_url: str | None = Field(
+        default=None, description="Redis URL; unset means the embedded in-process pool."
+    )
+    api_keys: str = Field(
+        default="", description='Bootstrap keys as "tenant:key,tenant:key" (hashes are stored).'
+    )
+    auto_migrate: bool = True
+
+    # Worker behaviour.
+    embedded_workers: int = Field(default=1, ge=1, le=64)
+    worker_concurrency: int = Field(default=1, ge=1, le=64)
+    lease_seconds: float = Field(default=30.0, gt=0)
+    heartbeat_seconds: float = Field(default=1.0, gt=0)
+    max_attempts: int = Field(default=3, ge=1)
+    relay_interval_seconds: float = Field(default=0.2, gt=0)
+    reaper_interval_seconds: float = Field(default=5.0, gt=0)
+    requeue_after_seconds: float = Field(
+        default=600.0, gt=0, description="Re-publish a job still queued this long after."
+    )
+
+    # Limits.
+    max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
+    max_operations: int = Field(default=5000, ge=1)
+    max_time_limit: float = Field(default=300.0, gt=0)
+    max_solver_workers: int = Field(default=8, ge=1)
+    default_time_limit: float = Field(default=10.0, gt=0)
+    rate_limit_per_minute: int = Field(default=120, ge=1)
+    rate_limit_burst: int = Field(default=30, ge=1)
+    max_active_jobs: int = Field(default=100, ge=1)
+    max_running_jobs: int = Field(default=4, ge=1)
+    idempotency_ttl_seconds: float = Field(default=24 * 3600.0, gt=0)
+    allow_private_callbacks: bool = False
+
+    @model_validator(mode="after")
+    def _production_needs_real_keys(self) -> Settings:
+        if self.environment == "production":
+            pairs = parse_api_keys(self.api_keys)
+            if not pairs:
+                raise ValueError("APS_API_KEYS must be set when APS_ENVIRONMENT=production")
+            if any(key == DEV_API_KEY or len(key) < 16 for _, key in pairs):
+                raise ValueError(
+                    "APS_API_KEYS holds the development key or a key shorter than 16 "
+                    "characters; use `aps apikey create` or a random key in production"
+                )
+        if self.heartbeat_seconds * 2 > self.lease_seconds:
+            raise ValueError("APS_HEARTBEAT_SECONDS must be at most half of APS_LEASE_SECONDS")
+        return self
+
+    @property
+    def embedded(self) -> bool:
+        """True when no broker is configured: the API process also runs the solves."""
+        return not self.broker_url
+
+    @property
+    def hard_time_limit(self) -> float:
+        """Celery's hard limit for the longest allowed solve (the solver stops first)."""
+        return self.max_time_limit + 60.0
+
+    @property
+    def visibility_timeout(self) -> int:
+        """Redis redelivery timeout, above every hard limit; our reaper recovers first."""
+        return int(max(3600.0, self.hard_time_limit + 300.0))
+
+    def bootstrap_keys(self) -> list[tuple[str, str]]:
+        """The configured ``(tenant, key)`` pairs, or the dev key in embedded development."""
+        pairs = parse_api_keys(self.api_keys)
+        if not pairs and self.environment == "development":
+            return [(DEV_TENANT, DEV_API_KEY)]
+        return pairs
+
+
+def parse_api_keys(text: str) -> list[tuple[str, str]]:
+    """Parse ``"tenant:key,tenant:key"``; blank entries are ignored."""
+    pairs: list[tuple[str, str]] = []
+    for item in text.split(","):
+        item = item.strip()
+        if not item:
+            continue
+        tenant, sep, key = item.partition(":")
+        if not sep or not tenant.strip() or not key.strip():
+            raise ValueError(f"APS_API_KEYS entry {item!r} is not of the form tenant:key")
+        pairs.append((tenant.strip(), key.strip()))
+    return pairs
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings (cached; tests build their own ``Settings``)."""
+    return Settings()

@@ -1,0 +1,53 @@
+"""The Celery app with the reliability settings of reliability.md §6.
+
+The worker's main process also runs the outbox relay and the lease reaper, so lost
+jobs are recovered even when no API process is up.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from celery import Celery
+from celery.signals import worker_process_init, worker_ready, worker_shutdown
+
+from jobs import migrate
+from jobs.broker import CeleryPublisher, celery_config
+from jobs.db import Database
+from jobs.relay import Relay
+from jobs.settings import get_settings
+
+log = logging.getLogger(__name__)
+
+settings = get_settings()
+app = Celery("aps", include=["worker.tasks"])
+app.conf.update(celery_config(settings))
+
+_relay: Relay | None = None
+
+
+@worker_ready.connect  # type: ignore[untyped-decorator]
+def _start_relay(**_: Any) -> None:
+    """Migrate and start relay + reaper in the main process."""
+    global _relay
+    if settings.auto_migrate:
+        migrate.upgrade(settings.database_url)
+    publisher = CeleryPublisher(settings)
+    _relay = Relay(Database(settings.database_url), settings, publisher.publish)
+    _relay.start()
+    log.info("relay and reaper started")
+
+
+@worker_shutdown.connect  # type: ignore[untyped-decorator]
+def _stop_relay(**_: Any) -> None:
+    if _relay is not None:
+        _relay.stop()
+
+
+@worker_process_init.connect  # type: ignore[untyped-decorator]
+def _reset_after_fork(**_: Any) -> None:
+    """Connections must not cross fork(); each pool child opens its own."""
+    from worker import tasks
+
+    tasks.reset_database()

@@ -1,0 +1,41 @@
+"""Celery tasks: ids in, everything else from the database; safe to run twice."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+
+from jobs.db import Database
+from jobs.execute import run_job
+from jobs.outbox import SOLVE_TASK
+from jobs.settings import get_settings
+from worker.celery_app import app
+
+log = logging.getLogger(__name__)
+
+_db: Database | None = None
+
+
+def database() -> Database:
+    global _db
+    if _db is None:
+        _db = Database(get_settings().database_url)
+    return _db
+
+
+def reset_database() -> None:
+    global _db
+    _db = None
+
+
+@app.task(name=SOLVE_TASK, bind=True, acks_late=True, reject_on_worker_lost=True,
+          ignore_result=True)  # type: ignore[untyped-decorator]
+def solve_job(self: object, job_id: str) -> str:
+    """Claim ``job_id``, solve it and commit under the lease (a no-op when it lost)."""
+    request = getattr(self, "request", None)
+    task_id = getattr(request, "id", None) or "-"
+    owner = f"{socket.gethostname()}:{os.getpid()}:{task_id}"
+    outcome = run_job(database(), get_settings(), job_id, owner)
+    log.info("task %s job %s: %s", task_id, job_id, outcome)
+    return outcome
