@@ -218,46 +218,61 @@ def markdown(
 ) -> str:
     """The per-instance and per-group tables as Markdown."""
     out = [header] if header else []
+    cols = ("makespan", "bound", "gap UB %", "gap LB %", "opt", "wall s", "valid")
     out.append(
-        "| instance | size | "
-        + " | ".join(f"{m} makespan | {m} gap UB % | {m} opt" for m in methods)
-        + " | LB | UB |"
+        "| instance | size | LB | UB | "
+        + " | ".join(f"{m} {c}" for m in methods for c in cols)
+        + " |"
     )
-    out.append("|" + "---|" * (2 + 3 * len(methods) + 2))
+    out.append("|" + "---|" * (4 + len(cols) * len(methods)))
     by_inst: dict[str, dict[str, Row]] = {}
     for r in rows:
         by_inst.setdefault(r.instance, {})[r.method] = r
     for inst, per in by_inst.items():
         first = next(iter(per.values()))
-        cells = []
+        cells: list[str] = []
         for m in methods:
             got = per.get(m)
+            if got is None:
+                cells += ["-"] * len(cols)
+                continue
             cells += [
-                _fmt(got.makespan) if got else "-",
-                _fmt(got.gap_ub) if got else "-",
-                ("yes" if got.optimal else "no") if got else "-",
+                _fmt(got.makespan),
+                _fmt(got.bound, 0),
+                _fmt(got.gap_ub),
+                _fmt(got.gap_lb),
+                "yes" if got.optimal else "no",
+                _fmt(got.wall_s, 1),
+                "yes" if got.validated else "NO",
             ]
         out.append(
-            f"| {inst} | {first.size} | "
+            f"| {inst} | {first.size} | {_fmt(first.lb)} | {_fmt(first.ub)} | "
             + " | ".join(cells)
-            + f" | {_fmt(first.lb)} | {_fmt(first.ub)} |"
+            + " |"
         )
     out.append("")
     peers = methods[1:]
+    gcols = ("mean gap UB %", "mean gap LB %", "optimal", "mean wall s")
     out.append(
         "| group | n | "
-        + " | ".join(f"{m} mean gap UB % | {m} optimal" for m in methods)
+        + " | ".join(f"{m} {c}" for m in methods for c in gcols)
         + "".join(f" | ratio {methods[0]}/{p}" for p in peers)
         + " |"
     )
-    out.append("|" + "---|" * (2 + 2 * len(methods) + len(peers)))
+    out.append("|" + "---|" * (2 + len(gcols) * len(methods) + len(peers)))
     groups = list(dict.fromkeys(s.group for s in summary))
     for g in groups:
         ss = {s.method: s for s in summary if s.group == g}
         lead = ss[methods[0]]
-        cells = []
+        gcells: list[str] = []
         for m in methods:
-            cells += [_fmt(ss[m].mean_gap_ub), f"{ss[m].optimal}/{ss[m].count}"]
+            x = ss[m]
+            gcells += [
+                _fmt(x.mean_gap_ub),
+                _fmt(x.mean_gap_lb),
+                f"{x.optimal}/{x.count}",
+                _fmt(x.mean_wall_s, 1),
+            ]
         ratios = [_fmt(lead.ratio_to.get(p), 3) for p in peers]
-        out.append(f"| {g} | {lead.count} | " + " | ".join(cells + ratios) + " |")
+        out.append(f"| {g} | {lead.count} | " + " | ".join(gcells + ratios) + " |")
     return "\n".join(out) + "\n"
