@@ -35,20 +35,28 @@ def serve(
     from api.main import create_app
 
     settings = _settings()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: "
-                        "%(message)s")
-    mode = ("embedded: SQLite/DB + in-process worker pool, no broker" if settings.embedded
-            else f"API only; solves go to Celery workers via {settings.broker_url}")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    mode = (
+        "embedded: SQLite/DB + in-process worker pool, no broker"
+        if settings.embedded
+        else f"API only; solves go to Celery workers via {settings.broker_url}"
+    )
     typer.echo(f"aps serve: {mode}; database {settings.database_url}", err=True)
     if any(key == DEV_API_KEY for _, key in settings.bootstrap_keys()):
-        typer.echo(f"aps serve: development API key (tenant 'dev'): X-API-Key: {DEV_API_KEY} "
-                   "(set APS_API_KEYS for real keys)", err=True)
+        typer.echo(
+            f"aps serve: development API key (tenant 'dev'): X-API-Key: {DEV_API_KEY} "
+            "(set APS_API_KEYS for real keys)",
+            err=True,
+        )
     uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level)
 
 
 def worker(
-    concurrency: Annotated[int | None, typer.Option(
-        help="Pool processes (default APS_WORKER_CONCURRENCY).")] = None,
+    concurrency: Annotated[
+        int | None, typer.Option(help="Pool processes (default APS_WORKER_CONCURRENCY).")
+    ] = None,
     loglevel: Annotated[str, typer.Option(help="Celery log level.")] = "INFO",
     pool: Annotated[str, typer.Option(help="Celery pool: prefork or solo.")] = "prefork",
     hostname: Annotated[str | None, typer.Option(help="Worker node name.")] = None,
@@ -56,22 +64,33 @@ def worker(
     """Run a Celery worker that solves jobs from APS_BROKER_URL."""
     settings = _settings()
     if settings.embedded:
-        typer.echo("aps: error: APS_BROKER_URL is not set; `aps worker` needs a broker "
-                   "(e.g. redis://127.0.0.1:6379/0). `aps serve` alone solves in-process.",
-                   err=True)
+        typer.echo(
+            "aps: error: APS_BROKER_URL is not set; `aps worker` needs a broker "
+            "(e.g. redis://127.0.0.1:6379/0). `aps serve` alone solves in-process.",
+            err=True,
+        )
         raise typer.Exit(2)
     from worker.celery_app import app as celery_app
 
-    argv = ["worker", "--queues", "solve", "--loglevel", loglevel, "--pool", pool,
-            "--concurrency", str(concurrency or settings.worker_concurrency),
-            "--without-gossip", "--without-mingle"]
+    argv = [
+        "worker",
+        "--queues",
+        "solve",
+        "--loglevel",
+        loglevel,
+        "--pool",
+        pool,
+        "--concurrency",
+        str(concurrency or settings.worker_concurrency),
+        "--without-gossip",
+        "--without-mingle",
+    ]
     if hostname:
         argv += ["--hostname", hostname]
     celery_app.worker_main(argv)
 
 
-apikey_app = typer.Typer(help="Manage API keys (only hashes are stored).",
-                         no_args_is_help=True)
+apikey_app = typer.Typer(help="Manage API keys (only hashes are stored).", no_args_is_help=True)
 
 
 @apikey_app.command("create")

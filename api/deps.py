@@ -11,7 +11,8 @@ from api.service import Service
 from jobs import repo
 
 api_key_header = APIKeyHeader(
-    name="X-API-Key", auto_error=False,
+    name="X-API-Key",
+    auto_error=False,
     description="A tenant's API key; only its SHA-256 is stored on the server.",
 )
 
@@ -30,14 +31,16 @@ def current_tenant(
     """401 (not FastAPI's older 403) for a missing, unknown or revoked key."""
     if not key:
         raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED, "missing API key: send it in the X-API-Key header",
+            status.HTTP_401_UNAUTHORIZED,
+            "missing API key: send it in the X-API-Key header",
             headers={"WWW-Authenticate": "APIKey"},
         )
     with service.db.read() as session:
         tenant = repo.tenant_for_key(session, key)
     if tenant is None:
         raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED, "invalid or revoked API key",
+            status.HTTP_401_UNAUTHORIZED,
+            "invalid or revoked API key",
             headers={"WWW-Authenticate": "APIKey"},
         )
     return tenant

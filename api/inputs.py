@@ -60,14 +60,20 @@ async def _read_upload(request: Request) -> JobCreate:
     form = await request.form(max_files=50, max_fields=10)
     uploads = [v for k in ("file", "files") for v in form.getlist(k) if isinstance(v, UploadFile)]
     if not uploads:
-        raise invalid(["body", "file"], "upload a CSV bundle (.zip or several .csv), an .xlsx "
-                      "workbook or a plant/problem .json in the 'file' field", "missing")
+        raise invalid(
+            ["body", "file"],
+            "upload a CSV bundle (.zip or several .csv), an .xlsx "
+            "workbook or a plant/problem .json in the 'file' field",
+            "missing",
+        )
     files: list[tuple[str, bytes]] = []
     for upload in uploads:
         name = Path(upload.filename or "").name
         if not name.lower().endswith(UPLOAD_SUFFIXES):
-            raise invalid(["body", "file", name or "?"],
-                          f"unsupported file type; use one of {', '.join(UPLOAD_SUFFIXES)}")
+            raise invalid(
+                ["body", "file", name or "?"],
+                f"unsupported file type; use one of {', '.join(UPLOAD_SUFFIXES)}",
+            )
         files.append((name, await upload.read()))
     raw_options = form.get("options")
     options = JobOptions()
@@ -106,15 +112,19 @@ def problem_from_files(files: list[tuple[str, bytes]]) -> Problem:
         try:
             return load_problem(target)
         except BundleError as exc:
-            raise RequestValidationError([
-                {"loc": ["body", "file"], "msg": msg, "type": "bundle_error"}
-                for msg in exc.errors
-            ]) from None
+            raise RequestValidationError(
+                [
+                    {"loc": ["body", "file"], "msg": msg, "type": "bundle_error"}
+                    for msg in exc.errors
+                ]
+            ) from None
         except CompileError as exc:
-            raise RequestValidationError([
-                {"loc": ["body", "file"], "msg": msg, "type": "compile_error"}
-                for msg in exc.issues
-            ]) from None
+            raise RequestValidationError(
+                [
+                    {"loc": ["body", "file"], "msg": msg, "type": "compile_error"}
+                    for msg in exc.issues
+                ]
+            ) from None
         except ValidationError as exc:
             raise RequestValidationError(_errors(exc, ("body", "file"))) from None
 
@@ -123,16 +133,26 @@ def check_limits(job: JobCreate, settings: Settings) -> None:
     """Operations per job, time limit and solver workers against the server's maxima."""
     ops = job.problem.num_operations
     if ops > settings.max_operations:
-        raise invalid(["body", "problem"], f"the problem has {ops} operations; the limit is "
-                      f"{settings.max_operations} per job (APS_MAX_OPERATIONS)", "limit_exceeded")
+        raise invalid(
+            ["body", "problem"],
+            f"the problem has {ops} operations; the limit is "
+            f"{settings.max_operations} per job (APS_MAX_OPERATIONS)",
+            "limit_exceeded",
+        )
     if job.options.time_limit > settings.max_time_limit:
-        raise invalid(["body", "options", "time_limit"],
-                      f"time_limit {job.options.time_limit:g} s exceeds the limit of "
-                      f"{settings.max_time_limit:g} s (APS_MAX_TIME_LIMIT)", "limit_exceeded")
+        raise invalid(
+            ["body", "options", "time_limit"],
+            f"time_limit {job.options.time_limit:g} s exceeds the limit of "
+            f"{settings.max_time_limit:g} s (APS_MAX_TIME_LIMIT)",
+            "limit_exceeded",
+        )
     if job.options.workers > settings.max_solver_workers:
-        raise invalid(["body", "options", "workers"],
-                      f"workers {job.options.workers} exceeds the limit of "
-                      f"{settings.max_solver_workers} (APS_MAX_SOLVER_WORKERS)", "limit_exceeded")
+        raise invalid(
+            ["body", "options", "workers"],
+            f"workers {job.options.workers} exceeds the limit of "
+            f"{settings.max_solver_workers} (APS_MAX_SOLVER_WORKERS)",
+            "limit_exceeded",
+        )
 
 
 def check_callback(url: str, settings: Settings) -> None:
@@ -143,11 +163,14 @@ def check_callback(url: str, settings: Settings) -> None:
     try:
         infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
     except (OSError, UnicodeError):
-        raise invalid(["body", "options", "callback_url"],
-                      f"callback host {host!r} does not resolve") from None
+        raise invalid(
+            ["body", "options", "callback_url"], f"callback host {host!r} does not resolve"
+        ) from None
     for info in infos:
         address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
         if not address.is_global:
-            raise invalid(["body", "options", "callback_url"],
-                          f"callback host {host!r} resolves to the non-public address "
-                          f"{address}; refused (SSRF protection)")
+            raise invalid(
+                ["body", "options", "callback_url"],
+                f"callback host {host!r} resolves to the non-public address "
+                f"{address}; refused (SSRF protection)",
+            )

@@ -31,9 +31,8 @@ class JobCollector(Collector):
                 session.execute(select(Job.status, func.count()).group_by(Job.status)).all()
             )
             counts = [
-                session.scalar(
-                    select(func.count()).select_from(Job).where(Job.solve_seconds <= le)
-                ) or 0
+                session.scalar(select(func.count()).select_from(Job).where(Job.solve_seconds <= le))
+                or 0
                 for le in SOLVE_BUCKETS
             ]
             total, seconds = session.execute(
@@ -46,14 +45,19 @@ class JobCollector(Collector):
         buckets = [(str(le), float(c)) for le, c in zip(SOLVE_BUCKETS, counts, strict=True)]
         buckets.append(("+Inf", float(total or 0)))
         yield HistogramMetricFamily(
-            "aps_job_solve_seconds", "Solver wall time of finished jobs",
-            buckets=buckets, sum_value=float(seconds or 0.0),
+            "aps_job_solve_seconds",
+            "Solver wall time of finished jobs",
+            buckets=buckets,
+            sum_value=float(seconds or 0.0),
         )
-        depth = GaugeMetricFamily("aps_queue_depth", "Jobs waiting for a worker",
-                                  labels=["source"])
-        depth.add_metric(["database"], float(
-            by_status.get(JobStatus.QUEUED.value, 0) + by_status.get(JobStatus.RETRYING.value, 0)
-        ))
+        depth = GaugeMetricFamily("aps_queue_depth", "Jobs waiting for a worker", labels=["source"])
+        depth.add_metric(
+            ["database"],
+            float(
+                by_status.get(JobStatus.QUEUED.value, 0)
+                + by_status.get(JobStatus.RETRYING.value, 0)
+            ),
+        )
         broker = queue_depth(self.service.settings)
         if broker is not None:
             depth.add_metric(["broker"], float(broker))

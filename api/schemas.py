@@ -15,14 +15,20 @@ EXAMPLE_PROBLEM: dict[str, Any] = {
     "name": "two-by-two",
     "machines": [{"id": "M1"}, {"id": "M2"}],
     "jobs": [
-        {"id": "J1", "operations": [
-            {"id": "cut", "modes": [{"machine": "M1", "duration": 3}]},
-            {"id": "weld", "modes": [{"machine": "M2", "duration": 2}]},
-        ]},
-        {"id": "J2", "operations": [
-            {"id": "cut", "modes": [{"machine": "M2", "duration": 4}]},
-            {"id": "weld", "modes": [{"machine": "M1", "duration": 1}]},
-        ]},
+        {
+            "id": "J1",
+            "operations": [
+                {"id": "cut", "modes": [{"machine": "M1", "duration": 3}]},
+                {"id": "weld", "modes": [{"machine": "M2", "duration": 2}]},
+            ],
+        },
+        {
+            "id": "J2",
+            "operations": [
+                {"id": "cut", "modes": [{"machine": "M2", "duration": 4}]},
+                {"id": "weld", "modes": [{"machine": "M1", "duration": 1}]},
+            ],
+        },
     ],
 }
 
@@ -33,8 +39,10 @@ class JobOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     time_limit: float = Field(
-        default=10.0, gt=0, description="Wall-clock seconds for the solver (server maximum "
-        "APS_MAX_TIME_LIMIT).", examples=[10.0]
+        default=10.0,
+        gt=0,
+        description="Wall-clock seconds for the solver (server maximum APS_MAX_TIME_LIMIT).",
+        examples=[10.0],
     )
     workers: int = Field(default=1, ge=1, le=64, description="CP-SAT search workers.")
     objective: Objective | None = Field(
@@ -43,7 +51,8 @@ class JobOptions(BaseModel):
     solver: Literal["cpsat", "plain"] = "cpsat"
     seed: int = Field(default=0, ge=0, le=2**31 - 1)
     callback_url: AnyHttpUrl | None = Field(
-        default=None, max_length=2000,
+        default=None,
+        max_length=2000,
         description="Called when the job ends (stored now; signed delivery comes with the "
         "webhooks feature). Private and loopback addresses are refused.",
     )
@@ -54,8 +63,9 @@ class JobCreate(BaseModel):
 
     model_config = ConfigDict(
         extra="forbid",
-        json_schema_extra={"examples": [{"problem": EXAMPLE_PROBLEM,
-                                         "options": {"time_limit": 5, "seed": 0}}]},
+        json_schema_extra={
+            "examples": [{"problem": EXAMPLE_PROBLEM, "options": {"time_limit": 5, "seed": 0}}]
+        },
     )
 
     problem: Problem

@@ -59,8 +59,11 @@ class CeleryPublisher:
     def publish(self, message: Message) -> None:
         time_limit = float(message.payload.get("time_limit", 10.0))
         self.app.send_task(
-            message.task, args=[message.job_id], queue=SOLVE_QUEUE,
-            soft_time_limit=time_limit + 30.0, time_limit=time_limit + 60.0,
+            message.task,
+            args=[message.job_id],
+            queue=SOLVE_QUEUE,
+            soft_time_limit=time_limit + 30.0,
+            time_limit=time_limit + 60.0,
             retry=False,
         )
 
@@ -74,8 +77,9 @@ def queue_depth(settings: Settings) -> int | None:
         return None
     import redis
 
-    client = redis.Redis.from_url(settings.broker_url, socket_timeout=1.0,
-                                  socket_connect_timeout=1.0)
+    client = redis.Redis.from_url(
+        settings.broker_url, socket_timeout=1.0, socket_connect_timeout=1.0
+    )
     try:
         return int(client.llen(SOLVE_QUEUE))
     except redis.RedisError:
@@ -90,8 +94,9 @@ def broker_ping(settings: Settings) -> str | None:
         return None
     import redis
 
-    client = redis.Redis.from_url(settings.broker_url, socket_timeout=1.0,
-                                  socket_connect_timeout=1.0)
+    client = redis.Redis.from_url(
+        settings.broker_url, socket_timeout=1.0, socket_connect_timeout=1.0
+    )
     try:
         client.ping()
         return None

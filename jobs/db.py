@@ -17,7 +17,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 def _sqlite_engine(url: str, immediate: bool) -> Engine:
     engine = create_engine(
-        url, connect_args={"check_same_thread": False, "timeout": 30.0}, pool_size=10,
+        url,
+        connect_args={"check_same_thread": False, "timeout": 30.0},
+        pool_size=10,
         max_overflow=20,
     )
 

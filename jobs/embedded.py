@@ -30,8 +30,9 @@ class EmbeddedPool:
 
     def __init__(self, db: Database, settings: Settings) -> None:
         self.db, self.settings = db, settings
-        self.executor = ThreadPoolExecutor(settings.embedded_workers,
-                                           thread_name_prefix="aps-solve")
+        self.executor = ThreadPoolExecutor(
+            settings.embedded_workers, thread_name_prefix="aps-solve"
+        )
         self.owner = f"embedded@{socket.gethostname()}:{os.getpid()}"
         self.abort = threading.Event()
 

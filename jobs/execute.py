@@ -37,7 +37,10 @@ def problem_for(claim: Claim) -> Problem:
 
 
 def run_job(
-    db: Database, settings: Settings, job_id: str, owner: str,
+    db: Database,
+    settings: Settings,
+    job_id: str,
+    owner: str,
     abort: threading.Event | None = None,
 ) -> str:
     """Solve ``job_id`` if this caller wins the claim; return what happened (for logs).
@@ -47,7 +50,10 @@ def run_job(
     """
     with db.write() as session:
         claim = states.claim(
-            session, job_id, owner, lease_seconds=settings.lease_seconds,
+            session,
+            job_id,
+            owner,
+            lease_seconds=settings.lease_seconds,
             max_running=settings.max_running_jobs,
         )
     if isinstance(claim, Refusal):
@@ -61,17 +67,21 @@ def run_job(
 def _defer(db: Database, job_id: str) -> None:
     """The tenant is at its running cap: publish again shortly, the job stays queued."""
     with db.write() as session:
-        options: dict[str, Any] = session.scalar(
-            select(Job.options).where(Job.id == job_id)
-        ) or {}
+        options: dict[str, Any] = session.scalar(select(Job.options).where(Job.id == job_id)) or {}
         outbox.enqueue_solve(session, job_id, options, delay=1.0)
 
 
 class _Pump(threading.Thread):
     """Heartbeats the lease, flushes incumbents and turns a cancel request into ``stop``."""
 
-    def __init__(self, db: Database, settings: Settings, claim: Claim,
-                 stop: threading.Event, abort: threading.Event) -> None:
+    def __init__(
+        self,
+        db: Database,
+        settings: Settings,
+        claim: Claim,
+        stop: threading.Event,
+        abort: threading.Event,
+    ) -> None:
         super().__init__(name=f"aps-pump-{claim.job_id[:8]}", daemon=True)
         self.db, self.settings, self.claim, self.stop = db, settings, claim, stop
         self.abort = abort
@@ -110,8 +120,11 @@ class _Pump(threading.Thread):
                             session, self.claim, lease_seconds=self.settings.lease_seconds
                         )
                     if not beat.held:
-                        log.warning("job %s: lease lost by %s; stopping", self.claim.job_id,
-                                    self.claim.owner)
+                        log.warning(
+                            "job %s: lease lost by %s; stopping",
+                            self.claim.job_id,
+                            self.claim.owner,
+                        )
                         self._lose()
                     elif beat.cancel_requested:
                         self.stop.set()
@@ -150,16 +163,25 @@ def _solve(db: Database, settings: Settings, claim: Claim, abort: threading.Even
         log.warning("job %s: shutting down, handed back to the queue", claim.job_id)
         return "released"
     if pump.lost.is_set():
-        log.warning("job %s: lease lost, result of attempt %d discarded (no-op)",
-                    claim.job_id, claim.attempt)
+        log.warning(
+            "job %s: lease lost, result of attempt %d discarded (no-op)",
+            claim.job_id,
+            claim.attempt,
+        )
         return "lost"
     pump.flush()
     with db.write() as session:
         new = states.complete(session, claim, result)
     if new is None:
-        log.warning("job %s: lease lost before commit, attempt %d is a no-op",
-                    claim.job_id, claim.attempt)
+        log.warning(
+            "job %s: lease lost before commit, attempt %d is a no-op", claim.job_id, claim.attempt
+        )
         return "lost"
-    log.info("job %s: %s (%s, objective %s)", claim.job_id, new.value, result.status.value,
-             result.objective)
+    log.info(
+        "job %s: %s (%s, objective %s)",
+        claim.job_id,
+        new.value,
+        result.status.value,
+        result.objective,
+    )
     return new.value

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from jobs.tables import IdempotencyKey, Job, Outbox, utcnow
+from jobs.tables import IdempotencyKey, Job, Outbox, dml, utcnow
 
 SOLVE_TASK = "aps.solve"
 SOLVE_QUEUE = "solve"
@@ -34,18 +34,25 @@ def enqueue_solve(
 ) -> None:
     """Stage a solve message for ``job_id`` inside the caller's transaction."""
     now = utcnow()
-    session.add(Outbox(
-        task=SOLVE_TASK, job_id=job_id,
-        payload={"job_id": job_id, "time_limit": float(options.get("time_limit", 10.0))},
-        created_at=now, available_at=now + timedelta(seconds=delay),
-    ))
+    session.add(
+        Outbox(
+            task=SOLVE_TASK,
+            job_id=job_id,
+            payload={"job_id": job_id, "time_limit": float(options.get("time_limit", 10.0))},
+            created_at=now,
+            available_at=now + timedelta(seconds=delay),
+        )
+    )
     session.execute(update(Job).where(Job.id == job_id).values(enqueued_at=now))
 
 
 def has_pending(session: Session, job_id: str) -> bool:
-    return session.scalar(
-        select(Outbox.id).where(Outbox.job_id == job_id, Outbox.sent_at.is_(None)).limit(1)
-    ) is not None
+    return (
+        session.scalar(
+            select(Outbox.id).where(Outbox.job_id == job_id, Outbox.sent_at.is_(None)).limit(1)
+        )
+        is not None
+    )
 
 
 def claim_batch(session: Session, *, limit: int = 50, retry_after: float = 30.0) -> list[Message]:
@@ -59,13 +66,22 @@ def claim_batch(session: Session, *, limit: int = 50, retry_after: float = 30.0)
     ).all()
     claimed: list[Message] = []
     for row_id, task, job_id, payload, available_at in rows:
-        won: bool = session.execute(
-            update(Outbox)
-            .where(Outbox.id == row_id, Outbox.sent_at.is_(None),
-                   Outbox.available_at == available_at)
-            .values(available_at=now + timedelta(seconds=retry_after),
-                    publish_attempts=Outbox.publish_attempts + 1)
-        ).rowcount == 1  # type: ignore[attr-defined]
+        won: bool = (
+            dml(
+                session,
+                update(Outbox)
+                .where(
+                    Outbox.id == row_id,
+                    Outbox.sent_at.is_(None),
+                    Outbox.available_at == available_at,
+                )
+                .values(
+                    available_at=now + timedelta(seconds=retry_after),
+                    publish_attempts=Outbox.publish_attempts + 1,
+                ),
+            )
+            == 1
+        )
         if won:
             claimed.append(Message(row_id, task, job_id, dict(payload)))
     return claimed
@@ -73,9 +89,7 @@ def claim_batch(session: Session, *, limit: int = 50, retry_after: float = 30.0)
 
 def mark_sent(session: Session, message_ids: list[int]) -> None:
     if message_ids:
-        session.execute(
-            update(Outbox).where(Outbox.id.in_(message_ids)).values(sent_at=utcnow())
-        )
+        session.execute(update(Outbox).where(Outbox.id.in_(message_ids)).values(sent_at=utcnow()))
 
 
 def mark_failed(session: Session, message_id: int, error: str) -> None:
@@ -85,9 +99,13 @@ def mark_failed(session: Session, message_id: int, error: str) -> None:
 def prune(session: Session, *, sent_older_than: float, idempotency_ttl: float) -> None:
     """Forget sent messages and expired idempotency keys."""
     now = utcnow()
-    session.execute(delete(Outbox).where(
-        Outbox.sent_at.is_not(None), Outbox.sent_at < now - timedelta(seconds=sent_older_than)
-    ))
-    session.execute(delete(IdempotencyKey).where(
-        IdempotencyKey.created_at < now - timedelta(seconds=idempotency_ttl)
-    ))
+    session.execute(
+        delete(Outbox).where(
+            Outbox.sent_at.is_not(None), Outbox.sent_at < now - timedelta(seconds=sent_older_than)
+        )
+    )
+    session.execute(
+        delete(IdempotencyKey).where(
+            IdempotencyKey.created_at < now - timedelta(seconds=idempotency_ttl)
+        )
+    )

@@ -30,8 +30,7 @@ def drain_once(db: Database, publish: Publish, *, retry_after: float = 5.0) -> i
         try:
             publish(message)
         except Exception as exc:  # broker down: the row is retried after retry_after
-            log.warning("outbox %d for job %s not published: %s", message.id, message.job_id,
-                        exc)
+            log.warning("outbox %d for job %s not published: %s", message.id, message.job_id, exc)
             with db.write() as session:
                 outbox.mark_failed(session, message.id, f"{type(exc).__name__}: {exc}")
             continue
@@ -79,8 +78,11 @@ class Relay(threading.Thread):
                 if now >= next_prune:
                     next_prune = now + 3600.0
                     with self.db.write() as session:
-                        outbox.prune(session, sent_older_than=7 * 86400.0,
-                                     idempotency_ttl=self.settings.idempotency_ttl_seconds)
+                        outbox.prune(
+                            session,
+                            sent_older_than=7 * 86400.0,
+                            idempotency_ttl=self.settings.idempotency_ttl_seconds,
+                        )
             except Exception:
                 log.exception("relay iteration failed; retrying")
             self._wake.wait(self.settings.relay_interval_seconds)

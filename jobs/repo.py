@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from jobs import outbox
 from jobs.states import ACTIVE, JobStatus, transition
-from jobs.tables import ApiKey, IdempotencyKey, Job, JobEvent, Schedule, Tenant, utcnow
+from jobs.tables import ApiKey, IdempotencyKey, Job, JobEvent, Schedule, Tenant, dml, utcnow
 
 
 def hash_key(key: str) -> str:
@@ -38,10 +38,15 @@ def ensure_key(session: Session, tenant_id: str, key: str, label: str | None = N
 
 
 def revoke_key(session: Session, key: str) -> bool:
-    revoked: bool = session.execute(
-        update(ApiKey).where(ApiKey.key_hash == hash_key(key), ApiKey.revoked_at.is_(None))
-        .values(revoked_at=utcnow())
-    ).rowcount == 1  # type: ignore[attr-defined]
+    revoked: bool = (
+        dml(
+            session,
+            update(ApiKey)
+            .where(ApiKey.key_hash == hash_key(key), ApiKey.revoked_at.is_(None))
+            .values(revoked_at=utcnow()),
+        )
+        == 1
+    )
     return revoked
 
 
@@ -55,21 +60,39 @@ def tenant_for_key(session: Session, key: str) -> str | None:
 
 
 def create_job(
-    session: Session, *, tenant_id: str, name: str, problem_json: str, options: dict[str, Any],
-    num_operations: int, callback_url: str | None, max_attempts: int,
+    session: Session,
+    *,
+    tenant_id: str,
+    name: str,
+    problem_json: str,
+    options: dict[str, Any],
+    num_operations: int,
+    callback_url: str | None,
+    max_attempts: int,
 ) -> Job:
     """Insert a queued job, its first event and its outbox message in one transaction."""
     now = utcnow()
     job = Job(
-        id=str(uuid.uuid4()), tenant_id=tenant_id, name=name, status=JobStatus.QUEUED.value,
-        problem=problem_json, options=options, num_operations=num_operations,
-        callback_url=callback_url, created_at=now, updated_at=now, enqueued_at=now,
-        attempts=0, max_attempts=max_attempts, cancel_requested=False,
+        id=str(uuid.uuid4()),
+        tenant_id=tenant_id,
+        name=name,
+        status=JobStatus.QUEUED.value,
+        problem=problem_json,
+        options=options,
+        num_operations=num_operations,
+        callback_url=callback_url,
+        created_at=now,
+        updated_at=now,
+        enqueued_at=now,
+        attempts=0,
+        max_attempts=max_attempts,
+        cancel_requested=False,
     )
     session.add(job)
     session.flush()
-    session.add(JobEvent(job_id=job.id, kind="status", status=JobStatus.QUEUED.value,
-                         created_at=now))
+    session.add(
+        JobEvent(job_id=job.id, kind="status", status=JobStatus.QUEUED.value, created_at=now)
+    )
     outbox.enqueue_solve(session, job.id, options)
     return job
 
@@ -79,7 +102,11 @@ def get_job(session: Session, tenant_id: str, job_id: str) -> Job | None:
 
 
 def list_jobs(
-    session: Session, tenant_id: str, *, statuses: list[JobStatus] | None, limit: int,
+    session: Session,
+    tenant_id: str,
+    *,
+    statuses: list[JobStatus] | None,
+    limit: int,
     offset: int,
 ) -> tuple[list[Job], int]:
     query = select(Job).where(Job.tenant_id == tenant_id)
@@ -93,19 +120,28 @@ def list_jobs(
 
 
 def count_active(session: Session, tenant_id: str) -> int:
-    return session.scalar(
-        select(func.count()).select_from(Job).where(
-            Job.tenant_id == tenant_id, Job.status.in_([s.value for s in ACTIVE])
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(Job)
+            .where(Job.tenant_id == tenant_id, Job.status.in_([s.value for s in ACTIVE]))
         )
-    ) or 0
+        or 0
+    )
 
 
 def events(
-    session: Session, tenant_id: str, job_id: str, *, after: int = 0,
-    kind: str | None = None, limit: int = 1000,
+    session: Session,
+    tenant_id: str,
+    job_id: str,
+    *,
+    after: int = 0,
+    kind: str | None = None,
+    limit: int = 1000,
 ) -> list[JobEvent]:
     query = (
-        select(JobEvent).join(Job, Job.id == JobEvent.job_id)
+        select(JobEvent)
+        .join(Job, Job.id == JobEvent.job_id)
         .where(Job.tenant_id == tenant_id, JobEvent.job_id == job_id, JobEvent.id > after)
     )
     if kind is not None:
@@ -115,7 +151,8 @@ def events(
 
 def schedule(session: Session, tenant_id: str, job_id: str) -> Schedule | None:
     return session.scalar(
-        select(Schedule).join(Job, Job.id == Schedule.job_id)
+        select(Schedule)
+        .join(Job, Job.id == Schedule.job_id)
         .where(Job.tenant_id == tenant_id, Schedule.job_id == job_id)
     )
 
@@ -134,18 +171,30 @@ def cancel(session: Session, tenant_id: str, job_id: str) -> CancelOutcome | Non
         return None
     status = JobStatus(job.status)
     if status in (JobStatus.QUEUED, JobStatus.RETRYING):
-        if transition(session, job_id, JobStatus.CANCELLED, expect=status, values={
-            "reason": "cancelled", "message": "cancelled before it started",
-            "cancel_requested": True,
-        }):
+        if transition(
+            session,
+            job_id,
+            JobStatus.CANCELLED,
+            expect=status,
+            values={
+                "reason": "cancelled",
+                "message": "cancelled before it started",
+                "cancel_requested": True,
+            },
+        ):
             return CancelOutcome(JobStatus.CANCELLED, True, True)
         session.refresh(job)
         status = JobStatus(job.status)
     if status is JobStatus.RUNNING:
-        changed: bool = session.execute(
-            update(Job).where(Job.id == job_id, Job.status == JobStatus.RUNNING.value)
-            .values(cancel_requested=True, updated_at=utcnow())
-        ).rowcount == 1  # type: ignore[attr-defined]
+        changed: bool = (
+            dml(
+                session,
+                update(Job)
+                .where(Job.id == job_id, Job.status == JobStatus.RUNNING.value)
+                .values(cancel_requested=True, updated_at=utcnow()),
+            )
+            == 1
+        )
         if changed:
             return CancelOutcome(JobStatus.RUNNING, True, True)
         session.refresh(job)
@@ -166,15 +215,28 @@ def find_idempotent(
 
 
 def save_idempotent(
-    session: Session, *, tenant_id: str, key: str, request_hash: str, job_id: str,
-    status_code: int, response: dict[str, Any], ttl_seconds: float,
+    session: Session,
+    *,
+    tenant_id: str,
+    key: str,
+    request_hash: str,
+    job_id: str,
+    status_code: int,
+    response: dict[str, Any],
+    ttl_seconds: float,
 ) -> None:
     """Record the first response; an expired row for the same key is replaced."""
     old = session.get(IdempotencyKey, (tenant_id, key))
     if old is not None and old.created_at < utcnow() - timedelta(seconds=ttl_seconds):
         session.delete(old)
         session.flush()
-    session.add(IdempotencyKey(
-        tenant_id=tenant_id, key=key, request_hash=request_hash, job_id=job_id,
-        status_code=status_code, response=response,
-    ))
+    session.add(
+        IdempotencyKey(
+            tenant_id=tenant_id,
+            key=key,
+            request_hash=request_hash,
+            job_id=job_id,
+            status_code=status_code,
+            response=response,
+        )
+    )

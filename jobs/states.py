@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from aps import Incumbent, Result, SolveStatus
 from jobs import outbox
-from jobs.tables import Attempt, Job, JobEvent, Schedule, Tenant, utcnow
+from jobs.tables import Attempt, Job, JobEvent, Schedule, Tenant, dml, utcnow
 
 
 class JobStatus(StrEnum):
@@ -52,8 +52,13 @@ ACTIVE = (JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.RETRYING)
 TRANSITIONS: dict[JobStatus, frozenset[JobStatus]] = {
     JobStatus.QUEUED: frozenset({JobStatus.RUNNING, JobStatus.CANCELLED, JobStatus.FAILED}),
     JobStatus.RUNNING: frozenset(
-        {JobStatus.SUCCEEDED, JobStatus.INFEASIBLE, JobStatus.FAILED, JobStatus.CANCELLED,
-         JobStatus.RETRYING}
+        {
+            JobStatus.SUCCEEDED,
+            JobStatus.INFEASIBLE,
+            JobStatus.FAILED,
+            JobStatus.CANCELLED,
+            JobStatus.RETRYING,
+        }
     ),
     JobStatus.RETRYING: frozenset({JobStatus.RUNNING, JobStatus.CANCELLED, JobStatus.FAILED}),
     **{s: frozenset() for s in TERMINAL},
@@ -99,7 +104,7 @@ def transition(
     if new.terminal:
         changes.update(finished_at=now, lease_owner=None, lease_expires_at=None)
     changes.update(values or {})
-    won: bool = session.execute(stmt.values(**changes)).rowcount == 1  # type: ignore[attr-defined]
+    won: bool = dml(session, stmt.values(**changes)) == 1
     if won:
         _event(session, job_id, new, attempt)
     return won
@@ -140,32 +145,45 @@ def claim(
     if status is JobStatus.RUNNING:
         return Refusal.HELD
     if job.attempts >= job.max_attempts:
-        transition(session, job_id, JobStatus.FAILED, expect=status, values={
-            "reason": "worker_lost",
-            "message": f"the job's worker was lost {job.attempts} times; giving up",
-        })
+        transition(
+            session,
+            job_id,
+            JobStatus.FAILED,
+            expect=status,
+            values={
+                "reason": "worker_lost",
+                "message": f"the job's worker was lost {job.attempts} times; giving up",
+            },
+        )
         return Refusal.EXHAUSTED
     # Serialise claims per tenant (row lock on PostgreSQL; SQLite's BEGIN IMMEDIATE
     # already serialises writers) so the running cap holds under concurrency.
     session.execute(select(Tenant.id).where(Tenant.id == job.tenant_id).with_for_update())
     running = session.scalar(
-        select(func.count()).select_from(Job).where(
-            Job.tenant_id == job.tenant_id, Job.status == JobStatus.RUNNING.value
-        )
+        select(func.count())
+        .select_from(Job)
+        .where(Job.tenant_id == job.tenant_id, Job.status == JobStatus.RUNNING.value)
     )
     if (running or 0) >= max_running:
         return Refusal.BUSY
     now = utcnow()
     attempt = job.attempts + 1
-    won: bool = session.execute(
-        update(Job)
-        .where(Job.id == job_id, Job.status == status.value, Job.attempts == job.attempts)
-        .values(
-            status=JobStatus.RUNNING.value, attempts=attempt, lease_owner=owner,
-            lease_expires_at=now + timedelta(seconds=lease_seconds), updated_at=now,
-            started_at=func.coalesce(Job.started_at, now),
+    won: bool = (
+        dml(
+            session,
+            update(Job)
+            .where(Job.id == job_id, Job.status == status.value, Job.attempts == job.attempts)
+            .values(
+                status=JobStatus.RUNNING.value,
+                attempts=attempt,
+                lease_owner=owner,
+                lease_expires_at=now + timedelta(seconds=lease_seconds),
+                updated_at=now,
+                started_at=func.coalesce(Job.started_at, now),
+            ),
         )
-    ).rowcount == 1  # type: ignore[attr-defined]
+        == 1
+    )
     if not won:
         return Refusal.HELD
     session.add(Attempt(job_id=job_id, number=attempt, worker=owner, started_at=now))
@@ -182,11 +200,15 @@ class Beat:
 def heartbeat(session: Session, claim: Claim, *, lease_seconds: float) -> Beat:
     """Extend the lease if still held; also report whether a cancel was requested."""
     now = utcnow()
-    held: bool = session.execute(
-        update(Job)
-        .where(_holds(claim))
-        .values(lease_expires_at=now + timedelta(seconds=lease_seconds))
-    ).rowcount == 1  # type: ignore[attr-defined]
+    held: bool = (
+        dml(
+            session,
+            update(Job)
+            .where(_holds(claim))
+            .values(lease_expires_at=now + timedelta(seconds=lease_seconds)),
+        )
+        == 1
+    )
     cancel = bool(session.scalar(select(Job.cancel_requested).where(Job.id == claim.job_id)))
     return Beat(held, cancel)
 
@@ -206,18 +228,28 @@ def record_progress(session: Session, claim: Claim, incumbents: list[Incumbent])
         return True
     last = incumbents[-1]
     gap = _gap(last.objective, last.bound)
-    held: bool = session.execute(
-        update(Job).where(_holds(claim)).values(
-            objective=last.objective, bound=last.bound, gap=gap, elapsed=last.elapsed
+    held: bool = (
+        dml(
+            session,
+            update(Job)
+            .where(_holds(claim))
+            .values(objective=last.objective, bound=last.bound, gap=gap, elapsed=last.elapsed),
         )
-    ).rowcount == 1  # type: ignore[attr-defined]
+        == 1
+    )
     if held:
         for inc in incumbents:
-            session.add(JobEvent(
-                job_id=claim.job_id, kind="incumbent", attempt=claim.attempt,
-                objective=inc.objective, bound=inc.bound, gap=_gap(inc.objective, inc.bound),
-                elapsed=inc.elapsed,
-            ))
+            session.add(
+                JobEvent(
+                    job_id=claim.job_id,
+                    kind="incumbent",
+                    attempt=claim.attempt,
+                    objective=inc.objective,
+                    bound=inc.bound,
+                    gap=_gap(inc.objective, inc.bound),
+                    elapsed=inc.elapsed,
+                )
+            )
     return held
 
 
@@ -235,9 +267,13 @@ def complete(session: Session, claim: Claim, result: Result) -> JobStatus | None
     """
     cancel = bool(session.scalar(select(Job.cancel_requested).where(Job.id == claim.job_id)))
     values: dict[str, Any] = {
-        "solve_status": result.status.value, "objective": result.objective,
-        "bound": result.bound, "gap": result.gap, "makespan": result.makespan,
-        "solve_seconds": result.wall_s, "message": result.message,
+        "solve_status": result.status.value,
+        "objective": result.objective,
+        "bound": result.bound,
+        "gap": result.gap,
+        "makespan": result.makespan,
+        "solve_seconds": result.wall_s,
+        "message": result.message,
     }
     if result.status.has_schedule:
         new = JobStatus.CANCELLED if cancel else JobStatus.SUCCEEDED
@@ -264,14 +300,20 @@ def complete(session: Session, claim: Claim, result: Result) -> JobStatus | None
         new = JobStatus.FAILED
         values["reason"] = "model_invalid"
     won: bool = transition(
-        session, claim.job_id, new, expect=JobStatus.RUNNING, owner=claim.owner,
-        attempt=claim.attempt, values=values,
+        session,
+        claim.job_id,
+        new,
+        expect=JobStatus.RUNNING,
+        owner=claim.owner,
+        attempt=claim.attempt,
+        values=values,
     )
     if not won:
         return None
     if result.status.has_schedule:
-        session.add(Schedule(job_id=claim.job_id, attempt=claim.attempt,
-                             result=result.model_dump_json()))
+        session.add(
+            Schedule(job_id=claim.job_id, attempt=claim.attempt, result=result.model_dump_json())
+        )
     _finish_attempt(session, claim, new.value)
     return new
 
@@ -279,8 +321,13 @@ def complete(session: Session, claim: Claim, result: Result) -> JobStatus | None
 def fail(session: Session, claim: Claim, reason: str, message: str) -> bool:
     """Fail the job under the lease (a deterministic error: retrying would not help)."""
     won: bool = transition(
-        session, claim.job_id, JobStatus.FAILED, expect=JobStatus.RUNNING, owner=claim.owner,
-        attempt=claim.attempt, values={"reason": reason, "message": message[:4000]},
+        session,
+        claim.job_id,
+        JobStatus.FAILED,
+        expect=JobStatus.RUNNING,
+        owner=claim.owner,
+        attempt=claim.attempt,
+        values={"reason": reason, "message": message[:4000]},
     )
     if won:
         _finish_attempt(session, claim, "failed")
@@ -290,8 +337,12 @@ def fail(session: Session, claim: Claim, reason: str, message: str) -> bool:
 def release(session: Session, claim: Claim) -> bool:
     """Hand a job back (graceful shutdown): ``running -> retrying`` and a new message."""
     won: bool = transition(
-        session, claim.job_id, JobStatus.RETRYING, expect=JobStatus.RUNNING,
-        owner=claim.owner, attempt=claim.attempt,
+        session,
+        claim.job_id,
+        JobStatus.RETRYING,
+        expect=JobStatus.RUNNING,
+        owner=claim.owner,
+        attempt=claim.attempt,
         values={"lease_owner": None, "lease_expires_at": None},
     )
     if won:
@@ -321,30 +372,49 @@ def reap(session: Session, *, requeue_after: float, now: datetime | None = None)
     now = now or utcnow()
     acted: list[str] = []
     expired = session.execute(
-        select(Job.id, Job.attempts, Job.max_attempts, Job.lease_expires_at,
-               Job.cancel_requested, Job.options)
+        select(
+            Job.id,
+            Job.attempts,
+            Job.max_attempts,
+            Job.lease_expires_at,
+            Job.cancel_requested,
+            Job.options,
+        )
         .where(Job.status == JobStatus.RUNNING.value, Job.lease_expires_at < now)
         .limit(100)
     ).all()
     for job_id, attempts, max_attempts, lease_expires_at, cancel, options in expired:
         base = (
-            (Job.id == job_id) & (Job.status == JobStatus.RUNNING.value)
-            & (Job.attempts == attempts) & (Job.lease_expires_at == lease_expires_at)
+            (Job.id == job_id)
+            & (Job.status == JobStatus.RUNNING.value)
+            & (Job.attempts == attempts)
+            & (Job.lease_expires_at == lease_expires_at)
         )
         if cancel:
-            new, values = JobStatus.CANCELLED, {
-                "reason": "cancelled", "message": "cancelled; its worker was lost"}
+            new, values = (
+                JobStatus.CANCELLED,
+                {"reason": "cancelled", "message": "cancelled; its worker was lost"},
+            )
         elif attempts >= max_attempts:
-            new, values = JobStatus.FAILED, {
-                "reason": "worker_lost",
-                "message": f"the job's worker was lost {attempts} times; giving up"}
+            new, values = (
+                JobStatus.FAILED,
+                {
+                    "reason": "worker_lost",
+                    "message": f"the job's worker was lost {attempts} times; giving up",
+                },
+            )
         else:
             new, values = JobStatus.RETRYING, {}
-        changes: dict[str, Any] = {"status": new.value, "updated_at": now,
-                                   "lease_owner": None, "lease_expires_at": None, **values}
+        changes: dict[str, Any] = {
+            "status": new.value,
+            "updated_at": now,
+            "lease_owner": None,
+            "lease_expires_at": None,
+            **values,
+        }
         if new.terminal:
             changes["finished_at"] = now
-        if session.execute(update(Job).where(base).values(**changes)).rowcount != 1:  # type: ignore[attr-defined]
+        if dml(session, update(Job).where(base).values(**changes)) != 1:
             continue
         _event(session, job_id, new, attempts)
         session.execute(
@@ -357,10 +427,12 @@ def reap(session: Session, *, requeue_after: float, now: datetime | None = None)
         acted.append(job_id)
 
     stale = session.execute(
-        select(Job.id, Job.options).where(
+        select(Job.id, Job.options)
+        .where(
             Job.status.in_([JobStatus.QUEUED.value, JobStatus.RETRYING.value]),
             Job.enqueued_at < now - timedelta(seconds=requeue_after),
-        ).limit(100)
+        )
+        .limit(100)
     ).all()
     for job_id, options in stale:
         if not outbox.has_pending(session, job_id):

@@ -7,7 +7,7 @@ comparisons in SQL behave the same on SQLite and PostgreSQL.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     JSON,
@@ -25,7 +25,9 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.engine import CursorResult
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+from sqlalchemy.sql import Executable
 
 
 def utcnow() -> datetime:
@@ -156,9 +158,7 @@ class Schedule(Base):
 
     __tablename__ = "schedules"
 
-    job_id: Mapped[str] = mapped_column(
-        ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True
-    )
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
     attempt: Mapped[int] = mapped_column(Integer)
     result: Mapped[str] = mapped_column(Text)  # aps.Result as JSON
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -195,3 +195,9 @@ class IdempotencyKey(Base):
     status_code: Mapped[int] = mapped_column(Integer)
     response: Mapped[dict[str, Any]] = mapped_column(JSONType)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+def dml(session: Session, statement: Executable) -> int:
+    """Run an UPDATE/DELETE and return the rows it matched: the compare-and-set verdict."""
+    result = cast(CursorResult[Any], session.execute(statement))
+    return result.rowcount

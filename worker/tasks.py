@@ -29,8 +29,9 @@ def reset_database() -> None:
     _db = None
 
 
-@app.task(name=SOLVE_TASK, bind=True, acks_late=True, reject_on_worker_lost=True,
-          ignore_result=True)  # type: ignore[untyped-decorator]
+@app.task(
+    name=SOLVE_TASK, bind=True, acks_late=True, reject_on_worker_lost=True, ignore_result=True
+)  # type: ignore[untyped-decorator]
 def solve_job(self: object, job_id: str) -> str:
     """Claim ``job_id``, solve it and commit under the lease (a no-op when it lost)."""
     request = getattr(self, "request", None)

@@ -53,9 +53,14 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 
 def links(job_id: str) -> JobLinks:
     base = f"/v1/jobs/{job_id}"
-    return JobLinks(self=base, schedule=f"{base}/schedule", gantt=f"{base}/gantt",
-                    gantt_html=f"{base}/gantt.html", events=f"{base}/events",
-                    cancel=f"{base}/cancel")
+    return JobLinks(
+        self=base,
+        schedule=f"{base}/schedule",
+        gantt=f"{base}/gantt",
+        gantt_html=f"{base}/gantt.html",
+        events=f"{base}/events",
+        cancel=f"{base}/cancel",
+    )
 
 
 def _request_hash(job: JobCreate) -> str:
@@ -74,7 +79,8 @@ SUBMIT_BODY = {
                     "required": ["file"],
                     "properties": {
                         "file": {
-                            "type": "array", "items": {"type": "string", "format": "binary"},
+                            "type": "array",
+                            "items": {"type": "string", "format": "binary"},
                             "description": "A CSV bundle (.zip, or several .csv tables), an "
                             ".xlsx workbook, or plant/problem JSON.",
                         },
@@ -110,9 +116,13 @@ async def create_job(
     service: ServiceDep,
     idempotency_key: Annotated[
         str | None,
-        Header(alias="Idempotency-Key", min_length=1, max_length=255,
-               description="Same key and body replay the first response; same key with "
-               "another body gives 422."),
+        Header(
+            alias="Idempotency-Key",
+            min_length=1,
+            max_length=255,
+            description="Same key and body replay the first response; same key with "
+            "another body gives 422.",
+        ),
     ] = None,
 ) -> Response:
     """Submit a scheduling job; it is solved asynchronously."""
@@ -127,10 +137,8 @@ async def create_job(
     job = await read_submission(request)
     check_limits(job, service.settings)
     if job.options.callback_url is not None:
-        await run_in_threadpool(check_callback, str(job.options.callback_url),
-                                service.settings)
-    code, body, replayed = await run_in_threadpool(_submit, service, tenant, job,
-                                                   idempotency_key)
+        await run_in_threadpool(check_callback, str(job.options.callback_url), service.settings)
+    code, body, replayed = await run_in_threadpool(_submit, service, tenant, job, idempotency_key)
     service.wake_relay()
     headers = {"Location": body["links"]["self"]}
     if replayed:
@@ -147,14 +155,17 @@ def _submit(
         try:
             with service.db.write() as session:
                 if key is not None:
-                    previous = repo.find_idempotent(session, tenant, key,
-                                                    settings.idempotency_ttl_seconds)
+                    previous = repo.find_idempotent(
+                        session, tenant, key, settings.idempotency_ttl_seconds
+                    )
                     if previous is not None:
                         if previous.request_hash != request_hash:
                             raise invalid(
                                 ["header", "Idempotency-Key"],
                                 "this Idempotency-Key was used with a different request body; "
-                                "use a new key for a new job", "idempotency_mismatch")
+                                "use a new key for a new job",
+                                "idempotency_mismatch",
+                            )
                         return previous.status_code, dict(previous.response), True
                 active = repo.count_active(session, tenant)
                 if active >= settings.max_active_jobs:
@@ -166,20 +177,30 @@ def _submit(
                     )
                 options = job.options.model_dump(mode="json", exclude_none=True)
                 row = repo.create_job(
-                    session, tenant_id=tenant, name=job.problem.name,
+                    session,
+                    tenant_id=tenant,
+                    name=job.problem.name,
                     problem_json=job.problem.model_dump_json(exclude_defaults=True),
-                    options=options, num_operations=job.problem.num_operations,
+                    options=options,
+                    num_operations=job.problem.num_operations,
                     callback_url=options.get("callback_url"),
                     max_attempts=settings.max_attempts,
                 )
                 body = JobAccepted(
-                    id=row.id, status=JobStatus.QUEUED, created_at=row.created_at,
+                    id=row.id,
+                    status=JobStatus.QUEUED,
+                    created_at=row.created_at,
                     links=links(row.id),
                 ).model_dump(mode="json")
                 if key is not None:
                     repo.save_idempotent(
-                        session, tenant_id=tenant, key=key, request_hash=request_hash,
-                        job_id=row.id, status_code=202, response=body,
+                        session,
+                        tenant_id=tenant,
+                        key=key,
+                        request_hash=request_hash,
+                        job_id=row.id,
+                        status_code=202,
+                        response=body,
                         ttl_seconds=settings.idempotency_ttl_seconds,
                     )
                 return 202, body, False
@@ -187,8 +208,9 @@ def _submit(
             if key is None:
                 raise
             continue  # a concurrent request with the same key won; replay its answer
-    raise HTTPException(status.HTTP_409_CONFLICT,
-                        "a request with this Idempotency-Key is still being processed")
+    raise HTTPException(
+        status.HTTP_409_CONFLICT, "a request with this Idempotency-Key is still being processed"
+    )
 
 
 @router.get("", response_model=JobsPublic, responses=ERRORS)
@@ -201,17 +223,22 @@ def read_jobs(
 ) -> JobsPublic:
     """List this tenant's jobs, newest first, optionally filtered by status."""
     with service.db.read() as session:
-        rows, count = repo.list_jobs(session, tenant, statuses=status_, limit=limit,
-                                     offset=offset)
+        rows, count = repo.list_jobs(session, tenant, statuses=status_, limit=limit, offset=offset)
         data = [_summary(r) for r in rows]
     return JobsPublic(data=data, count=count, limit=limit, offset=offset)
 
 
 def _summary(job: Job) -> JobSummary:
     return JobSummary(
-        id=job.id, name=job.name, status=JobStatus(job.status), solve_status=job.solve_status,
-        reason=job.reason, created_at=job.created_at, finished_at=job.finished_at,
-        objective=job.objective, makespan=job.makespan,
+        id=job.id,
+        name=job.name,
+        status=JobStatus(job.status),
+        solve_status=job.solve_status,
+        reason=job.reason,
+        created_at=job.created_at,
+        finished_at=job.finished_at,
+        objective=job.objective,
+        makespan=job.makespan,
     )
 
 
@@ -224,8 +251,14 @@ def _load(service: Service, tenant: str, job_id: UUID) -> Job:
 
 
 def _incumbent(e: JobEvent) -> IncumbentPublic:
-    return IncumbentPublic(objective=e.objective, bound=e.bound, gap=e.gap, elapsed=e.elapsed,
-                           attempt=e.attempt, at=e.created_at)
+    return IncumbentPublic(
+        objective=e.objective,
+        bound=e.bound,
+        gap=e.gap,
+        elapsed=e.elapsed,
+        attempt=e.attempt,
+        at=e.created_at,
+    )
 
 
 @router.get("/{job_id}", response_model=JobPublic, responses={**ERRORS, 404: NOT_FOUND})
@@ -238,13 +271,24 @@ def read_job(job_id: UUID, tenant: TenantDep, service: ServiceDep) -> JobPublic:
         history = repo.events(session, tenant, job.id, kind="incumbent")
     summary = _summary(job).model_dump()
     return JobPublic(
-        **summary, message=job.message, num_operations=job.num_operations,
-        options=dict(job.options), attempts=job.attempts,
-        cancel_requested=job.cancel_requested, started_at=job.started_at,
-        updated_at=job.updated_at, bound=job.bound, gap=job.gap,
+        **summary,
+        message=job.message,
+        num_operations=job.num_operations,
+        options=dict(job.options),
+        attempts=job.attempts,
+        cancel_requested=job.cancel_requested,
+        started_at=job.started_at,
+        updated_at=job.updated_at,
+        bound=job.bound,
+        gap=job.gap,
         solve_seconds=job.solve_seconds,
-        progress=Progress(objective=job.objective, bound=job.bound, gap=job.gap,
-                          elapsed=job.elapsed, history=[_incumbent(e) for e in history]),
+        progress=Progress(
+            objective=job.objective,
+            bound=job.bound,
+            gap=job.gap,
+            elapsed=job.elapsed,
+            history=[_incumbent(e) for e in history],
+        ),
         links=links(job.id),
     )
 
@@ -256,8 +300,9 @@ def _result(service: Service, tenant: str, job_id: UUID) -> tuple[Job, Result]:
     if row is None:
         state = JobStatus(job.status)
         why = f": {job.message}" if job.message else ""
-        raise HTTPException(status.HTTP_409_CONFLICT,
-                            f"job is {state.value}; it has no schedule{why}")
+        raise HTTPException(
+            status.HTTP_409_CONFLICT, f"job is {state.value}; it has no schedule{why}"
+        )
     return job, Result.model_validate_json(row.result)
 
 
@@ -271,7 +316,9 @@ SCHEDULE_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 @router.get("/{job_id}/schedule", response_model=SchedulePublic, responses=SCHEDULE_RESPONSES)
 def read_schedule(
-    job_id: UUID, tenant: TenantDep, service: ServiceDep,
+    job_id: UUID,
+    tenant: TenantDep,
+    service: ServiceDep,
     format: Annotated[Literal["json", "csv"], Query()] = "json",
 ) -> Any:
     """The schedule (JSON, or CSV with ``?format=csv``) with the solver's certificate."""
@@ -292,26 +339,50 @@ def read_schedule(
         header = ["job", "op", "machine", "setup_start", "start", "end"]
         writer.writerow(header + (["start_at", "end_at"] if clock else []))
         for o in ops:
-            row: list[Any] = [o.job, o.op, o.machine,
-                              "" if o.setup_start is None else o.setup_start, o.start, o.end]
+            row: list[Any] = [
+                o.job,
+                o.op,
+                o.machine,
+                "" if o.setup_start is None else o.setup_start,
+                o.start,
+                o.end,
+            ]
             if clock:
-                row += [o.start_at.isoformat() if o.start_at else "",
-                        o.end_at.isoformat() if o.end_at else ""]
+                row += [
+                    o.start_at.isoformat() if o.start_at else "",
+                    o.end_at.isoformat() if o.end_at else "",
+                ]
             writer.writerow(row)
-        return Response(out.getvalue(), media_type="text/csv", headers={
-            "Content-Disposition": f'attachment; filename="schedule-{job.id}.csv"'})
+        return Response(
+            out.getvalue(),
+            media_type="text/csv",
+            headers={"Content-Disposition": f'attachment; filename="schedule-{job.id}.csv"'},
+        )
     return SchedulePublic(
-        job_id=job.id, status=JobStatus(job.status), solve_status=result.status.value,
-        objective=result.objective, bound=result.bound, gap=result.gap,
-        makespan=result.makespan, wall_s=result.wall_s, solver=result.solver,
-        solver_version=result.solver_version, seed=result.seed, operations=ops,
+        job_id=job.id,
+        status=JobStatus(job.status),
+        solve_status=result.status.value,
+        objective=result.objective,
+        bound=result.bound,
+        gap=result.gap,
+        makespan=result.makespan,
+        wall_s=result.wall_s,
+        solver=result.solver,
+        solver_version=result.solver_version,
+        seed=result.seed,
+        operations=ops,
     )
 
 
 @router.post(
-    "/{job_id}/cancel", status_code=status.HTTP_202_ACCEPTED, response_model=CancelPublic,
-    responses={**ERRORS, 404: NOT_FOUND,
-               409: {"model": Message, "description": "The job has already ended."}},
+    "/{job_id}/cancel",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=CancelPublic,
+    responses={
+        **ERRORS,
+        404: NOT_FOUND,
+        409: {"model": Message, "description": "The job has already ended."},
+    },
 )
 def cancel_job(job_id: UUID, tenant: TenantDep, service: ServiceDep) -> CancelPublic:
     """Cancel a job; a running solve stops and keeps the best schedule found so far."""
@@ -320,10 +391,12 @@ def cancel_job(job_id: UUID, tenant: TenantDep, service: ServiceDep) -> CancelPu
     if outcome is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "job not found")
     if not outcome.changed:
-        raise HTTPException(status.HTTP_409_CONFLICT,
-                            f"job already {outcome.status.value}; nothing to cancel")
-    return CancelPublic(id=str(job_id), status=outcome.status,
-                        cancel_requested=outcome.cancel_requested)
+        raise HTTPException(
+            status.HTTP_409_CONFLICT, f"job already {outcome.status.value}; nothing to cancel"
+        )
+    return CancelPublic(
+        id=str(job_id), status=outcome.status, cancel_requested=outcome.cancel_requested
+    )
 
 
 def _event_payload(e: JobEvent) -> ServerSentEvent:
@@ -337,15 +410,26 @@ def _event_payload(e: JobEvent) -> ServerSentEvent:
 
 @router.get(
     "/{job_id}/events",
-    responses={**ERRORS, 404: NOT_FOUND,
-               200: {"content": {"text/event-stream": {"example":
-                     'id: 3\nevent: incumbent\ndata: {"kind": "incumbent", "objective": 55}\n'}},
-                     "description": "Server-sent events: `status` and `incumbent`; the "
-                     "stream ends after a final status. Resumes from Last-Event-ID."}},
+    responses={
+        **ERRORS,
+        404: NOT_FOUND,
+        200: {
+            "content": {
+                "text/event-stream": {
+                    "example": "id: 3\nevent: incumbent\n"
+                    'data: {"kind": "incumbent", "objective": 55}\n'
+                }
+            },
+            "description": "Server-sent events: `status` and `incumbent`; the "
+            "stream ends after a final status. Resumes from Last-Event-ID.",
+        },
+    },
     response_class=EventSourceResponse,
 )
 async def job_events(
-    job_id: UUID, tenant: TenantDep, service: ServiceDep,
+    job_id: UUID,
+    tenant: TenantDep,
+    service: ServiceDep,
     last_event_id: Annotated[int | None, Header(alias="Last-Event-ID", ge=0)] = None,
 ) -> EventSourceResponse:
     """Progress as server-sent events (status changes and incumbents)."""
@@ -378,11 +462,15 @@ GanttShape = Literal["neutral", "frappe", "vis", "plotly"]
 
 @router.get(
     "/{job_id}/gantt",
-    responses={**SCHEDULE_RESPONSES, 501: {"model": Message,
-                                           "description": "Gantt support not installed."}},
+    responses={
+        **SCHEDULE_RESPONSES,
+        501: {"model": Message, "description": "Gantt support not installed."},
+    },
 )
 def read_gantt(
-    job_id: UUID, tenant: TenantDep, service: ServiceDep,
+    job_id: UUID,
+    tenant: TenantDep,
+    service: ServiceDep,
     shape: Annotated[GanttShape, Query()] = "neutral",
 ) -> Any:
     """Gantt rows: neutral, or shaped for frappe-gantt, vis-timeline or Plotly."""
@@ -393,15 +481,19 @@ def read_gantt(
 
 
 @router.get(
-    "/{job_id}/gantt.html", response_class=HTMLResponse,
-    responses={**SCHEDULE_RESPONSES, 501: {"model": Message,
-                                           "description": "Gantt support not installed."}},
+    "/{job_id}/gantt.html",
+    response_class=HTMLResponse,
+    responses={
+        **SCHEDULE_RESPONSES,
+        501: {"model": Message, "description": "Gantt support not installed."},
+    },
 )
 def read_gantt_html(job_id: UUID, tenant: TenantDep, service: ServiceDep) -> HTMLResponse:
     """A self-contained Plotly Gantt page of the schedule."""
     from api.gantt import gantt_html
 
     job, result = _result(service, tenant, job_id)
-    html = gantt_html(Problem.model_validate_json(job.problem), result,
-                      title=f"{job.name} ({job.id})")
+    html = gantt_html(
+        Problem.model_validate_json(job.problem), result, title=f"{job.name} ({job.id})"
+    )
     return HTMLResponse(html)

@@ -1,0 +1,126 @@
+"""Helpers shared by the service and system tests: real Redis/PostgreSQL or a clear skip.
+
+Outside CI an unreachable service skips the test with the command that starts it; with
+``CI=true`` the same message fails the test, so CI never passes by skipping.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+DATA = Path(__file__).with_name("data")
+REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
+PG_HOST, PG_PORT = "127.0.0.1", 5432
+PG_URL = f"postgresql+psycopg://postgres@{PG_HOST}:{PG_PORT}/test"
+#: Redis DB reserved for these tests (flushed before and after); override if taken.
+REDIS_DB = int(os.environ.get("APS_TEST_REDIS_DB", "13"))
+
+KEYS = {"acme": "acme-key-0123456789abcdef", "beta": "beta-key-0123456789abcdef"}
+API_KEYS = ",".join(f"{t}:{k}" for t, k in KEYS.items())
+TERMINAL = {"succeeded", "infeasible", "failed", "cancelled"}
+
+
+def unavailable(message: str) -> None:
+    """Skip, or fail in CI (``CI=true``), with a message naming what is missing."""
+    if os.environ.get("CI", "").lower() in ("true", "1", "yes"):
+        pytest.fail(message, pytrace=False)
+    pytest.skip(message)
+
+
+def require_redis() -> str:
+    """A URL of the test Redis DB, flushed; skips/fails when Redis is not reachable."""
+    import redis
+
+    client = redis.Redis(
+        host=REDIS_HOST, port=REDIS_PORT, db=REDIS_DB, socket_timeout=2, socket_connect_timeout=2
+    )
+    try:
+        client.ping()
+        client.flushdb()
+    except redis.RedisError as exc:
+        unavailable(
+            f"Redis not reachable at {REDIS_HOST}:{REDIS_PORT} ({exc}): start it with "
+            f"`redis-server --bind 127.0.0.1 --port {REDIS_PORT} --maxmemory-policy "
+            "noeviction --daemonize yes`"
+        )
+    finally:
+        client.close()
+    return f"redis://{REDIS_HOST}:{REDIS_PORT}/{REDIS_DB}"
+
+
+def flush_redis() -> None:
+    import redis
+
+    client = redis.Redis(host=REDIS_HOST, port=REDIS_PORT, db=REDIS_DB, socket_timeout=2)
+    try:
+        client.flushdb()
+    except redis.RedisError:
+        pass
+    finally:
+        client.close()
+
+
+@contextmanager
+def postgres_schema() -> Iterator[str]:
+    """A fresh schema in database ``test`` (dropped afterwards); yields its URL."""
+    import psycopg
+
+    schema = f"aps_test_{uuid.uuid4().hex[:12]}"
+    dsn = f"host={PG_HOST} port={PG_PORT} user=postgres dbname=test connect_timeout=3"
+    try:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute(f'CREATE SCHEMA "{schema}"')
+    except psycopg.Error as exc:
+        unavailable(
+            f"PostgreSQL not reachable at {PG_HOST}:{PG_PORT} (user postgres, database "
+            f"test): {exc}. Start it with `pg_ctlcluster 15 main start` (or `docker run -p "
+            "5432:5432 -e POSTGRES_HOST_AUTH_METHOD=trust -e POSTGRES_DB=test postgres`)"
+        )
+    try:
+        yield f"{PG_URL}?options=-csearch_path%3D{schema}"
+    finally:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+def problem_json(name: str) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((DATA / f"{name}.json").read_text())
+    return data
+
+
+def headers(tenant: str = "acme", **extra: str) -> dict[str, str]:
+    return {"X-API-Key": KEYS[tenant], **extra}
+
+
+def wait_until(
+    fetch: Callable[[], dict[str, Any]],
+    done: Callable[[dict[str, Any]], bool],
+    timeout: float,
+    interval: float = 0.1,
+) -> dict[str, Any]:
+    """Poll ``fetch`` until ``done``; fail with the last state on timeout."""
+    deadline = time.monotonic() + timeout
+    state = fetch()
+    while not done(state):
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout}s; last state: {state}")
+        time.sleep(interval)
+        state = fetch()
+    return state
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port

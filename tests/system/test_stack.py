@@ -1,0 +1,177 @@
+"""System tests: real ``aps serve``/``aps worker`` processes, Redis and PostgreSQL."""
+
+from __future__ import annotations
+
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from aps import Problem, ScheduledOperation, validate
+from jobs.broker import CeleryPublisher
+from jobs.db import Database
+from jobs.outbox import SOLVE_TASK, Message
+from jobs.settings import DEV_API_KEY, Settings
+from tests.service.support import TERMINAL, headers, problem_json, wait_until
+from tests.system.conftest import Stack, service_env
+
+pytestmark = pytest.mark.system
+
+FT06 = problem_json("ft06")
+LA21 = problem_json("la21")
+
+
+def submit(
+    c: httpx.Client,
+    problem: dict[str, Any],
+    tenant: str = "acme",
+    key: str | None = None,
+    **options: Any,
+) -> dict[str, Any]:
+    hdrs = headers(tenant) if key is None else {"X-API-Key": key}
+    r = c.post("/v1/jobs", json={"problem": problem, "options": options}, headers=hdrs)
+    assert r.status_code == 202, r.text
+    data: dict[str, Any] = r.json()
+    return data
+
+
+def get(c: httpx.Client, job_id: str, key: str | None = None) -> dict[str, Any]:
+    r = c.get(f"/v1/jobs/{job_id}", headers=headers() if key is None else {"X-API-Key": key})
+    assert r.status_code == 200, r.text
+    data: dict[str, Any] = r.json()
+    return data
+
+
+def valid_schedule(
+    c: httpx.Client, job_id: str, problem: dict[str, Any], key: str | None = None
+) -> int:
+    r = c.get(
+        f"/v1/jobs/{job_id}/schedule", headers=headers() if key is None else {"X-API-Key": key}
+    )
+    assert r.status_code == 200, r.text
+    rows = [
+        ScheduledOperation(**{k: o[k] for k in ("job", "op", "machine", "start", "end")})
+        for o in r.json()["operations"]
+    ]
+    assert validate(Problem.model_validate(problem), rows) == []
+    return max(row.end for row in rows)
+
+
+def test_celery_worker_solves_ft06_on_postgres(celery_stack: Stack) -> None:
+    """Tests the production path: API enqueues, a separate worker solves ft06 to 55."""
+    with celery_stack.client() as c:
+        assert c.get("/readyz").json()["broker"] == "ok"
+        job_id = submit(c, FT06, time_limit=10)["id"]
+        state = wait_until(lambda: get(c, job_id), lambda j: j["status"] in TERMINAL, 60)
+        assert state["status"] == "succeeded", state
+        assert state["makespan"] == 55 and state["attempts"] == 1
+        assert valid_schedule(c, job_id, FT06) == 55
+        # Tenant isolation and idempotency across the real stack.
+        assert c.get(f"/v1/jobs/{job_id}", headers=headers("beta")).status_code == 404
+        body = {"problem": FT06, "options": {"time_limit": 5}}
+        key = headers(**{"Idempotency-Key": "erp-42"})
+        a = c.post("/v1/jobs", json=body, headers=key)
+        b = c.post("/v1/jobs", json=body, headers=key)
+        assert a.status_code == b.status_code == 202 and a.json() == b.json()
+        wait_until(lambda: get(c, a.json()["id"]), lambda j: j["status"] in TERMINAL, 60)
+        assert c.get("/v1/jobs", headers=headers()).json()["count"] == 2
+        assert 'aps_jobs{status="succeeded"} 2.0' in c.get("/metrics").text
+
+
+def test_celery_cancel_mid_solve_keeps_incumbent(celery_stack: Stack) -> None:
+    """Tests that cancel stops a worker's solve early and the best schedule is kept."""
+    with celery_stack.client() as c:
+        job_id = submit(c, LA21, time_limit=30, workers=1)["id"]
+        wait_until(
+            lambda: get(c, job_id),
+            lambda j: j["status"] == "running" and j["progress"]["objective"],
+            30,
+        )
+        started = time.monotonic()
+        assert c.post(f"/v1/jobs/{job_id}/cancel", headers=headers()).status_code == 202
+        state = wait_until(lambda: get(c, job_id), lambda j: j["status"] in TERMINAL, 20)
+        assert time.monotonic() - started < 15
+        assert state["status"] == "cancelled" and state["solve_status"] == "FEASIBLE"
+        assert valid_schedule(c, job_id, LA21) == state["makespan"]
+
+
+def test_duplicate_delivery_commits_once(celery_stack: Stack, pg_url: str, redis_url: str) -> None:
+    """Tests that a message published twice yields one schedule and one succeeded event."""
+    from sqlalchemy import func, select
+
+    from jobs.tables import JobEvent, Schedule
+
+    publisher = CeleryPublisher(Settings(database_url=pg_url, broker_url=redis_url))
+    with celery_stack.client() as c:
+        job_id = submit(c, FT06, time_limit=5)["id"]
+        publisher.publish(Message(0, SOLVE_TASK, job_id, {"time_limit": 5}))
+        wait_until(lambda: get(c, job_id), lambda j: j["status"] in TERMINAL, 60)
+        time.sleep(1.0)  # let the second delivery run (and do nothing)
+    publisher.close()
+    db = Database(pg_url)
+    with db.read() as s:
+        assert (
+            s.scalar(select(func.count()).select_from(Schedule).where(Schedule.job_id == job_id))
+            == 1
+        )
+        assert (
+            s.scalar(
+                select(func.count())
+                .select_from(JobEvent)
+                .where(JobEvent.job_id == job_id, JobEvent.status == "succeeded")
+            )
+            == 1
+        )
+    db.dispose()
+    worker_log = celery_stack.procs[1].text()
+    assert worker_log.count("aps.solve[") >= 2, "both deliveries reached the worker"
+    assert f"job {job_id}: gone" in worker_log or f"job {job_id} not run" in worker_log
+
+
+def test_killed_worker_job_is_recovered_by_the_reaper(celery_stack: Stack) -> None:
+    """Tests SIGKILL of the whole worker mid-solve: a new worker finishes it, attempt 2."""
+    seen: list[str] = []
+    with celery_stack.client() as c:
+        job_id = submit(c, LA21, time_limit=4, workers=1)["id"]
+
+        def poll() -> dict[str, Any]:
+            state = get(c, job_id)
+            seen.append(state["status"])
+            return state
+
+        wait_until(poll, lambda j: j["status"] == "running", 30)
+        celery_stack.procs[1].kill(signal.SIGKILL)
+        celery_stack.procs[1].popen.wait(timeout=10)
+        celery_stack.start_worker()
+        state = wait_until(poll, lambda j: j["status"] in TERMINAL, 60)
+    assert state["status"] == "succeeded", state
+    assert state["attempts"] == 2
+    assert "retrying" in seen
+    ranks = {"queued": 0, "running": 1, "retrying": 1}
+    levels = [ranks.get(s, 2) for s in seen]
+    assert levels == sorted(levels), f"status went backwards: {seen}"
+    with celery_stack.client() as c:
+        valid_schedule(c, job_id, LA21)
+
+
+def test_embedded_serve_without_redis(tmp_path: Path) -> None:
+    """Tests `aps serve` with no configuration: SQLite, in-process pool, the dev key."""
+    env = service_env(APS_DATABASE_URL=f"sqlite:///{tmp_path / 'aps.db'}")
+    del env["APS_API_KEYS"]
+    stack = Stack(env, tmp_path)
+    try:
+        api = stack.start_api()
+        assert DEV_API_KEY in api.text()
+        with stack.client() as c:
+            assert c.get("/readyz").json()["broker"] == "embedded"
+            job_id = submit(c, FT06, key=DEV_API_KEY, time_limit=10)["id"]
+            state = wait_until(
+                lambda: get(c, job_id, DEV_API_KEY), lambda j: j["status"] in TERMINAL, 60
+            )
+            assert state["status"] == "succeeded" and state["makespan"] == 55
+            assert valid_schedule(c, job_id, FT06, DEV_API_KEY) == 55
+    finally:
+        stack.stop()
