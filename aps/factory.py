@@ -262,6 +262,7 @@ class Plant(_Frozen):
 
     name: str = Field(default="plant", max_length=200)
     horizon: Horizon
+    orders: list[Order] = Field(min_length=1)
     calendars: list[Calendar] = Field(default_factory=list)
     default_calendar: Name | None = Field(
         default=None, description="Calendar of machines and groups that name none"
@@ -271,7 +272,6 @@ class Plant(_Frozen):
     setup_matrices: dict[Name, SetupTable] = Field(default_factory=dict)
     products: list[Product] = Field(min_length=1)
     materials: list[StockItem] = Field(default_factory=list)
-    orders: list[Order] = Field(min_length=1)
     objective: Objective = Field(default_factory=Objective)
 
     @model_validator(mode="after")

@@ -129,10 +129,8 @@ def _load_result(path: Path, problem_path: str | None) -> tuple[Problem, Result]
         except ValidationError as exc:
             raise fail(f"{path}: embedded problem is invalid: {exc.errors()[0]['msg']}") from None
     if isinstance(source, str):
-        from aps.io.instances import load_problem
-
         try:
-            return load_problem(source), result
+            return _load_problem(source), result
         except ValidationError as exc:
             raise fail(f"{source}: invalid problem: {exc.errors()[0]['msg']}") from None
         except (OSError, ValueError) as exc:
@@ -141,6 +139,19 @@ def _load_result(path: Path, problem_path: str | None) -> tuple[Problem, Result]
         return problem_from_schedule(result), result
     except ValueError as exc:
         raise fail(f"{path}: {exc}") from None
+
+
+def _load_problem(source: str) -> Problem:
+    """Plant or problem JSON and bundles through the factory loader, the rest (JSSP files
+    and benchmark names) through the core's."""
+    path = Path(source)
+    if path.is_dir() or path.suffix.lower() in (".json", ".zip", ".xlsx"):
+        from aps.factory import load_problem as load_factory
+
+        return load_factory(path)
+    from aps.io.instances import load_problem
+
+    return load_problem(source)
 
 
 ProblemOpt = Annotated[

@@ -6,7 +6,7 @@ holidays and a maintenance window, finished products in three setup families, tw
 in-house subassemblies (a 3-level BOM: product → subassembly → purchased material) and
 purchased components arriving over the first two weeks. It is feasible by construction:
 every material's supply covers its demand, every non-interruptible step fits into one
-shift pair, loads stay around half the capacity and deadlines are generous.
+shift pair, machines are lightly loaded and deadlines are generous.
 Larger ``orders`` scale the machine count and horizon so the load per machine stays
 about the same.
 
@@ -251,7 +251,7 @@ def generate_plant(
     for sub in subassemblies:
         demand["STEEL-BAR"] += (3 if sub == "FRAME" else 1) * sum(sub_split[sub])
     for sub in subassemblies:  # non-interruptible steps must fit one 16 h day: cap lots
-        sub_split[sub] = [q for p in sub_split[sub] for q in _lots(p, 100)]
+        sub_split[sub] = [min(q, 100) for q in sub_split[sub]]  # stock covers the rest
 
     counter = 0
     for sub in subassemblies:
@@ -287,9 +287,10 @@ def generate_plant(
                     receipts.append(StockReceipt(at=at(2 + 3 * k, 7), quantity=max(1, per)))
             materials.append(StockItem(id=mid, name=mid.title().replace("-", " "), unit=unit,
                                        initial_stock=initial, receipts=receipts))
-        for sub in subassemblies:
+        for sub in subassemblies:  # stock covers what no subassembly order makes
+            covered = sum(sub_split[sub])
             materials.append(StockItem(id=sub, name=f"{sub.title()} (in-house)", unit="pcs",
-                                       initial_stock=0))
+                                       initial_stock=max(0, demand[sub] - covered)))
 
     return Plant(
         name=name or f"plant-{orders}-{seed}",
@@ -302,10 +303,6 @@ def generate_plant(
             WeightedTerm(term=ObjectiveTerm.MAKESPAN, weight=1),
         ]),
     )
-
-
-def _lots(quantity: int, size: int) -> list[int]:
-    return [min(size, quantity - k) for k in range(0, quantity, size)]
 
 
 # -- Taillard-like job shops ---------------------------------------------------------------

@@ -1,0 +1,125 @@
+"""CSV/xlsx/zip bundles: the same plant as JSON, and errors that name file, row, column."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from aps.factory import load_problem
+from aps.generate import generate_plant
+from aps.io.bundle import BundleError, load_plant, write_bundle
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE_JSON = ROOT / "instances" / "plant.json"
+EXAMPLE_CSV = ROOT / "instances" / "plant"
+
+
+def test_example_bundle_equals_example_json() -> None:
+    csv_plant = load_plant(EXAMPLE_CSV)
+    json_plant = load_plant(EXAMPLE_JSON)
+    assert csv_plant == json_plant
+    assert load_problem(EXAMPLE_CSV) == load_problem(EXAMPLE_JSON)
+
+
+def test_example_matches_the_generator() -> None:
+    """instances/ is generated: `aps generate plant --orders 60 --seed 0` (renamed)."""
+    assert load_plant(EXAMPLE_JSON) == generate_plant(60, 0, name="example-plant")
+
+
+@pytest.mark.parametrize("suffix", [".xlsx", ".zip", ""])
+def test_xlsx_zip_and_folder_round_trip(tmp_path: Path, suffix: str) -> None:
+    plant = generate_plant(6, 3)
+    target = tmp_path / f"bundle{suffix}"
+    write_bundle(plant, target)
+    assert load_plant(target) == plant
+
+
+@pytest.fixture
+def bundle(tmp_path: Path) -> Path:
+    target = tmp_path / "plant"
+    shutil.copytree(EXAMPLE_CSV, target)
+    return target
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new, 1))
+
+
+def errors_of(path: Path) -> list[str]:
+    with pytest.raises(BundleError) as info:
+        load_plant(path)
+    return info.value.errors
+
+
+def test_bad_cells_name_file_row_and_column(bundle: Path) -> None:
+    edit(bundle / "orders.csv", "SA-002,FRAME,59,", "SA-002,FRAME,many,")
+    edit(bundle / "orders.csv", "2026-03-07T22:00:00+01:00", "2026-03-07T22:00:00")
+    edit(bundle / "routings.csv", "FRAME,cut,,,PT15M", "FRAME,cut,,,15 minutes")
+    errors = errors_of(bundle)
+    assert any(e.startswith("orders.csv, row 3, column 'quantity': ") for e in errors), errors
+    assert any(e.startswith("orders.csv, row 3, column 'due': ") and "timezone" in e
+               for e in errors), errors
+    assert any(e.startswith("routings.csv, row 2, column 'setup': ") for e in errors), errors
+
+
+def test_unknown_references_name_the_row(bundle: Path) -> None:
+    edit(bundle / "orders.csv", "SA-003,FRAME", "SA-003,GADGET")
+    edit(bundle / "routing_machines.csv", "FRAME,cut,SAW", "FRAME,cut,LASER")
+    edit(bundle / "machine_groups.csv", "CNC,CNC machining,cnc", "CNC,CNC machining,cnx")
+    errors = errors_of(bundle)
+    assert "orders.csv, row 4, column 'product': unknown product 'GADGET'" in errors
+    assert ("routing_machines.csv, row 2, column 'machine': unknown machine or group 'LASER'"
+            in errors)
+    assert ("machine_groups.csv, row 3, column 'setup_matrix': unknown setup matrix 'cnx'"
+            in errors)
+
+
+def test_rows_of_child_tables_must_name_a_known_parent(bundle: Path) -> None:
+    edit(bundle / "receipts.csv", "MOTOR,", "MOTORS,")
+    edit(bundle / "maintenance.csv", "CNC-1,", "CNC-9,")
+    errors = errors_of(bundle)
+    assert any(e.startswith("receipts.csv, row ") and "column 'material'" in e
+               and "MOTORS" in e for e in errors), errors
+    assert "maintenance.csv, row 2, column 'machine': unknown machine 'CNC-9'" in errors
+
+
+def test_structure_errors(bundle: Path) -> None:
+    edit(bundle / "orders.csv", "id,product,quantity", "id,product,qty")
+    (bundle / "machines.csv").unlink()
+    (bundle / "extra.csv").write_text("a\n1\n")
+    errors = errors_of(bundle)
+    assert "orders.csv, row 1, column 'quantity': required column is missing" in errors
+    assert any(e.startswith("orders.csv, row 1, column 'qty': unknown column") for e in errors)
+    assert "machines.csv: required table is missing" in errors
+    assert any(e.startswith("extra.csv: unknown table") for e in errors)
+
+
+def test_xlsx_errors_name_the_sheet(tmp_path: Path) -> None:
+    import openpyxl
+
+    target = tmp_path / "plant.xlsx"
+    write_bundle(generate_plant(6, 1), target)
+    wb = openpyxl.load_workbook(target)
+    wb["orders"]["C3"] = "-4"
+    wb.save(target)
+    errors = errors_of(target)
+    assert any(e.startswith("sheet 'orders', row 3, column 'quantity': ") for e in errors), errors
+
+
+def test_json_errors_name_the_path(tmp_path: Path) -> None:
+    text = EXAMPLE_JSON.read_text().replace('"product": "FRAME"', '"product": "FRAMES"', 1)
+    bad = tmp_path / "plant.json"
+    bad.write_text(text)
+    with pytest.raises(BundleError, match=r"plant.json: .*unknown product 'FRAMES'"):
+        load_problem(bad)
+
+
+def test_not_a_bundle(tmp_path: Path) -> None:
+    (tmp_path / "x.txt").write_text("hi")
+    assert errors_of(tmp_path / "x.txt")[0].endswith("not a folder, .zip, .xlsx or .json "
+                                                      "plant input")
+    assert "no such file" in errors_of(tmp_path / "missing.zip")[0]

@@ -1,0 +1,172 @@
+"""End to end: small plants whose optimum is known by hand, and a property test.
+
+Every schedule aps.solve returns is validated inside solve(); the tests validate again
+with the independent validator and compare with optima computed by hand.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import aps
+from aps.factory import Plant, compile_plant
+from aps.model import Objective, ObjectiveTerm, WeightedTerm
+from aps.result import SolveStatus
+from aps.validate import validate
+from tests.factory.plants import iso, tiny
+
+pytest.importorskip("aps.solvers.cpsat")
+
+
+def solve(data: dict[str, Any], objective: Objective | None = None) -> aps.Result:
+    problem = compile_plant(Plant.model_validate(data), objective)
+    result = aps.solve(problem, time_limit=5, workers=2, seed=0)
+    assert result.status == SolveStatus.OPTIMAL, result
+    assert validate(problem, result.schedule) == []
+    return result
+
+
+def op(id_: str, *machines: str, **kw: Any) -> dict[str, Any]:
+    return {"id": id_, "machines": [{"machine": m} for m in machines], **kw}
+
+
+def test_setup_matrix_groups_families() -> None:
+    # A, B, A on one machine, 60 min each; A<->B changeover 30 min: best is A A B = 210
+    result = solve(tiny(
+        setup_matrices={"m": {"changeover": {"A": {"B": "PT30M"}, "B": {"A": "PT30M"}}}},
+        machines=[{"id": "M1", "setup_matrix": "m"}],
+        products=[{"id": "PA", "family": "A", "routing": [op("x", "M1", duration="PT1H")]},
+                  {"id": "PB", "family": "B", "routing": [op("x", "M1", duration="PT1H")]}],
+        orders=[{"id": "O1", "product": "PA", "quantity": 1},
+                {"id": "O2", "product": "PB", "quantity": 1},
+                {"id": "O3", "product": "PA", "quantity": 1}]))
+    assert result.makespan == 210
+
+
+def test_alternative_machines_at_different_speeds() -> None:
+    # three lots of 60 units: M1 at 1 min/unit, M2 at 2 min/unit -> two on M1, one on M2
+    result = solve(tiny(
+        machines=[{"id": "M1"}, {"id": "M2"}],
+        products=[{"id": "P", "routing": [
+            {"id": "x", "run_per_unit": "PT2M",
+             "machines": [{"machine": "M1", "run_per_unit": "PT1M"}, {"machine": "M2"}]}]}],
+        orders=[{"id": f"O{i}", "product": "P", "quantity": 60} for i in range(3)]))
+    assert result.makespan == 120
+    assert sorted(str(r.machine) for r in result.schedule) == ["M1", "M1", "M2"]
+
+
+DAY = {"id": "day", "timezone": "UTC",
+       "shifts": [{"days": "mon-sun", "start": "06:00", "end": "14:00"}]}
+
+
+@pytest.mark.parametrize(("interruptible", "end"), [(False, 1440 + 660), (True, 1440 + 420)])
+def test_calendar_waits_or_pauses(interruptible: bool, end: int) -> None:
+    # released Mon 10:00, 5 h of work, shift 06:00-14:00: either wait for Tuesday 06:00
+    # (ends 11:00) or run 10-14 and 06-07 (ends 07:00)
+    result = solve(tiny(
+        calendars=[DAY], default_calendar="day",
+        products=[{"id": "P", "routing": [op("x", "M1", duration="PT5H",
+                                              interruptible=interruptible)]}],
+        orders=[{"id": "O1", "product": "P", "quantity": 1, "release": iso(600)}]))
+    assert result.makespan == end
+
+
+def test_components_wait_for_receipts_and_subassemblies() -> None:
+    # F needs 10 bolts (receipt at 12:00) and 2 SUB made by order S (60 min on M2)
+    result = solve(tiny(
+        machines=[{"id": "M1"}, {"id": "M2"}],
+        materials=[{"id": "BOLT", "receipts": [{"at": iso(720), "quantity": 10}]},
+                   {"id": "SUB"}],
+        products=[
+            {"id": "S", "routing": [op("make", "M2", duration="PT1H",
+                                       produces=[{"material": "SUB"}])]},
+            {"id": "F", "routing": [op("assemble", "M1", duration="PT1H",
+                                       consumes=[{"material": "BOLT", "per_unit": 5},
+                                                 {"material": "SUB"}])]}],
+        orders=[{"id": "S1", "product": "S", "quantity": 2},
+                {"id": "F1", "product": "F", "quantity": 2}]))
+    f1 = next(r for r in result.schedule if r.job == "F1")
+    assert (f1.start, result.makespan) == (720, 780)
+
+
+def test_minimum_lag_between_steps() -> None:
+    result = solve(tiny(products=[{"id": "P", "routing": [
+        op("a", "M1", duration="PT30M", min_lag="PT45M"), op("b", "M1", duration="PT30M")]}]))
+    assert result.makespan == 105
+
+
+def test_weighted_tardiness_puts_the_heavy_order_first() -> None:
+    objective = Objective(terms=[WeightedTerm(term=ObjectiveTerm.WEIGHTED_TARDINESS)])
+    result = solve(tiny(
+        products=[{"id": "P", "routing": [op("x", "M1", duration="PT1H")]}],
+        orders=[{"id": "light", "product": "P", "quantity": 1, "due": iso(60), "weight": 1},
+                {"id": "heavy", "product": "P", "quantity": 1, "due": iso(60), "weight": 3}]),
+        objective)
+    assert result.objective == 60
+    heavy = next(r for r in result.schedule if r.job == "heavy")
+    assert heavy.start == 0
+
+
+# -- property: random small plants --------------------------------------------------------
+
+
+@st.composite
+def small_plants(draw: st.DrawFn) -> dict[str, Any]:
+    """Random small plants using every feature the compiler emits: alternatives, rates,
+    calendars, interruptible steps, setups, lags, materials, deadlines."""
+    n_m = draw(st.integers(1, 3))
+    machines = [{"id": f"M{i}", "setup_matrix": "m" if draw(st.booleans()) else None}
+                for i in range(n_m)]
+    families = ["A", "B"]
+    products = []
+    for p in range(draw(st.integers(1, 2))):
+        ops = []
+        for k in range(draw(st.integers(1, 3))):
+            chosen = draw(st.lists(st.sampled_from([m["id"] for m in machines]), min_size=1,
+                                   max_size=n_m, unique=True))
+            ops.append({
+                "id": f"s{k}", "run_per_unit": f"PT{draw(st.integers(1, 20))}M",
+                "setup": f"PT{draw(st.integers(0, 15))}M",
+                "machines": [{"machine": m} for m in chosen],
+                "interruptible": draw(st.booleans()),
+                "min_lag": f"PT{draw(st.integers(0, 30))}M",
+                **({"consumes": [{"material": "C", "per_unit": 1}]} if k == 0
+                   and draw(st.booleans()) else {}),
+            })
+        products.append({"id": f"P{p}", "family": draw(st.sampled_from(families)),
+                         "routing": ops})
+    orders = [{"id": f"O{i}", "product": draw(st.sampled_from([p["id"] for p in products])),
+               "quantity": draw(st.integers(1, 10)),
+               "release": iso(draw(st.integers(0, 600))),
+               "due": iso(draw(st.integers(60, 3000))), "weight": draw(st.integers(0, 3))}
+              for i in range(draw(st.integers(1, 4)))]
+    calendar = draw(st.booleans())
+    return tiny(
+        horizon={"start": iso(0), "end": iso(4 * 1440), "tick_seconds": 60},
+        calendars=[{"id": "c", "timezone": "Europe/Berlin",
+                    "shifts": [{"days": "mon-fri", "start": "06:00", "end": "22:00"}]}]
+        if calendar else [],
+        default_calendar="c" if calendar else None,
+        machines=machines,
+        setup_matrices={"m": {"changeover": {"A": {"B": "PT20M"}, "B": {"A": "PT10M"}},
+                              "initial": {"A": "PT5M"}}},
+        materials=[{"id": "C", "initial_stock": draw(st.integers(0, 10)),
+                    "receipts": [{"at": iso(draw(st.integers(0, 2000))), "quantity": 20}]}],
+        products=products, orders=orders,
+        objective={"terms": [{"term": "weighted_tardiness", "weight": 5},
+                             {"term": "makespan"}]})
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(small_plants())
+def test_random_small_plants_solve_to_valid_schedules(data: dict[str, Any]) -> None:
+    problem = compile_plant(Plant.model_validate(data))
+    result = aps.solve(problem, time_limit=1, workers=1, seed=0)
+    if result.status.has_schedule:
+        assert validate(problem, result.schedule) == []
+        assert {(r.job, r.op) for r in result.schedule} == {
+            (j.id, o.id) for j in problem.jobs for o in j.operations}
