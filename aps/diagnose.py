@@ -15,11 +15,13 @@ from __future__ import annotations
 from collections import defaultdict
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel
 
 from aps.calendar import TickCalendar, longest_working_window
 from aps.model import Id, Job, Machine, Mode, Problem
+from aps.result import ScheduledOperation
 
 
 class Severity(StrEnum):
@@ -279,3 +281,203 @@ def diagnose_path(path: str | Path) -> list[Finding]:
     except CompileError as exc:
         return [Finding(code="compile", message=m) for m in exc.issues]
     return diagnose(problem)
+
+
+# -- a constructive witness -------------------------------------------------------------
+
+
+class _Stock:
+    """A material's stock events; answers "earliest tick from which q can be drawn"."""
+
+    def __init__(self, initial: int, receipts: list[tuple[int, int]]) -> None:
+        self.initial = initial
+        self.events: list[tuple[int, int]] = sorted(receipts)
+
+    def copy(self) -> _Stock:
+        out = _Stock(self.initial, [])
+        out.events = list(self.events)
+        return out
+
+    def add(self, time: int, delta: int) -> None:
+        self.events.append((time, delta))
+        self.events.sort()
+
+    def earliest_draw(self, t: int, q: int) -> int | None:
+        """Earliest tau >= t such that drawing q at tau keeps every later level >= 0."""
+        times = sorted({e[0] for e in self.events})
+        level: dict[int, int] = {}
+        run = self.initial
+        k = 0
+        for tm in times:
+            while k < len(self.events) and self.events[k][0] == tm:
+                run += self.events[k][1]
+                k += 1
+            level[tm] = run
+        suffix: dict[int, int] = {}
+        low = 1 << 62
+        for tm in reversed(times):
+            low = min(low, level[tm])
+            suffix[tm] = low
+        candidates = [t, *[tm for tm in times if tm > t]]
+        for tau in candidates:
+            before = [tm for tm in times if tm <= tau]
+            now = level[before[-1]] if before else self.initial
+            later = [tm for tm in times if tm > tau]
+            after = suffix[later[0]] if later else 1 << 62
+            if min(now, after) >= q:
+                return tau
+        return None
+
+
+def witness(problem: Problem, max_retries: int = 8) -> list[ScheduledOperation] | None:
+    """A greedy schedule that respects every hard constraint, or None.
+
+    Orders are placed one at a time (material producers first, then by due date),
+    their operations in precedence order, each on the mode that ends first, appended
+    after whatever its machine already runs. Calendars, setups and changeovers,
+    interruptible runs, minimum and maximum lags and stock are all honoured; when a
+    maximum lag breaks, the order is re-placed with its predecessor started later. A
+    validated witness proves the plan feasible and is a good hint for the solver
+    (``aps.solve(problem, hint=witness(problem))``). It makes no attempt to be good.
+    """
+    from aps.validate import validate
+
+    horizon = _horizon(problem)
+    cals = {m.id: TickCalendar(m.unavailable) for m in problem.machines}
+    matrices = {m.id: problem.setup_matrices.get(m.setup_matrix or "") for m in problem.machines}
+    free: dict[Id, int] = {m.id: 0 for m in problem.machines}
+    last_family: dict[Id, str | None] = {m.id: None for m in problem.machines}
+    stock = {m.id: _Stock(m.initial, [(r.time, r.quantity) for r in m.receipts])
+             for m in problem.materials}
+    produced = {f.material for j in problem.jobs for o in j.operations for f in o.produces}
+    consumed = {f.material for j in problem.jobs for o in j.operations for f in o.consumes}
+
+    def rank(job: Job) -> tuple[int, int, int]:
+        makes = any(f.material in consumed for o in job.operations for f in o.produces)
+        needs = any(f.material in produced for o in job.operations for f in o.consumes)
+        due = job.due if job.due is not None else (job.deadline or 1 << 40)
+        return (0 if makes and not needs else 1, due, job.release)
+
+    out: list[ScheduledOperation] = []
+    for job in sorted(problem.jobs, key=rank):
+        floor: dict[int, int] = {}
+        for _ in range(max_retries):
+            snapshot = (dict(free), dict(last_family), {k: v.copy() for k, v in stock.items()})
+            placed = _place_job(problem, job, cals, matrices, free, last_family, stock,
+                                horizon, floor)
+            if isinstance(placed, list):
+                out.extend(placed)
+                break
+            free, last_family, stock = snapshot
+            if placed is None:
+                return None
+            pred, earliest = placed  # a max lag broke: start that predecessor later
+            floor[pred] = max(floor.get(pred, 0), earliest)
+        else:
+            return None
+    return out if not validate(problem, out) else None
+
+
+def _place_job(
+    problem: Problem, job: Job, cals: dict[Id, TickCalendar], matrices: dict[Id, Any],
+    free: dict[Id, int], last_family: dict[Id, str | None], stock: dict[Id, _Stock],
+    horizon: int, floor: dict[int, int],
+) -> list[ScheduledOperation] | tuple[int, int] | None:
+    """Place one job; a list on success, (pred index, earliest end) to retry, None to fail."""
+    preds: dict[int, list[tuple[int, int, int | None]]] = defaultdict(list)
+    for p, s, lag in job.predecessor_lags():
+        preds[s].append((p, lag.min_lag, lag.max_lag))
+    # ops with a max lag to a successor go as late as possible in the order
+    order = _topo_late(job)
+    end: dict[int, int] = {}
+    rows: list[ScheduledOperation] = []
+    for i in order:
+        op = job.operations[i]
+        est = max([job.release, floor.get(i, 0),
+                   *[end[p] + lo for p, lo, _ in preds[i]]])
+        family = op.family if op.family is not None else job.family
+        best: tuple[int, int, int, Id] | None = None
+        for mode in op.modes:
+            mx = matrices[mode.machine]
+            change = mx.time(last_family[mode.machine], family) if mx is not None else 0
+            got = _earliest(cals[mode.machine], mode.setup + change, mode.duration,
+                            op.interruptible, max(est, free[mode.machine]), horizon,
+                            [(stock[f.material], f.quantity) for f in op.consumes])
+            if got is not None and (best is None or got[2] < best[2]):
+                best = (got[0], got[1], got[2], mode.machine)
+        if best is None:
+            return None
+        b, s, e, machine = best
+        for p, _, hi in preds[i]:
+            if hi is not None and s > end[p] + hi:
+                return p, s - hi - (end[p] - _start_of(rows, job, p))
+        free[machine] = e
+        last_family[machine] = family
+        for f in op.consumes:
+            stock[f.material].add(s, -f.quantity)
+        for f in op.produces:
+            stock[f.material].add(e, f.quantity)
+        end[i] = e
+        rows.append(ScheduledOperation(job=job.id, op=op.id, machine=machine, start=s, end=e,
+                                       setup_start=b if b < s else None))
+    return rows
+
+
+def _start_of(rows: list[ScheduledOperation], job: Job, index: int) -> int:
+    op_id = job.operations[index].id
+    return next(r.start for r in rows if r.op == op_id)
+
+
+def _topo_late(job: Job) -> list[int]:
+    """Topological order that defers operations with a max lag to their successor."""
+    succ: dict[int, list[int]] = defaultdict(list)
+    indeg = [0] * len(job.operations)
+    has_max = set()
+    for p, s, lag in job.predecessor_lags():
+        succ[p].append(s)
+        indeg[s] += 1
+        if lag.max_lag is not None:
+            has_max.add(p)
+    ready = [i for i, d in enumerate(indeg) if d == 0]
+    out: list[int] = []
+    while ready:
+        ready.sort(key=lambda i: (i in has_max, i))
+        i = ready.pop(0)
+        out.append(i)
+        for s in succ[i]:
+            indeg[s] -= 1
+            if indeg[s] == 0:
+                ready.append(s)
+    return out
+
+
+def _earliest(
+    cal: TickCalendar, setup: int, duration: int, interruptible: bool, t: int, horizon: int,
+    draws: list[tuple[_Stock, int]],
+) -> tuple[int, int, int] | None:
+    """Earliest (setup_start, start, end) from ``t``: setup in working time right before the
+    start, the run inside one window (or pausing, if interruptible), stock drawable."""
+    for _ in range(10_000):
+        if t >= horizon:
+            return None
+        b = cal.next_working(t)
+        window_end = next((w.start for w in cal.windows if w.start >= b), 1 << 62)
+        s = b + setup
+        need_end = s + duration if not interruptible else s + (1 if duration > 0 else 0)
+        if need_end > window_end:
+            t = next((w.end for w in cal.windows if w.start >= b), horizon)
+            continue
+        ready = s
+        for st_, q in draws:
+            tau = st_.earliest_draw(s, q)
+            if tau is None:
+                return None
+            ready = max(ready, tau)
+        if ready > s:
+            t = ready - setup
+            continue
+        e = cal.add_working(s, duration) if interruptible else s + duration
+        if e > horizon:
+            return None
+        return b, s, e
+    return None

@@ -234,9 +234,13 @@ def gantt_cmd(
 def diagnose_cmd(
     path: Annotated[str, typer.Argument(help="Plant JSON, CSV bundle or problem JSON.")],
     fmt: Annotated[str, typer.Option("--format", help="text or json")] = "text",
+    prove: Annotated[
+        bool, typer.Option("--witness/--no-witness",
+                           help="Without errors, also try to build a greedy feasible schedule.")
+    ] = True,
 ) -> None:
     """Explain infeasibility before solving: name the orders, steps, machines and materials."""
-    from aps.diagnose import Severity, diagnose_path
+    from aps.diagnose import Severity, diagnose_path, witness
 
     if fmt not in ("text", "json"):
         raise fail(f"--format must be text or json, not {fmt!r}")
@@ -252,5 +256,19 @@ def diagnose_cmd(
         errors = sum(f.severity is Severity.ERROR for f in findings)
         typer.echo(f"{errors} error(s), {len(findings) - errors} warning(s)"
                    if findings else "no problems found")
+        if prove and not errors:
+            try:
+                problem = _load_problem(path)
+            except (OSError, ValueError) as exc:
+                raise fail(str(exc)) from None
+            schedule = witness(problem)
+            if schedule is not None:
+                end = max(r.end for r in schedule)
+                when = (f" ({problem.time.to_datetime(end).isoformat(timespec='minutes')})"
+                        if problem.time else "")
+                typer.echo(f"feasible: a greedy schedule meets every hard constraint, "
+                           f"makespan {end}{when}")
+            else:
+                typer.echo("no greedy schedule found (the plan may still be feasible)")
     if any(f.severity is Severity.ERROR for f in findings):
         raise typer.Exit(1)

@@ -87,7 +87,7 @@ def test_gantt_html_and_shapes(solved: tuple[Path, Path], tmp_path: Path) -> Non
 
 def test_diagnose(tmp_path: Path) -> None:
     code, out, _ = run("diagnose", str(ROOT / "instances" / "plant"))
-    assert code == 0 and "no problems found" in out
+    assert code == 0 and "no problems found" in out and "feasible: a greedy schedule" in out
     bad = tmp_path / "bad.json"
     bad.write_text((ROOT / "instances" / "plant.json").read_text().replace(
         '"initial_stock": 187', '"initial_stock": 1', 1))

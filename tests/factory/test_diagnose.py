@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from aps.diagnose import Severity, diagnose, diagnose_path, diagnose_plant
+from aps.diagnose import Severity, diagnose, diagnose_path, diagnose_plant, witness
+from aps.factory import compile_plant
 from aps.model import Job, Machine, Mode, Operation, Problem, Window
 from tests.factory.plants import iso, plant
 
@@ -99,3 +100,42 @@ def test_tick_problems_and_single_machine_overload() -> None:
         Window(start=20, end=85)])]})
     [finding] = diagnose(roomier)
     assert finding.code == "machine_overloaded" and finding.machine == 0
+
+
+def test_witness_proves_the_example_feasible() -> None:
+    from aps.factory import load_problem
+    from aps.validate import validate
+
+    problem = load_problem(ROOT / "instances" / "plant.json")
+    schedule = witness(problem)
+    assert schedule is not None and validate(problem, schedule) == []
+
+
+def test_witness_waits_for_stock_and_keeps_max_lags() -> None:
+    p = plant(
+        machines=[{"id": "M1"}, {"id": "M2"}],
+        materials=[{"id": "BOLT", "receipts": [{"at": iso(300), "quantity": 10}]},
+                   {"id": "SUB"}],
+        products=[
+            {"id": "F", "routing": [
+                {"id": "glue", "machines": [{"machine": "M2"}], "duration": "PT10M",
+                 "predecessors": [], "max_lag": "PT20M"},
+                {"id": "prep", "machines": [{"machine": "M1"}], "duration": "PT2H",
+                 "predecessors": []},
+                {"id": "assemble", "machines": [{"machine": "M1"}], "duration": "PT30M",
+                 "predecessors": ["glue", "prep"],
+                 "consumes": [{"material": "BOLT", "per_unit": 5},
+                              {"material": "SUB"}]}]},
+            {"id": "S", "routing": [{"id": "make", "machines": [{"machine": "M2"}],
+                                     "duration": "PT1H", "produces": [{"material": "SUB"}]}]}],
+        orders=[{"id": "F1", "product": "F", "quantity": 2},
+                {"id": "S1", "product": "S", "quantity": 2}])
+    problem = compile_plant(p)
+    schedule = witness(problem)
+    assert schedule is not None
+    rows = {(r.job, r.op): r for r in schedule}
+    assert rows[("F1", "assemble")].start == 300  # waits for the bolts
+    assert rows[("F1", "assemble")].start - rows[("F1", "glue")].end <= 20
+    shortage = problem.model_copy(update={"materials": [problem.materials[0].model_copy(
+        update={"receipts": []}), problem.materials[1]]})
+    assert witness(shortage) is None
