@@ -167,18 +167,18 @@ def generate_plant(
 
     products: list[Product] = [
         Product(id="FRAME", name="Welded frame", family="housing", routing=[
-            RoutingOperation(id="cut", machines=mach("SAW", 2.0), setup=_minutes(15),
-                             run_per_unit=_minutes(2.0), consumes=flows(("STEEL-BAR", 3))),
-            RoutingOperation(id="weld", machines=mach("WELD", 6.0, fast=True),
-                             setup=_minutes(20), run_per_unit=_minutes(6.0),
+            RoutingOperation(id="cut", machines=mach("SAW", 4.0), setup=_minutes(15),
+                             run_per_unit=_minutes(4.0), consumes=flows(("STEEL-BAR", 3))),
+            RoutingOperation(id="weld", machines=mach("WELD", 10.0, fast=True),
+                             setup=_minutes(20), run_per_unit=_minutes(10.0),
                              interruptible=f.interruptible,
                              produces=flows(("FRAME", 1))),
         ]),
         Product(id="SHAFT", name="Turned shaft", family="pump", routing=[
-            RoutingOperation(id="cut", machines=mach("SAW", 1.0), setup=_minutes(10),
-                             run_per_unit=_minutes(1.0), consumes=flows(("STEEL-BAR", 1))),
-            RoutingOperation(id="turn", machines=mach("CNC", 5.0, fast=True),
-                             setup=_minutes(20), run_per_unit=_minutes(5.0),
+            RoutingOperation(id="cut", machines=mach("SAW", 2.0), setup=_minutes(10),
+                             run_per_unit=_minutes(2.0), consumes=flows(("STEEL-BAR", 1))),
+            RoutingOperation(id="turn", machines=mach("CNC", 8.0, fast=True),
+                             setup=_minutes(20), run_per_unit=_minutes(8.0),
                              produces=flows(("SHAFT", 1))),
         ]),
     ]
@@ -188,20 +188,20 @@ def generate_plant(
         ("VLV-A", "Valve A", "valve"), ("VLV-B", "Valve B", "valve"),
     ]
     for pid, pname, fam in finished:
-        cnc = rng.choice([4.0, 5.0, 6.0])
-        assy = rng.choice([6.0, 8.0, 10.0])
+        cnc = rng.choice([10.0, 12.0, 15.0])
+        assy = rng.choice([15.0, 20.0, 25.0])
         uses_frame = fam != "valve"
         uses_shaft = fam != "housing"
         products.append(Product(id=pid, name=pname, family=fam, routing=[
-            RoutingOperation(id="saw", name="Cut blanks", machines=mach("SAW", 1.5),
-                             setup=_minutes(10), run_per_unit=_minutes(1.5),
+            RoutingOperation(id="saw", name="Cut blanks", machines=mach("SAW", 3.0),
+                             setup=_minutes(10), run_per_unit=_minutes(3.0),
                              consumes=flows(("SHEET", 2))),
             RoutingOperation(id="mill", name="Mill housing", machines=mach("CNC", cnc, True),
                              setup=_minutes(15), run_per_unit=_minutes(cnc),
                              min_lag=_minutes(30) if f.lags else timedelta(0)),
             RoutingOperation(id="seal", name="Glue seals", predecessors=[],
-                             machines=mach("WELD", 2.0), setup=_minutes(10),
-                             run_per_unit=_minutes(2.0), consumes=flows(("SEAL-KIT", 1)),
+                             machines=mach("WELD", 4.0), setup=_minutes(10),
+                             run_per_unit=_minutes(4.0), consumes=flows(("SEAL-KIT", 1)),
                              min_lag=_minutes(240) if f.lags else timedelta(0),
                              max_lag=timedelta(days=5) if f.lags else None),
             RoutingOperation(
@@ -224,7 +224,7 @@ def generate_plant(
     fin_specs = []
     for i in range(n_fin):
         pid, _, fam = finished[i % len(finished)] if i < len(finished) else rng.choice(finished)
-        qty = rng.randint(4, 24)
+        qty = rng.randint(8, 40)
         week = rng.randint(1, weeks - 2)
         release_day = max(0, 7 * (week - 1) + rng.randint(0, 4))
         due_day = release_day + rng.randint(7, 14)
@@ -251,7 +251,7 @@ def generate_plant(
     for sub in subassemblies:
         demand["STEEL-BAR"] += (3 if sub == "FRAME" else 1) * sum(sub_split[sub])
     for sub in subassemblies:  # non-interruptible steps must fit one 16 h day: cap lots
-        sub_split[sub] = [min(q, 100) for q in sub_split[sub]]  # stock covers the rest
+        sub_split[sub] = [min(q, 80) for q in sub_split[sub]]  # stock covers the rest
 
     counter = 0
     for sub in subassemblies:
