@@ -56,7 +56,7 @@ def errors_of(path: Path) -> list[str]:
 
 
 def test_bad_cells_name_file_row_and_column(bundle: Path) -> None:
-    edit(bundle / "orders.csv", "SA-002,FRAME,59,", "SA-002,FRAME,many,")
+    edit(bundle / "orders.csv", "SA-002,FRAME,80,", "SA-002,FRAME,many,")
     edit(bundle / "orders.csv", "2026-03-07T22:00:00+01:00", "2026-03-07T22:00:00")
     edit(bundle / "routings.csv", "FRAME,cut,,,PT15M", "FRAME,cut,,,15 minutes")
     errors = errors_of(bundle)

@@ -89,8 +89,10 @@ def test_diagnose(tmp_path: Path) -> None:
     code, out, _ = run("diagnose", str(ROOT / "instances" / "plant"))
     assert code == 0 and "no problems found" in out and "feasible: a greedy schedule" in out
     bad = tmp_path / "bad.json"
-    bad.write_text((ROOT / "instances" / "plant.json").read_text().replace(
-        '"initial_stock": 187', '"initial_stock": 1', 1))
+    data = json.loads((ROOT / "instances" / "plant.json").read_text())
+    motor = next(m for m in data["materials"] if m["id"] == "MOTOR")
+    motor["initial_stock"], motor["receipts"] = 1, motor["receipts"][:1]
+    bad.write_text(json.dumps(data))
     code, out, _ = run("diagnose", str(bad))
     assert code == 1 and "material_shortage" in out and "'MOTOR'" in out
 
