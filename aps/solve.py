@@ -10,8 +10,8 @@ from aps.model import Problem
 from aps.result import Incumbent, Result, ScheduledOperation
 from aps.validate import ScheduleInvalidError, validate
 
-SolverName = Literal["cpsat", "plain"]
-SOLVERS: tuple[str, ...] = ("cpsat", "plain")
+SolverName = Literal["cpsat", "plain", "milp", "auto"]
+SOLVERS: tuple[str, ...] = ("cpsat", "plain", "milp", "auto")
 
 
 def solve(
@@ -39,7 +39,9 @@ def solve(
     on_progress
         Called with every improving incumbent (objective, bound, elapsed seconds).
     solver
-        ``"cpsat"`` (our model) or ``"plain"`` (the textbook job-shop model, benchmarks).
+        ``"cpsat"`` (our model), ``"plain"`` (the textbook job-shop model, benchmarks),
+        ``"milp"`` (the Pyomo/HiGHS model, :mod:`aps.solvers.milp`) or ``"auto"`` (one of
+        them per problem, see :mod:`aps.solvers.auto`; the choice is in ``parameters``).
     stop
         Set this event to stop the search early; the best schedule so far is kept.
     check
@@ -57,7 +59,28 @@ def solve(
         raise ValueError(f"time_limit must be positive, got {time_limit}")
     if workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers}")
-    if solver == "cpsat":
+    if solver == "auto":
+        from aps.solvers.auto import choose
+
+        choice, reason = choose(problem)
+        result = solve(
+            problem,
+            time_limit,
+            workers,
+            seed,
+            hint,
+            on_progress,
+            solver=choice,
+            stop=stop,
+            check=check,
+        )
+        result.parameters = {**result.parameters, "auto_choice": choice, "auto_reason": reason}
+        return result
+    if solver == "cpsat" and problem.is_job_shop():
+        from aps.solvers.jobshop import solve_job_shop
+
+        result = solve_job_shop(problem, time_limit, workers, seed, hint, on_progress, stop)
+    elif solver == "cpsat":
         from aps.solvers.cpsat import solve_cpsat
 
         result = solve_cpsat(problem, time_limit, workers, seed, hint, on_progress, stop)
@@ -65,6 +88,10 @@ def solve(
         from aps.solvers.plain import solve_plain
 
         result = solve_plain(problem, time_limit, workers, seed, on_progress, stop)
+    elif solver == "milp":
+        from aps.solvers.milp import solve_milp
+
+        result = solve_milp(problem, time_limit, workers, seed, hint, on_progress, stop)
     else:
         raise ValueError(f"unknown solver {solver!r}; choose one of {', '.join(SOLVERS)}")
     if check and result.status.has_schedule:

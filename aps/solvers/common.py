@@ -85,8 +85,9 @@ class StopWatcher:
         assert self.event is not None
         while not self._done.is_set():
             if self.event.wait(0.05):
+                # keep asking: a stop that lands before the search starts is ignored
                 self.solver.stop_search()
-                return
+                self._done.wait(0.05)
 
     def __exit__(self, *exc: object) -> None:
         self._done.set()

@@ -246,15 +246,16 @@ def test_progress_and_stop(jssp_dir: Path) -> None:
     p = read_jssp(jssp_dir / "ta21")
     seen: list[Incumbent] = []
     stop = threading.Event()
+    stopped_at: list[float] = []
 
     def on_progress(inc: Incumbent) -> None:
         seen.append(inc)
-        if len(seen) >= 2:
+        if len(seen) >= 2 and not stop.is_set():
+            stopped_at.append(time.monotonic())
             stop.set()
 
-    started = time.monotonic()
-    result = solve(p, time_limit=60, workers=2, on_progress=on_progress, stop=stop)
-    assert time.monotonic() - started < 30
+    result = solve(p, time_limit=120, workers=2, on_progress=on_progress, stop=stop)
+    assert time.monotonic() - stopped_at[0] < 10
     assert result.status == SolveStatus.FEASIBLE
     assert len(seen) >= 2
     assert all(a.objective >= b.objective for a, b in itertools.pairwise(seen))

@@ -1,0 +1,181 @@
+"""Our strategy for classic job shops: dispatching, tabu search and CP-SAT side by side.
+
+With ``workers`` cores, one thread runs the numba tabu search (it releases the GIL) from
+the best dispatching schedule while CP-SAT uses the remaining workers on the full model
+with the same schedule as hint (it proves bounds and finishes small instances). In the
+last part of the budget CP-SAT gets every worker, hinted with the best schedule found and
+its horizon cut to that makespan. Every phase only ever keeps a better schedule.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+
+from ortools.sat.python import cp_model
+
+from aps.model import ObjectiveTerm, Problem
+from aps.result import Incumbent, Result, ScheduledOperation, SolveStatus, relative_gap
+from aps.solvers.common import SOLVER_VERSION, STATUS, ProgressCallback, StopWatcher, parameters
+from aps.solvers.cpsat import CpsatModel, _lower_bound
+from aps.solvers.dispatch import best_dispatch
+from aps.solvers.tabu import tabu_search
+from aps.validate import makespan
+
+#: Share of the time limit spent with tabu search and CP-SAT running side by side.
+TABU_SHARE = 0.7
+
+
+class _Best:
+    """The best schedule so far, shared by the threads; reports each improvement."""
+
+    def __init__(
+        self, on_progress: Callable[[Incumbent], None] | None, started: float, lb: int
+    ) -> None:
+        self.lock = threading.Lock()
+        self.schedule: list[ScheduledOperation] | None = None
+        self.value: int | None = None
+        self.bound = lb
+        self.on_progress = on_progress
+        self.started = started
+        self.history: list[Incumbent] = []
+
+    def offer(self, schedule: list[ScheduledOperation], value: int | None = None) -> bool:
+        value = makespan(schedule) if value is None else value
+        with self.lock:
+            if self.value is not None and value >= self.value:
+                return False
+            self.schedule, self.value = schedule, value
+            inc = Incumbent(objective=value, bound=self.bound,
+                            elapsed=round(time.monotonic() - self.started, 4))  # fmt: skip
+            self.history.append(inc)
+        if self.on_progress is not None:
+            self.on_progress(inc)
+        return True
+
+    def raise_bound(self, bound: int) -> None:
+        with self.lock:
+            self.bound = max(self.bound, bound)
+
+
+def solve_job_shop(
+    problem: Problem,
+    time_limit: float,
+    workers: int,
+    seed: int,
+    hint: Sequence[ScheduledOperation] | None = None,
+    on_progress: Callable[[Incumbent], None] | None = None,
+    stop: threading.Event | None = None,
+) -> Result:
+    """Solve a classic job shop (``problem.is_job_shop()``) to minimum makespan."""
+    started = time.monotonic()
+    deadline = started + time_limit
+    lb = _lower_bound(problem)
+    best = _Best(on_progress, started, lb)
+    best.offer(list(hint) if hint else best_dispatch(problem, seed=seed))
+    stop = stop or threading.Event()
+    tabu_stop = threading.Event()
+    optimal = False
+    params: dict[str, object] = {}
+
+    # phase 1: tabu search thread + CP-SAT on the other workers
+    phase1_end = started + TABU_SHARE * time_limit
+    ts_result: list[tuple[list[ScheduledOperation], int]] = []
+
+    def run_tabu() -> None:
+        assert best.schedule is not None
+        ts_result.append(
+            tabu_search(problem, best.schedule, max(0.0, phase1_end - time.monotonic()),
+                        seed=seed, lower_bound=best.bound, stop=tabu_stop, on_improve=best.offer)
+        )  # fmt: skip
+
+    thread = threading.Thread(target=run_tabu, daemon=True)
+    thread.start()
+    assert best.value is not None
+    built = CpsatModel(problem, horizon=best.value)
+    cmax = built.terms[ObjectiveTerm.MAKESPAN]
+    built.model.add(cmax >= lb)
+    built.model.minimize(cmax)
+    assert best.schedule is not None
+    built.add_hint(best.schedule)
+    status, bound = _run_cpsat(built, best, max(1, workers - 1), seed,
+                               phase1_end - time.monotonic(), stop)  # fmt: skip
+    if status == SolveStatus.OPTIMAL or stop.is_set():
+        tabu_stop.set()
+    thread.join()
+    if status == SolveStatus.OPTIMAL:
+        optimal = True
+    params["phase1"] = {"tabu_threads": 1, "cpsat_workers": max(1, workers - 1)}
+
+    # phase 2: every worker on CP-SAT, hinted with the best schedule and a cut horizon
+    remaining = deadline - time.monotonic()
+    if not optimal and not stop.is_set() and remaining > 0.2 and best.value is not None:
+        if best.value <= best.bound:
+            optimal = True
+        else:
+            built = CpsatModel(problem, horizon=best.value)
+            cmax = built.terms[ObjectiveTerm.MAKESPAN]
+            built.model.add(cmax >= best.bound)
+            built.model.minimize(cmax)
+            assert best.schedule is not None
+            built.add_hint(best.schedule)
+            status, bound = _run_cpsat(built, best, workers, seed, remaining, stop)
+            optimal = status == SolveStatus.OPTIMAL
+            params["phase2"] = {"cpsat_workers": workers}
+    if best.value is not None and best.value <= best.bound:
+        optimal = True
+    assert best.schedule is not None and best.value is not None
+    return Result(
+        name=problem.name,
+        status=SolveStatus.OPTIMAL if optimal else SolveStatus.FEASIBLE,
+        objective=float(best.value),
+        bound=float(best.value if optimal else best.bound),
+        gap=relative_gap(best.value, best.value if optimal else best.bound),
+        makespan=best.value,
+        wall_s=round(time.monotonic() - started, 3),
+        solver="cpsat+tabu",
+        solver_version=SOLVER_VERSION,
+        parameters={
+            "time_limit": time_limit,
+            "num_workers": workers,
+            "random_seed": seed,
+            "tabu_share": TABU_SHARE,
+            **params,
+        },  # fmt: skip
+        seed=seed,
+        schedule=best.schedule,
+        progress=best.history,
+        kpis={"makespan": float(best.value)},
+    )
+
+
+def _run_cpsat(
+    built: CpsatModel,
+    best: _Best,
+    workers: int,
+    seed: int,
+    seconds: float,
+    stop: threading.Event,
+) -> tuple[SolveStatus, int]:
+    if seconds <= 0.05:
+        return SolveStatus.UNKNOWN, best.bound
+    solver = cp_model.CpSolver()
+    parameters(solver, seconds, workers, seed)
+
+    class _Cb(ProgressCallback):
+        def on_solution_callback(self) -> None:
+            value = round(self.objective_value)
+            best.raise_bound(round(self.best_objective_bound))
+            if best.value is None or value < best.value:
+                best.offer(built.extract(self), value)
+
+    callback = _Cb(None)
+    with StopWatcher(solver, stop):
+        code = solver.solve(built.model, callback)
+    status = STATUS[code]
+    if status.has_schedule:
+        best.raise_bound(round(solver.best_objective_bound))
+        if status == SolveStatus.OPTIMAL:
+            best.offer(built.extract(solver))
+    return status, best.bound
