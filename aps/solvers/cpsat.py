@@ -376,7 +376,9 @@ class CpsatModel:
                 if not isinstance(mv.present, int):
                     m.add_hint(mv.present, mv.machine == r.machine)
 
-    def extract(self, solver: cp_model.CpSolver) -> list[ScheduledOperation]:
+    def extract(
+        self, solver: cp_model.CpSolver | cp_model.CpSolverSolutionCallback
+    ) -> list[ScheduledOperation]:
         out = []
         for v in self.ops:
             chosen = next(

@@ -99,7 +99,7 @@ def solve_job_shop(
     built.model.minimize(cmax)
     assert best.schedule is not None
     built.add_hint(best.schedule)
-    status, bound = _run_cpsat(built, best, max(1, workers - 1), seed,
+    status, _ = _run_cpsat(built, best, max(1, workers - 1), seed,
                                phase1_end - time.monotonic(), stop)  # fmt: skip
     if status == SolveStatus.OPTIMAL or stop.is_set():
         tabu_stop.set()
@@ -120,7 +120,7 @@ def solve_job_shop(
             built.model.minimize(cmax)
             assert best.schedule is not None
             built.add_hint(best.schedule)
-            status, bound = _run_cpsat(built, best, workers, seed, remaining, stop)
+            status, _ = _run_cpsat(built, best, workers, seed, remaining, stop)
             optimal = status == SolveStatus.OPTIMAL
             params["phase2"] = {"cpsat_workers": workers}
     if best.value is not None and best.value <= best.bound:
@@ -142,7 +142,7 @@ def solve_job_shop(
             "random_seed": seed,
             "tabu_share": TABU_SHARE,
             **params,
-        },  # fmt: skip
+        },
         seed=seed,
         schedule=best.schedule,
         progress=best.history,
@@ -168,7 +168,7 @@ def _run_cpsat(
             value = round(self.objective_value)
             best.raise_bound(round(self.best_objective_bound))
             if best.value is None or value < best.value:
-                best.offer(built.extract(self), value)
+                best.offer(built.extract(self), value)  # reads values like a solver
 
     callback = _Cb(None)
     with StopWatcher(solver, stop):

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from numba import njit  # type: ignore[import-untyped]
+from numba import njit
 from numpy.typing import NDArray
 
 from aps.model import Problem
@@ -54,19 +54,18 @@ class JobShopArrays:
                 job_of.append(j)
                 op_of.append(o)
                 k += 1
-        arr = lambda xs: np.asarray(xs, dtype=np.int64)  # noqa: E731
-        return cls(arr(machine), arr(duration), arr(jp), arr(js), arr(job_of), arr(op_of),
-                   len(problem.machines))  # fmt: skip
+        return cls(
+            _arr(machine), _arr(duration), _arr(jp), _arr(js), _arr(job_of), _arr(op_of),
+            len(problem.machines),
+        )  # fmt: skip
 
     def sequences_from(self, problem: Problem, schedule: list[ScheduledOperation]) -> I64:
         """Machine sequences (concatenated by machine) ordered by start in ``schedule``."""
         starts = {(r.job, r.op): r.start for r in schedule}
-        keys = [
-            (self.machine[k], starts[(problem.jobs[self.job_of[k]].id,
-                                     problem.jobs[self.job_of[k]].operations[self.op_of[k]].id)],
-             k)
-            for k in range(len(self.machine))
-        ]  # fmt: skip
+        keys = []
+        for k in range(len(self.machine)):
+            job = problem.jobs[self.job_of[k]]
+            keys.append((self.machine[k], starts[(job.id, job.operations[self.op_of[k]].id)], k))
         keys.sort()
         return np.asarray([k for _, _, k in keys], dtype=np.int64)
 
@@ -81,7 +80,11 @@ class JobShopArrays:
         return out
 
 
-@njit(cache=True, nogil=True)  # type: ignore[untyped-decorator]
+def _arr(values: list[int]) -> I64:
+    return np.asarray(values, dtype=np.int64)
+
+
+@njit(cache=True, nogil=True)
 def _links(seq: I64, machine: I64, n: int, mpred: I64, msucc: I64) -> None:
     for i in range(n):
         mpred[i] = -1
@@ -93,7 +96,7 @@ def _links(seq: I64, machine: I64, n: int, mpred: I64, msucc: I64) -> None:
             msucc[a] = b
 
 
-@njit(cache=True, nogil=True)  # type: ignore[untyped-decorator]
+@njit(cache=True, nogil=True)
 def _heads(
     dur: I64, jp: I64, js: I64, mpred: I64, msucc: I64, start: I64, indeg: I64, queue: I64
 ) -> int:
@@ -140,7 +143,7 @@ def _heads(
     return cmax
 
 
-@njit(cache=True, nogil=True)  # type: ignore[untyped-decorator]
+@njit(cache=True, nogil=True)
 def _swap(u: int, v: int, seq: I64, pos: I64, mpred: I64, msucc: I64) -> None:
     """Swap machine-adjacent u (before v) and v."""
     pu, pv = pos[u], pos[v]
@@ -158,7 +161,7 @@ def _swap(u: int, v: int, seq: I64, pos: I64, mpred: I64, msucc: I64) -> None:
         mpred[b] = u
 
 
-@njit(cache=True, nogil=True)  # type: ignore[untyped-decorator]
+@njit(cache=True, nogil=True)
 def _search(
     dur: I64,
     jp: I64,
@@ -201,7 +204,7 @@ def _search(
     if best < 0 or cur < best:
         best = cur
         best_seq[:] = seq
-    for it in range(iterations):
+    for _ in range(iterations):
         # one critical path, walked back from the last operation
         last = 0
         for k in range(n):
@@ -302,7 +305,7 @@ def _search(
     return best
 
 
-@njit(cache=True, nogil=True)  # type: ignore[untyped-decorator]
+@njit(cache=True, nogil=True)
 def _starts_of(dur: I64, jp: I64, js: I64, machine: I64, seq: I64) -> I64:
     n = dur.shape[0]
     mpred = np.empty(n, np.int64)
