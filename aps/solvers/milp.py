@@ -1,0 +1,606 @@
+"""A second, independent exact backend: a Pyomo MILP of the full problem, solved by HiGHS.
+
+Why: CP-SAT is our production solver, but an exact solver can be wrong too (wrong
+INFEASIBLE verdicts have been reported upstream). This model shares nothing with
+:mod:`aps.solvers.cpsat` except the problem definition and the validator, so where both
+prove optimality their objectives must agree (``tests/milp`` checks that).
+
+Formulation (all times integer ticks in ``[0, H]``; ``H`` is the same serial horizon CP-SAT
+uses, recomputed here, cut to a valid dispatching makespan when only makespan counts):
+
+* per operation: run start ``s``, run end ``e``, busy-from ``b`` (``s - b`` is exactly the
+  fixed setup plus the sequence-dependent changeover), one binary per mode (sum 1);
+* precedences and lags: ``s_succ >= e_pred + min_lag`` and ``<= e_pred + max_lag``;
+* machines without a setup matrix: big-M disjunction per pair of (operation, mode) on the
+  machine, active only when both modes are chosen; zero-length modes (no duration, no
+  setup) are left out, as the validator ignores them;
+* machines with a setup matrix: an "immediate successor" path (arc binaries from a source,
+  one in- and one out-arc per chosen mode); ``b_v >= e_u`` on each arc and the changeover
+  is read off the arc into each operation (``initial`` off the source arc). Positive
+  lengths make cycles impossible, so no subtour constraints are needed; zero-length modes
+  on such machines are refused (their order, hence their changeover, is ambiguous);
+* calendars: a non-interruptible operation (and any setup block) chooses the available
+  period it lies in (one binary per period); an interruptible one chooses the period its
+  run starts in and the one it ends in (one binary per feasible pair) and its end is
+  ``s + duration + the windows it spans``; its setup lies in the start period;
+* materials, exact event ordering: for each consuming operation ``c`` the stock at ``s_c``
+  counts receipts with ``t <= s_c``, productions with ``e_p <= s_c`` (optional binaries the
+  solver may switch on only when the order holds) and every draw with ``s_c' <= s_c``
+  (binaries forced on unless ``s_c' >= s_c + 1``). Arrivals count before draws at a tick,
+  as in the validator;
+* objectives: the same terms, weighted or lexicographic (one solve per level, each level
+  then bounded by its value, as the CP-SAT backend does).
+
+Status mapping (HiGHS model status): optimal -> OPTIMAL; infeasible and
+unbounded-or-infeasible (every variable is bounded, so it is infeasible) -> INFEASIBLE;
+time limit / interrupt / other limits -> FEASIBLE with an incumbent, else UNKNOWN;
+load/model/presolve/solve errors -> MODEL_INVALID. The bound is HiGHS's MIP dual bound
+rounded up (objectives are integral); ``mip_abs_gap`` is just under 1 so "optimal" means
+proven to the tick. ``on_progress`` is fed from HiGHS's improving-solution callback and
+``stop`` from its interrupt callback (both through the ``highspy`` object underneath
+Pyomo's ``appsi_highs`` interface). ``workers`` becomes HiGHS ``threads`` (HiGHS's MIP
+search is essentially serial, so more workers rarely help). ``hint`` only tightens the
+makespan horizon; it is not passed as a MIP start.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from importlib.metadata import version
+from typing import Any
+
+from aps.kpi import objective_value, term_values
+from aps.model import Id, Job, ObjectiveTerm, Operation, Problem, SetupMatrix
+from aps.result import Incumbent, Result, ScheduledOperation, SolveStatus, relative_gap
+from aps.validate import validate
+
+#: An affine expression: Pyomo expressions, variables or plain ints.
+Expr = Any
+
+
+def solver_version() -> str:
+    """HiGHS and Pyomo versions, recorded in every result."""
+    return f"highs {version('highspy')} via pyomo {version('pyomo')}"
+
+
+def serial_horizon(problem: Problem) -> int:
+    """The same bound CP-SAT uses: every job run serially after every fixed event.
+
+    Recomputed here (not imported) so the two backends stay independent; it must match
+    :func:`aps.solvers.cpsat.horizon_of` for INFEASIBLE verdicts to be comparable.
+    """
+    if problem.horizon is not None:
+        return problem.horizon
+    base = 0
+    for machine in problem.machines:
+        for w in machine.unavailable:
+            base = max(base, w.end)
+    for mat in problem.materials:
+        for r in mat.receipts:
+            base = max(base, r.time)
+    worst = {name: _max_changeover(mx) for name, mx in problem.setup_matrices.items()}
+    machines = {m.id: m for m in problem.machines}
+    total = 0
+    for job in problem.jobs:
+        base = max(base, job.release)
+        for op in job.operations:
+            total += max(
+                md.duration + md.setup + worst.get(machines[md.machine].setup_matrix or "", 0)
+                for md in op.modes
+            )
+        for _, _, lag in job.predecessor_lags():
+            total += max(0, lag.min_lag)
+    return base + total + 1
+
+
+def _max_changeover(mx: SetupMatrix) -> int:
+    values = [v for row in mx.changeover.values() for v in row.values()]
+    return max([*values, *mx.initial.values(), 0])
+
+
+def _periods(problem: Problem, machine_id: Id, horizon: int) -> list[tuple[int, int]]:
+    """Available periods ``[start, end)`` between the machine's windows; the last is open."""
+    machine = next(m for m in problem.machines if m.id == machine_id)
+    out: list[tuple[int, int]] = []
+    t = 0
+    for w in machine.unavailable:
+        if w.start > t:
+            out.append((t, w.start))
+        t = max(t, w.end)
+    out.append((t, max(t + 1, horizon)))
+    return out
+
+
+def check_supported(problem: Problem) -> None:
+    """Raise ``ValueError`` naming the feature when the MILP cannot express the problem."""
+    machines = {m.id: m for m in problem.machines}
+    for job in problem.jobs:
+        for op in job.operations:
+            for md in op.modes:
+                if (
+                    md.duration == 0
+                    and md.setup == 0
+                    and machines[md.machine].setup_matrix is not None
+                ):
+                    raise ValueError(
+                        f"milp backend: zero-length operation {op.id!r} of job {job.id!r} on "
+                        f"machine {md.machine!r} with a setup matrix is not supported "
+                        "(its position in the changeover sequence is ambiguous); "
+                        "use solver='cpsat'"
+                    )
+
+
+@dataclass
+class _Op:
+    job: Job
+    op: Operation
+    family: str | None
+    s: Any
+    e: Any
+    b: Any
+    present: list[Any] = field(default_factory=list)  # per mode: binary var or 1
+    extra: list[Expr] = field(default_factory=list)  # pause terms of interruptible ops
+    changeover: list[Expr] = field(default_factory=list)
+
+
+class MilpModel:
+    """Builds the Pyomo model of a :class:`Problem`; keeps handles to read a solution."""
+
+    def __init__(self, problem: Problem, horizon: int) -> None:
+        import pyomo.environ as pyo
+
+        self.pyo = pyo
+        self.problem = problem
+        self.H = horizon
+        self.machines = {m.id: m for m in problem.machines}
+        self.m = pyo.ConcreteModel(name="aps")
+        self.m.t = pyo.VarList(domain=pyo.Integers)
+        self.m.z = pyo.VarList(domain=pyo.Binary)
+        self.m.c = pyo.ConstraintList()
+        self.ops: list[_Op] = []
+        self.job_end: dict[Id, Any] = {}
+        self.terms: dict[ObjectiveTerm, Expr] = {}
+        self.num_binaries = 0
+        self._build()
+
+    # -- helpers ----------------------------------------------------------------------
+
+    def _int(self, lo: int, hi: int) -> Any:
+        v = self.m.t.add()
+        v.setlb(lo)
+        v.setub(hi)
+        return v
+
+    def _bool(self) -> Any:
+        self.num_binaries += 1
+        return self.m.z.add()
+
+    def _add(self, expr: Any) -> None:
+        """Add a constraint; one that folded to a constant becomes a fixed-variable row."""
+        if expr is True:
+            return
+        if expr is False:
+            expr = self._int(0, 0) >= 1  # infeasible: the solver must say so, not Pyomo
+        self.m.c.add(expr)
+
+    # -- model ------------------------------------------------------------------------
+
+    def _build(self) -> None:
+        for job in self.problem.jobs:
+            for op in job.operations:
+                self._add_operation(job, op)
+        self._add_precedences()
+        self._add_machines()
+        for v in self.ops:
+            dur = sum(md.duration * x for md, x in zip(v.op.modes, v.present, strict=True))
+            self._add(v.e == v.s + dur + sum(v.extra))
+            if v.b is not v.s:
+                fixed = sum(md.setup * x for md, x in zip(v.op.modes, v.present, strict=True))
+                self._add(v.s - v.b == fixed + sum(v.changeover))
+        self._add_materials()
+        self._add_terms()
+
+    def _needs_busy(self, op: Operation) -> bool:
+        return any(
+            md.setup > 0 or self.machines[md.machine].setup_matrix is not None for md in op.modes
+        )
+
+    def _add_operation(self, job: Job, op: Operation) -> None:
+        H = self.H
+        lo = job.release
+        hi_end = H if job.deadline is None else min(H, job.deadline)
+        s = self._int(lo, max(lo, H))
+        e = self._int(lo, max(lo, hi_end))
+        if hi_end < lo:
+            self._add(e <= hi_end)  # infeasible: let the solver say so, not the bounds
+        b = self._int(0, H) if self._needs_busy(op) else s
+        v = _Op(job, op, op.family if op.family is not None else job.family, s, e, b)
+        if len(op.modes) == 1:
+            v.present = [1]
+        else:
+            v.present = [self._bool() for _ in op.modes]
+            self._add(sum(v.present) == 1)
+        for md, x in zip(op.modes, v.present, strict=True):
+            machine = self.machines[md.machine]
+            if not machine.unavailable:
+                continue
+            periods = _periods(self.problem, md.machine, H)
+            if op.interruptible and md.duration > 0:
+                self._add_spanning(v, periods, md.duration, x)
+            elif md.duration + md.setup > 0 or machine.setup_matrix is not None:
+                self._add_within(v, periods, md.duration + md.setup, x)
+        self.ops.append(v)
+
+    def _add_within(self, v: _Op, periods: list[tuple[int, int]], length: int, x: Any) -> None:
+        """The whole busy block ``[b, e)`` lies inside one available period."""
+        choice = [(p, self._bool()) for p in periods if p[1] - p[0] >= length]
+        self._add(sum(z for _, z in choice) == x)
+        self._add(v.b >= sum(ps * z for (ps, _), z in choice))
+        self._add(v.e <= sum(pe * z for (_, pe), z in choice) + self.H * (1 - x))
+
+    def _add_spanning(self, v: _Op, periods: list[tuple[int, int]], d: int, x: Any) -> None:
+        """Interruptible run: pick its start period ``i`` and end period ``j``.
+
+        With ``W`` the working ticks of the periods strictly between, the run ends in ``j``
+        iff ``(pe_i - s) + W < d <= (pe_i - s) + W + len_j``; its end is then
+        ``s + d + (ticks of the windows between i and j)``. The setup lies in period ``i``.
+        """
+        lo_s: list[Expr] = []
+        hi_s: list[Expr] = []
+        lo_b: list[Expr] = []
+        pairs: list[Any] = []
+        for i, (ps, pe) in enumerate(periods):
+            between = 0  # working ticks of periods strictly between i and j
+            gaps = 0  # unavailable ticks between i and j
+            for j in range(i, len(periods)):
+                qs, qe = periods[j]
+                if j == i:
+                    lo, hi = ps, pe - d
+                else:
+                    gaps += qs - periods[j - 1][1]
+                    if j > i + 1:
+                        between += periods[j - 1][1] - periods[j - 1][0]
+                    if 1 + between >= d:  # even a start at pe - 1 finishes before j
+                        break
+                    lo = max(ps, pe + between + 1 - d)
+                    hi = min(pe - 1, qe - d - gaps)
+                if lo > hi:
+                    continue
+                y = self._bool()
+                pairs.append(y)
+                lo_s.append(lo * y)
+                hi_s.append(hi * y)
+                lo_b.append(ps * y)
+                if gaps:
+                    v.extra.append(gaps * y)
+        self._add(sum(pairs) == x)
+        self._add(v.s >= sum(lo_s))
+        self._add(v.s <= sum(hi_s) + self.H * (1 - x))
+        self._add(v.b >= sum(lo_b))
+
+    def _add_precedences(self) -> None:
+        index = 0
+        for job in self.problem.jobs:
+            ops = self.ops[index : index + len(job.operations)]
+            index += len(job.operations)
+            for p, q, lag in job.predecessor_lags():
+                self._add(ops[q].s >= ops[p].e + lag.min_lag)
+                if lag.max_lag is not None:
+                    self._add(ops[q].s <= ops[p].e + lag.max_lag)
+            end = self._int(job.release, max(job.release, self.H))
+            for o in ops:
+                self._add(end >= o.e)
+            self.job_end[job.id] = end
+
+    def _add_machines(self) -> None:
+        nodes: dict[Id, list[tuple[_Op, int]]] = {k: [] for k in self.machines}
+        for v in self.ops:
+            for k, md in enumerate(v.op.modes):
+                nodes[md.machine].append((v, k))
+        for mid, here in nodes.items():
+            if self.machines[mid].setup_matrix is not None:
+                self._add_sequence(mid, here)
+            else:
+                self._add_disjunctions(here)
+
+    def _add_disjunctions(self, here: list[tuple[_Op, int]]) -> None:
+        """Either ``u`` ends before ``v`` is busy or the reverse, when both run here."""
+        H = self.H
+        busy = [(v, k) for v, k in here if v.op.modes[k].duration + v.op.modes[k].setup > 0]
+        for a in range(len(busy)):
+            u, ku = busy[a]
+            for c in range(a + 1, len(busy)):
+                w, kw = busy[c]
+                if u is w:
+                    continue
+                y = self._bool()
+                off = 2 - u.present[ku] - w.present[kw]
+                self._add(w.b >= u.e - H * (1 - y) - H * off)
+                self._add(u.b >= w.e - H * y - H * off)
+
+    def _add_sequence(self, mid: Id, here: list[tuple[_Op, int]]) -> None:
+        """Immediate-successor path on a machine with a setup matrix."""
+        H = self.H
+        name = self.machines[mid].setup_matrix
+        assert name is not None
+        mx = self.problem.setup_matrices[name]
+        first = [self._bool() for _ in here]
+        last = [self._bool() for _ in here]
+        arcs: dict[tuple[int, int], Any] = {}
+        for a, (u, _) in enumerate(here):
+            for c, (w, _) in enumerate(here):
+                if a != c and u is not w:
+                    arcs[a, c] = self._bool()
+        self._add(sum(first) <= 1)
+        for a, (u, ku) in enumerate(here):
+            into = [arcs[c, a] for c in range(len(here)) if (c, a) in arcs]
+            out = [arcs[a, c] for c in range(len(here)) if (a, c) in arcs]
+            self._add(first[a] + sum(into) == u.present[ku])
+            self._add(last[a] + sum(out) == u.present[ku])
+            co = mx.time(None, u.family) * first[a]
+            for c in range(len(here)):
+                if (c, a) in arcs:
+                    co += mx.time(here[c][0].family, u.family) * arcs[c, a]
+            u.changeover.append(co)
+        for (a, c), y in arcs.items():
+            self._add(here[c][0].b >= here[a][0].e - H * (1 - y))
+
+    def _add_materials(self) -> None:
+        H = self.H
+        for mat in self.problem.materials:
+            cons: dict[int, int] = {}
+            prod: dict[int, int] = {}
+            for i, v in enumerate(self.ops):
+                for flow in v.op.consumes:
+                    if flow.material == mat.id:
+                        cons[i] = cons.get(i, 0) + flow.quantity
+                for flow in v.op.produces:
+                    if flow.material == mat.id:
+                        prod[i] = prod.get(i, 0) + flow.quantity
+            if not cons:
+                continue
+            base = mat.initial + sum(r.quantity for r in mat.receipts if r.time <= 0)
+            if base >= sum(cons.values()):
+                continue
+            later = [r for r in mat.receipts if 0 < r.time <= H]
+            for c, qty in cons.items():
+                sc = self.ops[c].s
+                stock: Expr = base - qty
+                for r in later:
+                    rho = self._bool()
+                    self._add(sc >= r.time * rho)
+                    stock += r.quantity * rho
+                for p, q in prod.items():
+                    delta = self._bool()
+                    self._add(self.ops[p].e <= sc + H * (1 - delta))
+                    stock += q * delta
+                for c2, q2 in cons.items():
+                    if c2 == c:
+                        continue
+                    gamma = self._bool()
+                    self._add(self.ops[c2].s >= sc + 1 - (H + 1) * gamma)
+                    stock -= q2 * gamma
+                self._add(stock >= 0)
+
+    def _add_terms(self) -> None:
+        H = self.H
+        wanted = {t.term for t in self.problem.objective.terms}
+        ends = self.job_end
+        if ObjectiveTerm.MAKESPAN in wanted:
+            cmax = self._int(0, H)
+            for c in ends.values():
+                self._add(cmax >= c)
+            self.terms[ObjectiveTerm.MAKESPAN] = cmax
+        if wanted & {ObjectiveTerm.WEIGHTED_TARDINESS, ObjectiveTerm.LATE_JOBS}:
+            tard: Expr = 0
+            late: Expr = 0
+            for job in self.problem.jobs:
+                if job.due is None or job.due >= H:
+                    continue
+                c = ends[job.id]
+                t = self._int(0, H)
+                self._add(t >= c - job.due)
+                tard += job.weight * t
+                lj = self._bool()
+                self._add(c <= job.due + (H - job.due) * lj)
+                late += lj
+            self.terms[ObjectiveTerm.WEIGHTED_TARDINESS] = tard
+            self.terms[ObjectiveTerm.LATE_JOBS] = late
+        if ObjectiveTerm.FLOW_TIME in wanted:
+            self.terms[ObjectiveTerm.FLOW_TIME] = sum(
+                ends[j.id] - j.release for j in self.problem.jobs
+            )
+        if ObjectiveTerm.SETUP_TIME in wanted:
+            self.terms[ObjectiveTerm.SETUP_TIME] = sum(v.s - v.b for v in self.ops)
+
+    # -- solutions --------------------------------------------------------------------
+
+    def extract(self, values: Any) -> list[ScheduledOperation]:
+        """Read a schedule from a ``{var: value}`` map (times rounded to ticks)."""
+
+        def val(x: Any) -> float:
+            return float(x) if isinstance(x, int) else float(values[x])
+
+        out = []
+        for v in self.ops:
+            k = max(range(len(v.op.modes)), key=lambda i: val(v.present[i]))
+            s, e, b = (round(val(x)) for x in (v.s, v.e, v.b))
+            out.append(
+                ScheduledOperation(
+                    job=v.job.id,
+                    op=v.op.id,
+                    machine=v.op.modes[k].machine,
+                    start=s,
+                    end=e,
+                    setup_start=b if b != s else None,
+                )
+            )
+        return out
+
+
+def _status(highs: Any, has_solution: bool) -> SolveStatus:
+    import highspy
+
+    st = highspy.HighsModelStatus
+    code = highs.getModelStatus()
+    if code == st.kOptimal:
+        return SolveStatus.OPTIMAL
+    if code in (st.kInfeasible, st.kUnboundedOrInfeasible):
+        return SolveStatus.INFEASIBLE
+    if code in (st.kLoadError, st.kModelError, st.kPresolveError, st.kSolveError):
+        return SolveStatus.MODEL_INVALID
+    return SolveStatus.FEASIBLE if has_solution else SolveStatus.UNKNOWN
+
+
+def _makespan_horizon(
+    problem: Problem, horizon: int, hint: Sequence[ScheduledOperation] | None, seed: int
+) -> int:
+    """Cut the horizon to a valid schedule's makespan (sound when only makespan counts)."""
+    from aps.solvers.dispatch import best_dispatch
+
+    candidates = [list(hint)] if hint else []
+    candidates.append(best_dispatch(problem, seed=seed))
+    for sched in candidates:
+        if sched and not validate(problem, sched):
+            horizon = min(horizon, max(r.end for r in sched))
+    return horizon
+
+
+def solve_milp(
+    problem: Problem,
+    time_limit: float,
+    workers: int,
+    seed: int,
+    hint: Sequence[ScheduledOperation] | None = None,
+    on_progress: Callable[[Incumbent], None] | None = None,
+    stop: threading.Event | None = None,
+) -> Result:
+    """Solve with the MILP model and HiGHS (weighted or lexicographic objective)."""
+    import pyomo.environ as pyo
+    from pyomo.contrib.appsi.solvers import Highs
+
+    started = time.monotonic()
+    check_supported(problem)
+    objective = problem.objective
+    horizon = serial_horizon(problem)
+    only_makespan = objective.kind == "weighted" and [t.term for t in objective.terms] == [
+        ObjectiveTerm.MAKESPAN
+    ]
+    if only_makespan:
+        horizon = _makespan_horizon(problem, horizon, hint, seed)
+    built = MilpModel(problem, horizon)
+    m = built.m
+    levels: list[list[tuple[int, ObjectiveTerm]]] = (
+        [[(t.weight, t.term) for t in objective.terms]]
+        if objective.kind == "weighted"
+        else [[(1, t.term)] for t in objective.terms]
+    )
+
+    options: dict[str, Any] = {
+        "threads": int(workers),
+        "random_seed": int(seed),
+        "mip_rel_gap": 0.0,
+        "mip_abs_gap": 0.999,  # integral objective: a gap below one tick is a proof
+        "output_flag": False,
+    }
+    opt = Highs()
+    opt.config.load_solution = False
+    opt.highs_options = dict(options)
+    history: list[Incumbent] = []
+    level_box = [0]
+
+    def improving(event: Any) -> None:
+        inc = Incumbent(
+            objective=float(event.data_out.objective_function_value),
+            bound=float(event.data_out.mip_dual_bound),
+            elapsed=round(time.monotonic() - started, 4),
+        )
+        if level_box[0] == 0:  # later levels optimise other terms: not comparable
+            history.append(inc)
+            if on_progress is not None:
+                on_progress(inc)
+
+    def interrupt(event: Any) -> None:
+        if stop is not None and stop.is_set():
+            event.interrupt()
+
+    m.obj = pyo.Objective(expr=sum(w * built.terms[t] for w, t in levels[0]))
+    logging.getLogger("pyomo.contrib.appsi.solvers.highs").setLevel(logging.ERROR)
+    opt.set_instance(m)
+    highs = opt._solver_model  # the highspy.Highs object Pyomo drives
+    highs.cbMipImprovingSolution += improving
+    if stop is not None:
+        highs.cbMipInterrupt += interrupt
+
+    schedule: list[ScheduledOperation] | None = None
+    status = SolveStatus.UNKNOWN
+    bound: float | None = None
+    all_optimal = True
+    message: str | None = None
+    for k, level in enumerate(levels):
+        level_box[0] = k
+        if k > 0:
+            m.del_component(m.obj)
+            m.obj = pyo.Objective(expr=sum(w * built.terms[t] for w, t in level))
+        remaining = time_limit - (time.monotonic() - started)
+        opt.config.time_limit = max(0.05, remaining / (len(levels) - k))
+        opt.solve(m)
+        has_solution = highs.getInfo().primal_solution_status == 2
+        level_status = _status(highs, has_solution)
+        if not level_status.has_schedule:
+            if k == 0:
+                status = level_status
+                if level_status == SolveStatus.MODEL_INVALID:
+                    message = f"HiGHS: {highs.modelStatusToString(highs.getModelStatus())}"
+            break
+        schedule = built.extract(opt.get_primals())
+        values = term_values(problem, schedule)
+        value = sum(w * values[t] for w, t in level)
+        if k == 0:
+            raw = float(highs.getInfo().mip_dual_bound)
+            bound = float(min(value, math.ceil(raw - 1e-6))) if math.isfinite(raw) else None
+            if level_status == SolveStatus.OPTIMAL:
+                bound = float(value)
+        all_optimal &= level_status == SolveStatus.OPTIMAL
+        status = SolveStatus.OPTIMAL if all_optimal else SolveStatus.FEASIBLE
+        if k + 1 < len(levels):
+            built._add(sum(w * built.terms[t] for w, t in level) <= value)
+        if stop is not None and stop.is_set():
+            break
+
+    obj_value: float | None = None
+    kpis: dict[str, float] = {}
+    if schedule is not None:
+        values = term_values(problem, schedule)
+        obj_value = float(objective_value(objective, values))
+        kpis = {str(t): float(v) for t, v in values.items()}
+    return Result(
+        name=problem.name,
+        status=status,
+        objective=obj_value,
+        bound=bound if schedule is not None or status == SolveStatus.OPTIMAL else None,
+        gap=relative_gap(obj_value, bound),
+        makespan=max((r.end for r in schedule), default=0) if schedule else None,
+        wall_s=round(time.monotonic() - started, 3),
+        solver="milp",
+        solver_version=solver_version(),
+        parameters={
+            "time_limit": float(time_limit),
+            **{k: v for k, v in options.items() if k != "output_flag"},
+            "objective": objective.kind,
+            "levels": len(levels),
+            "horizon": horizon,
+            "binaries": built.num_binaries,
+            "constraints": len(m.c),
+        },
+        seed=seed,
+        schedule=schedule or [],
+        progress=history,
+        kpis=kpis,
+        message=message,
+    )
