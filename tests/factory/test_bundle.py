@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
 
-from aps.factory import load_problem
+from aps.factory import Plant, load_problem
 from aps.generate import generate_plant
 from aps.io.bundle import BundleError, load_plant, write_bundle
+from tests.factory.plants import small_plants
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE_JSON = ROOT / "instances" / "plant.json"
@@ -123,3 +126,13 @@ def test_not_a_bundle(tmp_path: Path) -> None:
     assert errors_of(tmp_path / "x.txt")[0].endswith("not a folder, .zip, .xlsx or .json "
                                                       "plant input")
     assert "no such file" in errors_of(tmp_path / "missing.zip")[0]
+
+
+@settings(max_examples=15, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=small_plants())
+def test_random_plants_survive_the_csv_round_trip(tmp_path: Path, data: dict[str, Any]) -> None:
+    plant = Plant.model_validate(data)
+    target = tmp_path / f"p{abs(hash(plant.to_json()))}.zip"
+    write_bundle(plant, target)
+    assert load_plant(target) == plant

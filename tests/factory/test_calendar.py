@@ -6,6 +6,8 @@ from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from aps.calendar import (
     Calendar,
@@ -159,3 +161,59 @@ def test_bad_calendar_inputs() -> None:
         Calendar(id="x", holiday_country="XX")
     with pytest.raises(ValueError, match="after start"):
         DateTimeWindow(start=berlin(2026, 1, 2), end=berlin(2026, 1, 1))
+
+
+# -- property: ticks agree with a direct reading of the shift pattern ----------------------
+
+
+
+@st.composite
+def shift_patterns(draw: st.DrawFn) -> list[Shift]:
+    out = []
+    for _ in range(draw(st.integers(1, 3))):
+        days = draw(st.lists(st.sampled_from(list(Weekday)), min_size=1, max_size=7,
+                             unique=True))
+        start = draw(st.integers(0, 23 * 4)) * 15
+        length = draw(st.integers(1, 4 * 12)) * 15
+        end = (start + length) % 1440
+        out.append(Shift(days=days, start=time(start // 60, start % 60),
+                         end=time(end // 60, end % 60)))
+    return out
+
+
+def _working_by_reading(cal: Calendar, moment: datetime) -> bool:
+    """Is the local wall-clock ``moment`` inside a shift (of today, or of yesterday's that
+    runs past midnight)?"""
+    local = moment.astimezone(cal.zone)
+    minute = local.hour * 60 + local.minute
+    for shift in cal.shifts:
+        s = shift.start.hour * 60 + shift.start.minute
+        e = shift.end.hour * 60 + shift.end.minute
+        today = local.weekday() in {d.number for d in shift.days}
+        yesterday = (local.weekday() - 1) % 7 in {d.number for d in shift.days}
+        if e > s and today and s <= minute < e:
+            return True
+        if e <= s and ((today and minute >= s) or (yesterday and minute < e)):
+            return True
+    return False
+
+
+@settings(max_examples=40, deadline=None)
+@given(shift_patterns(), st.integers(0, 300), st.sampled_from(["Europe/Berlin", "UTC",
+                                                                "America/New_York"]))
+def test_unavailable_windows_match_the_shift_pattern(
+    shifts: list[Shift], day: int, zone: str
+) -> None:
+    """Sample minutes across two weeks (DST switches included by the random start day)."""
+    cal = Calendar(id="p", timezone=zone, shifts=shifts)
+    origin = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(days=day)
+    clock = Clock(origin, 60, zone)
+    horizon = 14 * 1440
+    blocked = TickCalendar(unavailable_windows(cal, clock, horizon))
+    for t in range(0, horizon, 37):
+        moment = clock.to_datetime(t)
+        # a tick at a DST gap/fold edge may be read either way; skip the two switch hours
+        if moment.utcoffset() != (moment + timedelta(hours=2)).utcoffset() or \
+                moment.utcoffset() != (moment - timedelta(hours=2)).utcoffset():
+            continue
+        assert blocked.is_blocked(t) != _working_by_reading(cal, moment), (t, moment)
