@@ -271,15 +271,28 @@ def diagnose_plant(plant: object) -> list[Finding]:
 def diagnose_path(path: str | Path) -> list[Finding]:
     """Load any plant or problem input and diagnose it; input errors become findings
     (unknown references, bad rows), so one call reports everything a planner must fix."""
+    from pydantic import ValidationError
+
     from aps.factory import CompileError, load_problem
     from aps.io.bundle import BundleError
 
+    p = Path(path)
     try:
-        problem = load_problem(path)
+        if p.is_dir() or p.suffix.lower() in (".json", ".zip", ".xlsx"):
+            problem = load_problem(p)
+        else:  # a job-shop file: the core's reader
+            from aps.io.instances import load_problem as load_any
+
+            problem = load_any(p)
     except BundleError as exc:
         return [Finding(code="invalid_input", message=m) for m in exc.errors]
     except CompileError as exc:
         return [Finding(code="compile", message=m) for m in exc.issues]
+    except ValidationError as exc:
+        return [Finding(code="invalid_input", message=f"{p.name}: {e['loc']}: {e['msg']}")
+                for e in exc.errors()]
+    except (OSError, ValueError) as exc:
+        return [Finding(code="invalid_input", message=f"{p.name}: {exc}")]
     return diagnose(problem)
 
 

@@ -95,6 +95,10 @@ def test_diagnose(tmp_path: Path) -> None:
     bad.write_text(json.dumps(data))
     code, out, _ = run("diagnose", str(bad))
     assert code == 1 and "material_shortage" in out and "'MOTOR'" in out
+    jssp = tmp_path / "j.txt"
+    assert run("generate", "jssp", "--jobs", "4", "--machines", "3", "-o", str(jssp))[0] == 0
+    code, out, _ = run("diagnose", str(jssp))
+    assert code == 0 and "feasible" in out
 
 
 @pytest.mark.parametrize("args", [
