@@ -171,7 +171,10 @@ def to_plotly(rows: list[GanttRow], title: str = "schedule",
             assert r.start_at is not None and r.end_at is not None
             a, b = datetime.fromisoformat(r.start_at), datetime.fromisoformat(r.end_at)
             t["base"].append(a.strftime("%Y-%m-%d %H:%M:%S"))
-            t["x"].append((b - a).total_seconds() * 1000)
+            # the axis shows local wall-clock time, so bars span wall-clock time too
+            # (a night shift across the DST switch still ends at 06:00 on the axis)
+            t["x"].append((b.replace(tzinfo=None) - a.replace(tzinfo=None)).total_seconds()
+                          * 1000)
             span = f"{a:%a %Y-%m-%d %H:%M} → {b:%a %Y-%m-%d %H:%M}"
         else:
             t["base"].append(r.start)
