@@ -1,0 +1,257 @@
+"""Tests of the MILP backend (Pyomo + HiGHS) and the ``solver="auto"`` rule."""
+
+from __future__ import annotations
+
+import itertools
+import random
+import threading
+from typing import Any
+
+import pytest
+
+from aps import solve, validate
+from aps.kpi import term_values
+from aps.model import ObjectiveTerm, Problem
+from aps.result import Incumbent, SolveStatus
+from aps.solvers.auto import MAX_MILP_OPERATIONS, choose
+from aps.solvers.milp import check_supported, serial_horizon
+
+from ..core.factories import op, problem
+from ..core.test_solve import CASES
+
+
+def _milp(p: Problem, **kw: Any) -> Any:
+    kw.setdefault("time_limit", 10)
+    kw.setdefault("workers", 1)
+    return solve(p, solver="milp", **kw)
+
+
+def _shop(n_jobs: int, n_machines: int, seed: int, **kw: Any) -> Problem:
+    """A random flow-time job shop (not a classic one, so no job-shop shortcut applies)."""
+    rng = random.Random(seed)
+    jobs = []
+    for j in range(n_jobs):
+        order = rng.sample(range(n_machines), n_machines)
+        jobs.append(
+            {
+                "id": f"J{j}",
+                "due": rng.randint(5, 30),
+                "operations": [op(k, (f"M{m}", rng.randint(1, 9))) for k, m in enumerate(order)],
+            }
+        )
+    return problem(
+        machines=[{"id": f"M{m}"} for m in range(n_machines)],
+        jobs=jobs,
+        objective=kw.get("objective", {"terms": [{"term": "flow_time"}]}),
+    )
+
+
+@pytest.mark.parametrize(("label", "p", "status", "value"), CASES, ids=[c[0] for c in CASES])
+def test_hand_computed_optimum(label: str, p: Problem, status: str, value: int) -> None:
+    """Tests that the MILP reproduces every hand-computed optimum of the CP-SAT suite."""
+    result = _milp(p)
+    assert result.status == status, label
+    if status == "OPTIMAL":
+        assert result.objective == value
+        assert result.bound == value
+        assert validate(p, result.schedule) == []
+
+
+def test_lexicographic_levels_are_both_optimised() -> None:
+    """Tests that a lexicographic objective minimises tardiness first, then makespan."""
+    p = problem(
+        machines=[{"id": "M1"}, {"id": "M2"}],
+        jobs=[
+            {"id": "A", "due": 3, "operations": [op(1, ("M1", 3)), op(2, ("M2", 4))]},
+            {"id": "B", "due": 20, "operations": [op(1, ("M1", 2)), op(2, ("M2", 1))]},
+        ],
+        objective={
+            "kind": "lexicographic",
+            "terms": [{"term": "weighted_tardiness"}, {"term": "makespan"}],
+        },
+    )
+    result = _milp(p)
+    values = term_values(p, result.schedule)
+    assert result.status == SolveStatus.OPTIMAL
+    # A first: A ends at 7 (tardiness 4, unavoidable), B's run on M2 fits right after A's
+    assert values[ObjectiveTerm.WEIGHTED_TARDINESS] == 4
+    assert values[ObjectiveTerm.MAKESPAN] == 8
+    assert result.objective == 4
+    assert result.parameters["levels"] == 2
+
+
+def test_simultaneous_draws_wait_for_the_receipt() -> None:
+    """Tests that two draws at one tick both count and the receipt releases the second."""
+    draw = {"material": "R", "quantity": 1}
+    p = problem(
+        materials=[{"id": "R", "initial": 1, "receipts": [{"time": 5, "quantity": 1}]}],
+        jobs=[
+            {"id": "A", "operations": [op(1, ("M1", 2), consumes=[draw])]},
+            {"id": "B", "operations": [op(1, ("M2", 2), consumes=[draw])]},
+        ],
+        objective={"terms": [{"term": "flow_time"}]},
+    )
+    result = _milp(p)
+    assert result.status == SolveStatus.OPTIMAL
+    assert result.objective == 2 + 7  # both at 0 would be 4 but needs two units at tick 0
+    assert sorted(r.start for r in result.schedule) == [0, 5]
+
+
+def test_interruptible_setup_stays_in_working_time() -> None:
+    """Tests that an interruptible run pauses over a window but its setup does not."""
+    p = problem(
+        machines=[{"id": "M1", "unavailable": [{"start": 1, "end": 4}]}],
+        jobs=[{"id": "A", "operations": [op(1, ("M1", 2, 2), interruptible=True)]}],
+    )
+    result = _milp(p)
+    row = result.schedule[0]
+    # setup [0, 2) would cross the window: setup [4, 6), run [6, 8)
+    assert (row.busy_from, row.start, row.end) == (4, 6, 8)
+    assert result.objective == 8
+
+
+def test_interruptible_run_spans_two_windows() -> None:
+    """Tests that a long interruptible run is stretched by every window it spans."""
+    p = problem(
+        machines=[{"id": "M1", "unavailable": [{"start": 2, "end": 4}, {"start": 5, "end": 9}]}],
+        jobs=[{"id": "A", "operations": [op(1, ("M1", 5), interruptible=True)]}],
+    )
+    result = _milp(p)
+    row = result.schedule[0]
+    assert (row.start, row.end) == (0, 11)  # work 0-2, 4-5, 9-11
+    assert validate(p, result.schedule) == []
+
+
+def test_zero_length_operation_on_setup_machine_is_refused() -> None:
+    """Tests that a zero-length operation on a setup-matrix machine is refused by name."""
+    p = problem(
+        machines=[{"id": "M1", "setup_matrix": "S"}],
+        setup_matrices={"S": {"changeover": {"a": {"b": 2}}}},
+        jobs=[{"id": "A", "family": "a", "operations": [op(1, ("M1", 0))]}],
+    )
+    with pytest.raises(ValueError, match=r"zero-length operation .* setup matrix"):
+        _milp(p)
+    with pytest.raises(ValueError, match="zero-length"):
+        check_supported(p)
+
+
+def test_zero_length_operation_elsewhere_is_solved() -> None:
+    """Tests that a zero-length operation on a plain machine is placed and validates."""
+    p = problem(
+        machines=[{"id": "M1", "unavailable": [{"start": 0, "end": 3}]}],
+        jobs=[{"id": "A", "operations": [op(1, ("M1", 0)), op(2, ("M1", 2))]}],
+    )
+    result = _milp(p)
+    assert result.status == SolveStatus.OPTIMAL
+    assert result.objective == 5
+    assert validate(p, result.schedule) == []
+
+
+def test_serial_horizon_covers_windows_releases_and_work() -> None:
+    """Tests that the MILP horizon is the last fixed event plus all the work, plus one."""
+    p = problem(
+        machines=[{"id": "M1", "unavailable": [{"start": 2, "end": 10}]}, {"id": "M2"}],
+        jobs=[
+            {"id": "A", "release": 4, "operations": [op(1, ("M1", 3), ("M2", 5))]},
+            {"id": "B", "operations": [op(1, ("M2", 2)), op(2, ("M1", 1), predecessors=[])]},
+        ],
+    )
+    assert serial_horizon(p) == 10 + 5 + 2 + 1 + 1
+
+
+def test_serial_horizon_matches_cpsat() -> None:
+    """Tests that both backends use the same horizon, so INFEASIBLE verdicts are comparable."""
+    from aps.solvers.cpsat import horizon_of
+
+    from .generator import random_problem
+
+    for seed in range(60):
+        p = random_problem(seed)
+        assert serial_horizon(p) == horizon_of(p), seed
+
+
+def test_time_limit_and_bound_on_a_hard_problem() -> None:
+    """Tests that a short limit is honoured and the reported bound never exceeds the objective."""
+    p = _shop(8, 5, seed=3)
+    result = _milp(p, time_limit=1.5)
+    assert result.wall_s < 6
+    assert result.status in (SolveStatus.FEASIBLE, SolveStatus.OPTIMAL, SolveStatus.UNKNOWN)
+    if result.status.has_schedule:
+        assert result.bound is not None and result.objective is not None
+        assert result.bound <= result.objective
+        assert validate(p, result.schedule) == []
+    assert result.parameters["threads"] == 1
+    assert result.parameters["time_limit"] == 1.5
+
+
+def test_progress_reports_incumbents() -> None:
+    """Tests that on_progress sees improving incumbents ending at the returned objective."""
+    p = _shop(4, 3, seed=1)
+    seen: list[Incumbent] = []
+    result = _milp(p, on_progress=seen.append)
+    assert result.status == SolveStatus.OPTIMAL
+    assert seen, "no incumbent reported"
+    assert seen[-1].objective == pytest.approx(result.objective)
+    assert all(a.objective >= b.objective - 1e-6 for a, b in itertools.pairwise(seen))
+    assert result.progress == seen
+
+
+def test_stop_event_ends_the_search_early() -> None:
+    """Tests that setting the stop event interrupts HiGHS well before the time limit."""
+    p = _shop(10, 6, seed=7)
+    stop = threading.Event()
+    timer = threading.Timer(1.0, stop.set)
+    timer.start()
+    try:
+        result = _milp(p, time_limit=60, stop=stop)
+    finally:
+        timer.cancel()
+    assert result.wall_s < 20
+    assert result.status != SolveStatus.OPTIMAL or result.bound == result.objective
+
+
+def test_infeasible_max_lag_with_window() -> None:
+    """Tests that a max lag that no window placement can meet is proved infeasible."""
+    p = problem(
+        machines=[{"id": "M1"}, {"id": "M2", "unavailable": [{"start": 0, "end": 50}]}],
+        horizon=40,
+        jobs=[
+            {
+                "id": "A",
+                "operations": [
+                    op(1, ("M1", 2)),
+                    op(2, ("M2", 2), predecessors=[{"op": 1, "max_lag": 3}]),
+                ],
+            }
+        ],
+    )
+    assert _milp(p).status == SolveStatus.INFEASIBLE
+
+
+def test_auto_picks_milp_for_small_problems() -> None:
+    """Tests that auto solves a small problem with the MILP and records the choice."""
+    p = CASES[3][1]  # setups group the families
+    result = solve(p, time_limit=10, workers=1, solver="auto")
+    assert result.solver == "milp"
+    assert result.parameters["auto_choice"] == "milp"
+    assert "small problem" in result.parameters["auto_reason"]
+    assert result.objective == CASES[3][3]
+
+
+def test_auto_picks_cpsat_for_large_or_refused_problems() -> None:
+    """Tests that auto falls back to CP-SAT on size, job shops and MILP refusals."""
+    big = _shop(5, 3, seed=0)
+    assert big.num_operations > MAX_MILP_OPERATIONS
+    assert choose(big) == ("cpsat", f"{big.num_operations} operations > {MAX_MILP_OPERATIONS}")
+    shop = problem(jobs=[{"id": "J", "operations": [op(1, ("M1", 2)), op(2, ("M2", 2))]}])
+    assert choose(shop)[0] == "cpsat" and "job shop" in choose(shop)[1]
+    refused = problem(
+        machines=[{"id": "M1", "setup_matrix": "S"}],
+        setup_matrices={"S": {}},
+        jobs=[{"id": "A", "operations": [op(1, ("M1", 0))]}],
+    )
+    choice, reason = choose(refused)
+    assert choice == "cpsat" and "zero-length" in reason
+    result = solve(refused, time_limit=5, workers=1, solver="auto")
+    assert result.solver == "cpsat"
+    assert result.parameters["auto_choice"] == "cpsat"
