@@ -4,6 +4,7 @@ the ``aps.commands`` entry point, so the core never imports the service."""
 from __future__ import annotations
 
 import logging
+import os
 import secrets
 import sys
 from typing import Annotated
@@ -70,9 +71,14 @@ def worker(
             err=True,
         )
         raise typer.Exit(2)
-    from worker.celery_app import app as celery_app
-
+    # Exec Celery's own CLI on the worker app by name: the API package never imports
+    # the worker package, and the worker keeps this process's PID.
     argv = [
+        sys.executable,
+        "-m",
+        "celery",
+        "--app",
+        "worker.celery_app",
         "worker",
         "--queues",
         "solve",
@@ -87,7 +93,9 @@ def worker(
     ]
     if hostname:
         argv += ["--hostname", hostname]
-    celery_app.worker_main(argv)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, argv)
 
 
 apikey_app = typer.Typer(help="Manage API keys (only hashes are stored).", no_args_is_help=True)

@@ -239,3 +239,15 @@ def test_run_job_twice_solves_once(db_url: str) -> None:
         job = s.get(Job, job_id)
         assert job is not None and job.makespan == 55 and job.attempts == 1
     db.dispose()
+
+
+def test_migrations_match_the_models(database: Database) -> None:
+    """Tests that `alembic upgrade head` builds exactly the tables the models declare."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from jobs.tables import Base
+
+    with database.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    assert diff == []
