@@ -50,6 +50,7 @@ from aps.model import (
     Problem,
     Receipt,
     SetupMatrix,
+    Window,
 )
 
 Name = str
@@ -474,9 +475,16 @@ def machine_setup_matrix(plant: Plant, machine: PlantMachine) -> str | None:
 
 def eligible_machines(plant: Plant, em: EligibleMachine) -> list[str]:
     """Expand a machine-or-group reference to machine ids."""
-    if any(m.id == em.machine for m in plant.machines):
-        return [em.machine]
-    return [m.id for m in plant.machines if m.group == em.machine]
+    return _resources(plant).get(em.machine, [])
+
+
+def _resources(plant: Plant) -> dict[str, list[str]]:
+    """Machine or group id → machine ids."""
+    out = {m.id: [m.id] for m in plant.machines}
+    for m in plant.machines:
+        if m.group is not None and m.group not in out:
+            out[m.group] = [x.id for x in plant.machines if x.group == m.group]
+    return out
 
 
 def _qty(per_unit: float, quantity: int) -> int:
@@ -513,9 +521,15 @@ def compile_plant(plant: Plant, objective: Objective | None = None) -> Problem:
     issues: list[str] = []
 
     machines: list[Machine] = []
+    shared: dict[str, list[Window]] = {}  # machines without maintenance share windows
     for m in plant.machines:
-        cal = machine_calendar(plant, m)
-        windows = unavailable_windows(cal or ALWAYS, clock, horizon, m.maintenance)
+        cal = machine_calendar(plant, m) or ALWAYS
+        if m.maintenance:
+            windows = unavailable_windows(cal, clock, horizon, m.maintenance)
+        else:
+            if cal.id not in shared:
+                shared[cal.id] = unavailable_windows(cal, clock, horizon)
+            windows = shared[cal.id]
         machines.append(
             Machine(id=m.id, name=m.name, group=m.group, unavailable=windows,
                     setup_matrix=machine_setup_matrix(plant, m))
@@ -544,6 +558,7 @@ def compile_plant(plant: Plant, objective: Objective | None = None) -> Problem:
                                   receipts=sorted(receipts, key=lambda r: r.time)))
 
     products = {p.id: p for p in plant.products}
+    resources = _resources(plant)
     jobs: list[Job] = []
     meta_orders: dict[str, dict[str, Any]] = {}
     for order in plant.orders:
@@ -560,7 +575,7 @@ def compile_plant(plant: Plant, objective: Objective | None = None) -> Problem:
         if release >= horizon:
             issues.append(f"order {order.id!r}: release is at or after the horizon end {end}")
             continue
-        ops = _compile_ops(plant, order, prod, clock, issues)
+        ops = _compile_ops(resources, order, prod, clock, issues)
         if not ops:
             continue
         jobs.append(Job(id=order.id, operations=ops, release=release, due=due,
@@ -586,7 +601,8 @@ def compile_plant(plant: Plant, objective: Objective | None = None) -> Problem:
 
 
 def _compile_ops(
-    plant: Plant, order: Order, prod: Product, clock: Clock, issues: list[str]
+    resources: dict[str, list[str]], order: Order, prod: Product, clock: Clock,
+    issues: list[str],
 ) -> list[Operation]:
     done = set(order.completed_operations)
     preds = _predecessors(prod)
@@ -597,10 +613,12 @@ def _compile_ops(
         if op.id in done:
             continue
         modes: list[Mode] = []
+        seen: set[str] = set()
         for em in op.machines:
-            for mid in eligible_machines(plant, em):
-                if any(m.machine == mid for m in modes):
+            for mid in resources.get(em.machine, []):
+                if mid in seen:
                     continue
+                seen.add(mid)
                 fixed = em.duration if em.duration is not None else (
                     None if em.run_per_unit is not None else op.duration)
                 per_unit = em.run_per_unit if em.run_per_unit is not None else op.run_per_unit
