@@ -237,21 +237,31 @@ def _material_checks(problem: Problem) -> list[Finding]:
 def _capacity_checks(
     problem: Problem, cals: dict[Id, TickCalendar], horizon: int
 ) -> list[Finding]:
-    """Work that can only go to one machine must fit into its working time."""
+    """Work that can only go to a set of machines must fit into their working time.
+
+    For every set of machines some operation is restricted to (one machine, a group),
+    the least work of all operations restricted to that set or a subset of it is
+    compared with the set's working time before the horizon end.
+    """
     out: list[Finding] = []
-    load: dict[Id, int] = defaultdict(int)
+    sets: dict[frozenset[Id], int] = defaultdict(int)
     for job in problem.jobs:
         for op in job.operations:
-            if len(op.modes) == 1:
-                load[op.modes[0].machine] += op.modes[0].duration + op.modes[0].setup
-    for mid, work in load.items():
-        avail = cals[mid].working(0, horizon)
-        if work > avail:
+            sets[frozenset(m.machine for m in op.modes)] += min(
+                m.duration + m.setup for m in op.modes)
+    avail = {m.id: cals[m.id].working(0, horizon) for m in problem.machines}
+    for target in sorted(sets, key=len):
+        work = sum(w for s, w in sets.items() if s <= target)
+        capacity = sum(avail[m] for m in target)
+        if work > capacity:
+            names = sorted(str(m) for m in target)
+            what = f"machine {names[0]!r}" if len(names) == 1 else f"machines {names}"
             out.append(Finding(
-                code="machine_overloaded", machine=mid,
-                message=f"machine {mid!r} has {_dur(problem, work)} of work that can run "
-                        f"nowhere else, but only {_dur(problem, avail)} of working time before "
-                        f"the horizon end"))
+                code="machine_overloaded",
+                machine=next(iter(target)) if len(target) == 1 else None,
+                message=f"{what} must do {_dur(problem, work)} of work that can run nowhere "
+                        f"else, but have only {_dur(problem, capacity)} of working time "
+                        "before the horizon end"))
     return out
 
 

@@ -139,3 +139,16 @@ def test_witness_waits_for_stock_and_keeps_max_lags() -> None:
     shortage = problem.model_copy(update={"materials": [problem.materials[0].model_copy(
         update={"receipts": []}), problem.materials[1]]})
     assert witness(shortage) is None
+
+
+def test_group_overload() -> None:
+    """Each step fits, but the two machines they may use have too little time together."""
+    problem = Problem(
+        machines=[Machine(id="A"), Machine(id="B"), Machine(id="C")],
+        jobs=[Job(id=j, operations=[Operation(id=0, modes=[Mode(machine="A", duration=40),
+                                                           Mode(machine="B", duration=50)])])
+              for j in range(5)],
+        horizon=100)
+    [finding] = diagnose(problem)
+    assert finding.code == "machine_overloaded" and "['A', 'B']" in finding.message
+    assert "200 ticks of work" in finding.message
