@@ -147,8 +147,8 @@ def test_group_overload() -> None:
         machines=[Machine(id="A"), Machine(id="B"), Machine(id="C")],
         jobs=[Job(id=j, operations=[Operation(id=0, modes=[Mode(machine="A", duration=40),
                                                            Mode(machine="B", duration=50)])])
-              for j in range(5)],
+              for j in range(6)],
         horizon=100)
     [finding] = diagnose(problem)
     assert finding.code == "machine_overloaded" and "['A', 'B']" in finding.message
-    assert "200 ticks of work" in finding.message
+    assert "240 ticks of work" in finding.message
