@@ -231,7 +231,57 @@ def _material_checks(problem: Problem) -> list[Finding]:
                         f"consumed by {names}, but only {total} available (initial "
                         f"{mat.initial}, receipts {supply[mat.id] - mat.initial}, produced "
                         f"{produced[mat.id]}); short by {consumed[mat.id] - total}"))
+    short = {f.material for f in out}
+    out.extend(_material_timing(problem, produced, short))
     return out
+
+
+def _material_timing(
+    problem: Problem, produced: dict[Id, int], skip: set[Id | None]
+) -> list[Finding]:
+    """A step of an order with a deadline must start early enough; is its component there?
+
+    The latest start is the deadline minus the shortest remaining processing (fastest
+    machines, no calendars); stock by then counts initial stock, receipts up to then and,
+    optimistically, everything any order produces.
+    """
+    out: list[Finding] = []
+    mats = {m.id: m for m in problem.materials}
+    for job in problem.jobs:
+        if job.deadline is None or not any(op.consumes for op in job.operations):
+            continue
+        tail = _tails(job)
+        for i, op in enumerate(job.operations):
+            latest = job.deadline - tail[i]
+            for f in op.consumes:
+                mat = mats[f.material]
+                if f.material in skip:
+                    continue
+                by_then = mat.initial + produced[f.material] + sum(
+                    r.quantity for r in mat.receipts if r.time <= latest)
+                if f.quantity > by_then:
+                    nxt = min((r.time for r in mat.receipts if r.time > latest), default=None)
+                    when = f"; the next receipt is at {_fmt(problem, nxt)}" if nxt else ""
+                    out.append(Finding(
+                        code="material_late", order=job.id, operation=op.id,
+                        material=f.material,
+                        message=f"order {job.id!r} operation {op.id!r} must start by "
+                                f"{_fmt(problem, latest)} to meet the deadline, but material "
+                                f"{f.material!r} can reach only {by_then} of the "
+                                f"{f.quantity} it needs by then{when}"))
+    return out
+
+
+def _tails(job: Job) -> list[int]:
+    """Shortest processing from each operation's start to the job's end (no calendars)."""
+    succ: dict[int, list[tuple[int, int]]] = defaultdict(list)
+    for p, s, lag in job.predecessor_lags():
+        succ[p].append((s, lag.min_lag))
+    tail = [0] * len(job.operations)
+    for i in reversed(_topo(job)):
+        own = min(m.duration for m in job.operations[i].modes)
+        tail[i] = own + max((lag + tail[s] for s, lag in succ[i]), default=0)
+    return tail
 
 
 def _capacity_checks(

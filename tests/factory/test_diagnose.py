@@ -152,3 +152,17 @@ def test_group_overload() -> None:
     [finding] = diagnose(problem)
     assert finding.code == "machine_overloaded" and "['A', 'B']" in finding.message
     assert "240 ticks of work" in finding.message
+
+
+def test_component_arrives_after_the_latest_start() -> None:
+    p = plant(materials=[{"id": "MOTOR", "initial_stock": 2,
+                          "receipts": [{"at": iso(600), "quantity": 20}]}],
+              products=[{"id": "P", "routing": [
+                  {"id": "assemble", "machines": [{"machine": "M1"}], "duration": "PT1H",
+                   "consumes": [{"material": "MOTOR", "per_unit": 1}]},
+                  {"id": "test", "machines": [{"machine": "M1"}], "duration": "PT30M"}]}],
+              orders=[{"id": "O1", "product": "P", "quantity": 5, "deadline": iso(300)}])
+    [finding] = diagnose_plant(p)
+    assert finding.code == "material_late" and finding.operation == "assemble"
+    assert "must start by 2026-03-02T03:30+00:00 (tick 210)" in finding.message
+    assert "only 2 of the 5" in finding.message and "next receipt is at" in finding.message
