@@ -403,7 +403,7 @@ class MilpModel:
                 if job.due is None or job.due >= H:
                     continue
                 c = ends[job.id]
-                t = self._int(0, H)
+                t = self._int(0, max(0, H - job.due))  # overdue orders: due < 0
                 self._add(t >= c - job.due)
                 tard += job.weight * t
                 lj = self._bool()

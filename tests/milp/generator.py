@@ -4,6 +4,8 @@ Seed ``n`` forces feature ``FEATURES[n % 8]`` and primary objective term
 ``TERMS[n % 5]`` (8 and 5 are coprime, so 40 consecutive seeds cover every pair); every
 other feature is switched on with probability one half, so combinations appear too.
 Problems stay small (at most 9 operations) so both exact solvers prove them quickly.
+Due dates may be negative (orders already overdue at the plan start, as the factory
+compiler produces them).
 """
 
 from __future__ import annotations
@@ -101,6 +103,8 @@ def random_problem(seed: int) -> Problem:
                 job["deadline"] = job["release"] + work + rng.randint(0, 20)
         if "dates" in on or rng.random() < 0.5:
             job["due"] = job.get("release", 0) + rng.randint(2, 15)
+        if "dates" in on and rng.random() < 0.15:
+            job["due"] = -rng.randint(1, 30)  # an order already overdue when the plan starts
         jobs.append(job)
 
     materials: list[dict[str, Any]] = []

@@ -1,0 +1,98 @@
+"""CP-SAT bugs found by the MILP cross-check, minimised, as strict xfail tests.
+
+When the lead fixes one, its test starts passing, strict xfail turns that into a failure,
+and the marker is removed. Each problem was checked by hand and by the validator.
+
+Bug 1 (``aps/solvers/cpsat.py``, ``CpsatModel._add_terms``): the tardiness variable of a
+job is created with domain ``[0, H]`` and set to ``max(C - due, 0)``; with a negative due
+date (an order already overdue at the plan start, which ``aps/factory.py`` produces for
+past due dates) this forces ``C <= H + due``. Too strict: CP-SAT reports INFEASIBLE, or a
+worse schedule as OPTIMAL. It affects the ``weighted_tardiness`` and ``late_jobs`` terms
+(both create the variable). A domain ``[0, H - min(0, due)]`` would be exact.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from aps import solve, validate
+from aps.model import Problem
+from aps.result import SolveStatus
+
+OVERDUE_INFEASIBLE = Problem.model_validate(
+    {
+        "name": "overdue-infeasible",
+        "machines": [{"id": "M1"}],
+        "jobs": [
+            {
+                "id": "A",
+                "due": -2,
+                "operations": [{"id": 1, "modes": [{"machine": "M1", "duration": 1}]}],
+            }
+        ],
+        "objective": {"terms": [{"term": "weighted_tardiness"}]},
+    }
+)
+# Horizon H = 1 + 1 = 2; A runs [0, 1): C = 1, tardiness 1 - (-2) = 3 > H.
+
+OVERDUE_WRONG_OPTIMUM = Problem.model_validate(
+    {
+        "name": "overdue-wrong-optimum",
+        "machines": [{"id": "M1"}],
+        "jobs": [
+            {
+                "id": "A",
+                "due": -2,
+                "operations": [{"id": 1, "modes": [{"machine": "M1", "duration": 1}]}],
+            },
+            {
+                "id": "B",
+                "due": 3,
+                "weight": 5,
+                "operations": [{"id": 1, "modes": [{"machine": "M1", "duration": 3}]}],
+            },
+        ],
+        "objective": {"terms": [{"term": "weighted_tardiness"}]},
+    }
+)
+# H = 1 + 3 + 1 = 5. A then B: 3 + 5 * 1 = 8. B then A: 0 + (4 + 2) = 6, the optimum; but
+# CP-SAT needs C_A <= H + due = 3, so only A-then-B remains and it proves 8 "optimal".
+
+BUG_1 = "CP-SAT tardiness domain [0, H] rejects C > H + due for overdue jobs (due < 0)"
+
+
+def test_milp_solves_the_overdue_problems() -> None:
+    """Tests that the reference answers hold: the MILP finds the hand-computed optima."""
+    for p, value in ((OVERDUE_INFEASIBLE, 3), (OVERDUE_WRONG_OPTIMUM, 6)):
+        r = solve(p, time_limit=10, workers=1, solver="milp")
+        assert r.status == SolveStatus.OPTIMAL and r.objective == value
+        assert validate(p, r.schedule) == []
+
+
+@pytest.mark.xfail(strict=True, reason=BUG_1)
+def test_cpsat_schedules_an_overdue_job() -> None:
+    """Tests that CP-SAT schedules a single job whose due date precedes the plan start."""
+    r = solve(OVERDUE_INFEASIBLE, time_limit=10, workers=1, solver="cpsat")
+    assert r.status == SolveStatus.OPTIMAL
+    assert r.objective == 3
+
+
+@pytest.mark.xfail(strict=True, reason=BUG_1)
+def test_cpsat_optimum_with_an_overdue_job() -> None:
+    """Tests that CP-SAT finds the optimum 6 when the best plan finishes an overdue job late."""
+    r = solve(OVERDUE_WRONG_OPTIMUM, time_limit=10, workers=1, solver="cpsat")
+    assert r.objective == 6
+
+
+def test_crosscheck_names_the_bug_and_only_it() -> None:
+    """Tests that the cross-check labels this bug, but not the same gap without a due < 0."""
+    from .crosscheck import compare
+
+    cp = solve(OVERDUE_WRONG_OPTIMUM, time_limit=10, workers=1, solver="cpsat")
+    mi = solve(OVERDUE_WRONG_OPTIMUM, time_limit=10, workers=1, solver="milp")
+    if cp.objective == mi.objective:
+        pytest.skip("CP-SAT bug 1 is fixed")
+    assert compare(OVERDUE_WRONG_OPTIMUM, cp, mi)[0] == "known_cpsat_bug"
+    jobs = [j.model_copy(update={"due": 10}) for j in OVERDUE_WRONG_OPTIMUM.jobs]
+    plain = OVERDUE_WRONG_OPTIMUM.model_copy(update={"jobs": jobs})
+    assert compare(plain, cp, mi)[0] == "disagree"
