@@ -9,6 +9,15 @@ date (an order already overdue at the plan start, which ``aps/factory.py`` produ
 past due dates) this forces ``C <= H + due``. Too strict: CP-SAT reports INFEASIBLE, or a
 worse schedule as OPTIMAL. It affects the ``weighted_tardiness`` and ``late_jobs`` terms
 (both create the variable). A domain ``[0, H - min(0, due)]`` would be exact.
+
+Bug 2 (``CpsatModel``, zero-duration operations; low severity): the validator ignores an
+operation of zero length (no duration, no setup) for machine overlap and lets a
+zero-duration interruptible operation start inside an unavailable window. CP-SAT's model
+is stricter on both: its NoOverlap keeps a size-zero interval out of the inside of another
+operation's interval, and the period encoding (``_add_periods``) makes an interruptible
+operation start in a working period even when its duration is zero. Both give a worse
+schedule reported as OPTIMAL. (Either the model or the validator should change; the
+validator is the stated semantics, so the model is the side flagged here.)
 """
 
 from __future__ import annotations
@@ -96,3 +105,66 @@ def test_crosscheck_names_the_bug_and_only_it() -> None:
     jobs = [j.model_copy(update={"due": 10}) for j in OVERDUE_WRONG_OPTIMUM.jobs]
     plain = OVERDUE_WRONG_OPTIMUM.model_copy(update={"jobs": jobs})
     assert compare(plain, cp, mi)[0] == "disagree"
+
+
+ZERO_INSIDE_BUSY = Problem.model_validate(
+    {
+        "name": "zero-length-inside-busy",
+        "machines": [{"id": "M1"}],
+        "jobs": [
+            {"id": "A", "operations": [{"id": 1, "modes": [{"machine": "M1", "duration": 5}]}]},
+            {
+                "id": "B",
+                "release": 2,
+                "operations": [{"id": 1, "modes": [{"machine": "M1", "duration": 0}]}],
+            },
+        ],
+        "objective": {"terms": [{"term": "flow_time"}]},
+    }
+)
+# A [0, 5), B [2, 2): flow 5 + 0 = 5 and valid; CP-SAT delays A to [2, 7): flow 7.
+
+ZERO_IN_WINDOW = Problem.model_validate(
+    {
+        "name": "zero-duration-interruptible-in-window",
+        "machines": [{"id": "M1", "unavailable": [{"start": 0, "end": 10}]}],
+        "jobs": [
+            {
+                "id": "A",
+                "operations": [
+                    {
+                        "id": 1,
+                        "interruptible": True,
+                        "modes": [{"machine": "M1", "duration": 0}],
+                    }
+                ],
+            }
+        ],
+        "objective": {"terms": [{"term": "flow_time"}]},
+    }
+)
+# A [0, 0) is valid (no working tick needed); CP-SAT waits for the window's end: flow 10.
+
+BUG_2 = "CP-SAT model stricter than the validator for zero-duration operations"
+
+
+def test_milp_solves_the_zero_length_problems() -> None:
+    """Tests that the reference answers hold: both zero-length problems have optimum 0 or 5."""
+    for p, value in ((ZERO_INSIDE_BUSY, 5), (ZERO_IN_WINDOW, 0)):
+        r = solve(p, time_limit=10, workers=1, solver="milp")
+        assert r.status == SolveStatus.OPTIMAL and r.objective == value
+        assert validate(p, r.schedule) == []
+
+
+@pytest.mark.xfail(strict=True, reason=BUG_2)
+def test_cpsat_zero_length_inside_another_operation() -> None:
+    """Tests that CP-SAT lets a zero-length operation sit inside another one's run."""
+    r = solve(ZERO_INSIDE_BUSY, time_limit=10, workers=1, solver="cpsat")
+    assert r.objective == 5
+
+
+@pytest.mark.xfail(strict=True, reason=BUG_2)
+def test_cpsat_zero_duration_interruptible_in_window() -> None:
+    """Tests that CP-SAT starts a zero-duration interruptible operation inside a window."""
+    r = solve(ZERO_IN_WINDOW, time_limit=10, workers=1, solver="cpsat")
+    assert r.objective == 0
