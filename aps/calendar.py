@@ -119,6 +119,14 @@ class Shift(_Frozen):
     def _days(cls, value: object) -> object:
         return parse_days(value) if isinstance(value, str) else value
 
+    @field_validator("start", "end")
+    @classmethod
+    def _local_time(cls, value: time) -> time:
+        if value.tzinfo is not None:
+            raise ValueError("shift times are local wall-clock times in the calendar's zone; "
+                             "give them without a UTC offset, e.g. 06:00")
+        return value
+
 
 class Holiday(_Frozen):
     """A local date on which no shift starts."""

@@ -24,6 +24,7 @@ from datetime import datetime, time, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Self
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     AwareDatetime,
@@ -79,6 +80,16 @@ class Horizon(_Frozen):
     timezone: str | None = Field(
         default=None, description="Zone for displaying ticks; default: the default calendar's"
     )
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                ZoneInfo(value)
+            except (ZoneInfoNotFoundError, ValueError) as exc:
+                raise ValueError(f"unknown IANA time zone {value!r}") from exc
+        return value
 
     @model_validator(mode="after")
     def _ordered(self) -> Self:
@@ -575,8 +586,9 @@ def compile_plant(plant: Plant, objective: Objective | None = None) -> Problem:
         if release >= horizon:
             issues.append(f"order {order.id!r}: release is at or after the horizon end {end}")
             continue
+        known = len(issues)
         ops = _compile_ops(resources, order, prod, clock, issues)
-        if not ops:
+        if not ops or len(issues) > known:
             continue
         jobs.append(Job(id=order.id, operations=ops, release=release, due=due,
                         deadline=deadline, weight=order.weight, family=prod.family or prod.id))
@@ -622,10 +634,17 @@ def _compile_ops(
                 fixed = em.duration if em.duration is not None else (
                     None if em.run_per_unit is not None else op.duration)
                 per_unit = em.run_per_unit if em.run_per_unit is not None else op.run_per_unit
-                run = fixed if fixed is not None else (per_unit or timedelta(0)) * order.quantity
+                if fixed is not None:
+                    run_ticks = clock.ticks(fixed)
+                else:  # exact integer arithmetic: quantity × per-unit time may be huge
+                    micros = _micros(per_unit or timedelta(0)) * order.quantity
+                    run_ticks = -(-micros // (clock.tick_seconds * 1_000_000))
+                if run_ticks > MAX_TICKS:
+                    issues.append(f"order {order.id!r} operation {op.id!r}: {order.quantity} × "
+                                  f"{per_unit} is beyond any plan ({run_ticks} ticks)")
+                    break
                 setup = em.setup if em.setup is not None else op.setup
-                modes.append(Mode(machine=mid, duration=clock.ticks(run),
-                                  setup=clock.ticks(setup)))
+                modes.append(Mode(machine=mid, duration=run_ticks, setup=clock.ticks(setup)))
         if not modes:
             issues.append(f"order {order.id!r} operation {op.id!r}: no machine in its groups")
             continue
@@ -652,6 +671,14 @@ def _compile_ops(
         )
         kept.append(op.id)
     return out
+
+
+#: Durations beyond this many ticks (about 2 million years of minutes) are input errors.
+MAX_TICKS = 2**40
+
+
+def _micros(delta: timedelta) -> int:
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
 def _lag(pred_id: str, pred: RoutingOperation, clock: Clock) -> Lag:

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import copy
+import json
 import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from aps.factory import Plant, load_problem
+from aps.diagnose import diagnose
+from aps.factory import CompileError, Plant, load_problem
 from aps.generate import generate_plant
 from aps.io.bundle import BundleError, load_plant, write_bundle
 from tests.factory.plants import small_plants
@@ -136,3 +141,39 @@ def test_random_plants_survive_the_csv_round_trip(tmp_path: Path, data: dict[str
     target = tmp_path / f"p{abs(hash(plant.to_json()))}.zip"
     write_bundle(plant, target)
     assert load_plant(target) == plant
+
+
+def _leaves(obj: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    if isinstance(obj, dict):
+        return [p for k, v in obj.items() for p in _leaves(v, (*path, k))]
+    if isinstance(obj, list):
+        return [p for i, v in enumerate(obj) for p in _leaves(v, (*path, i))]
+    return [path]
+
+
+EXAMPLE_DATA = json.loads(EXAMPLE_JSON.read_text())
+LEAVES = _leaves(EXAMPLE_DATA)
+JUNK = ["", "x", -1, 0, 10**12, "PT-5M", "2026-13-01T00:00:00+01:00", None, [], {}, "24:00",
+        True, 1.5, "P1Y", "2026-03-02T00:00:00", "2020-01-01T00:00:00+00:00", "Mars/X", ";"]
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(LEAVES), st.sampled_from(JUNK)), min_size=1,
+                max_size=3))
+def test_corrupted_plants_fail_cleanly(edits: list[tuple[tuple[Any, ...], Any]]) -> None:
+    """Any corruption gives a BundleError/CompileError naming the place, or a valid plan."""
+    data = copy.deepcopy(EXAMPLE_DATA)
+    for path, value in edits:
+        target = data
+        for key in path[:-1]:
+            target = target[key]
+        target[path[-1]] = value
+    with tempfile.TemporaryDirectory() as tmp:
+        target_file = Path(tmp) / "plant.json"
+        target_file.write_text(json.dumps(data))
+        try:
+            diagnose(load_problem(target_file))
+        except BundleError as exc:
+            assert all(e.startswith("plant.json: ") for e in exc.errors)
+        except CompileError as exc:
+            assert exc.issues
