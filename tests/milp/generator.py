@@ -1,7 +1,7 @@
 """Seeded random small problems that exercise every feature, for the MILP/CP-SAT cross-check.
 
-Seed ``n`` forces feature ``FEATURES[n % 8]`` and primary objective term
-``TERMS[n % 5]`` (8 and 5 are coprime, so 40 consecutive seeds cover every pair); every
+Seed ``n`` forces feature ``FEATURES[n % 9]`` and primary objective term
+``TERMS[n % 5]`` (9 and 5 are coprime, so 45 consecutive seeds cover every pair); every
 other feature is switched on with probability one half, so combinations appear too.
 Problems stay small (at most 9 operations) so both exact solvers prove them quickly.
 Due dates may be negative (orders already overdue at the plan start, as the factory
@@ -24,9 +24,16 @@ FEATURES = (
     "dates",
     "materials",
     "horizon",
+    "zero_length",
 )
 TERMS = tuple(ObjectiveTerm)
 FAMILIES = ("a", "b", "c")
+
+
+def machines_of(modes: list[dict[str, Any]], machines: list[dict[str, Any]]) -> list[Any]:
+    """The machine record of each mode."""
+    by_id = {m["id"]: m for m in machines}
+    return [by_id[md["machine"]] for md in modes]
 
 
 def random_problem(seed: int) -> Problem:
@@ -76,6 +83,10 @@ def random_problem(seed: int) -> Problem:
                 }
                 for m in rng.sample(machines, k)
             ]
+            if "zero_length" in on:
+                for md, m in zip(modes, machines_of(modes, machines), strict=True):
+                    if rng.random() < 0.2 and (md["setup"] or "setup_matrix" not in m):
+                        md["duration"] = 0  # a milestone; the MILP refuses it on setup machines
             op: dict[str, Any] = {"id": o, "modes": modes}
             if "interruptible" in on and rng.random() < 0.5:
                 op["interruptible"] = True
