@@ -15,7 +15,6 @@ autumn switch 9 hours, as it does on the shop floor.
 
 from __future__ import annotations
 
-import math
 from bisect import bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -504,8 +503,3 @@ class TickCalendar:
             left -= s - t
             t = e
         return t + left
-
-
-def ceil_ticks(seconds: float, tick_seconds: int) -> int:
-    """Seconds → ticks, rounded up (used for float run rates)."""
-    return math.ceil(round(seconds / tick_seconds, 9))

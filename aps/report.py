@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from aps.calendar import Clock, TickCalendar
-from aps.model import Id, Job, Mode, Operation, Problem, Window
+from aps.model import Id, Job, Mode, Operation, Problem
 from aps.result import Result, ScheduledOperation
 
 
@@ -370,11 +370,3 @@ def problem_from_schedule(result: Result) -> Problem:
         raise ValueError("the result has no schedule to show")
     return Problem(name=result.name, machines=[Machine(id=m) for m in machines],
                    jobs=[Job(id=j, operations=ops) for j, ops in jobs.items()])
-
-
-def unavailable_in(problem: Problem, machine: Id, start: int, end: int) -> list[Window]:
-    """A machine's unavailable windows clipped to ``[start, end)`` (Gantt downtime)."""
-    for m in problem.machines:
-        if m.id == machine:
-            return TickCalendar(m.unavailable).pauses(start, end)
-    return []
