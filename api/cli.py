@@ -81,7 +81,7 @@ def worker(
         "worker.celery_app",
         "worker",
         "--queues",
-        "solve",
+        "solve,notify",
         "--loglevel",
         loglevel,
         "--pool",

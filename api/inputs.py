@@ -6,12 +6,9 @@ Every failure becomes FastAPI's 422 shape, each item naming where the problem is
 
 from __future__ import annotations
 
-import ipaddress
-import socket
 import tempfile
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from fastapi import HTTPException, Request, status
 from fastapi.exceptions import RequestValidationError
@@ -21,6 +18,7 @@ from starlette.datastructures import UploadFile
 
 from api.schemas import JobCreate, JobOptions
 from aps import Problem
+from jobs.notify import RefusedAddress, check_public
 from jobs.settings import Settings
 
 UPLOAD_SUFFIXES = (".csv", ".zip", ".xlsx", ".xlsm", ".json")
@@ -159,18 +157,9 @@ def check_callback(url: str, settings: Settings) -> None:
     """Refuse callback URLs that resolve to loopback, private or link-local hosts (SSRF)."""
     if settings.allow_private_callbacks:
         return
-    host = urlsplit(url).hostname or ""
     try:
-        infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
-    except (OSError, UnicodeError):
+        check_public(url)
+    except RefusedAddress as exc:
         raise invalid(
-            ["body", "options", "callback_url"], f"callback host {host!r} does not resolve"
+            ["body", "options", "callback_url"], f"{exc}; refused (SSRF protection)"
         ) from None
-    for info in infos:
-        address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
-        if not address.is_global:
-            raise invalid(
-                ["body", "options", "callback_url"],
-                f"callback host {host!r} resolves to the non-public address "
-                f"{address}; refused (SSRF protection)",
-            )

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
 
 from aps import Objective, Problem
 from aps.model import Id
+from aps.solve import SolverName
 from jobs.states import JobStatus
 
 EXAMPLE_PROBLEM: dict[str, Any] = {
@@ -48,7 +49,10 @@ class JobOptions(BaseModel):
     objective: Objective | None = Field(
         default=None, description="Overrides the problem's objective when given."
     )
-    solver: Literal["cpsat", "plain"] = "cpsat"
+    solver: SolverName = Field(
+        default="cpsat",
+        description="cpsat (default), milp (small problems), plain (job shop benchmarks) or auto.",
+    )
     seed: int = Field(default=0, ge=0, le=2**31 - 1)
     callback_url: AnyHttpUrl | None = Field(
         default=None,

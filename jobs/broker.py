@@ -11,7 +11,7 @@ from typing import Any
 
 from kombu import Queue  # type: ignore[attr-defined]
 
-from jobs.outbox import NOTIFY_QUEUE, SOLVE_QUEUE, SOLVE_TASK, Message
+from jobs.outbox import NOTIFY_QUEUE, NOTIFY_TASK, SOLVE_QUEUE, SOLVE_TASK, Message
 from jobs.settings import Settings
 
 
@@ -41,7 +41,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_create_missing_queues": False,
         "task_queues": (Queue(SOLVE_QUEUE), Queue(NOTIFY_QUEUE)),  # type: ignore[no-untyped-call]
         "task_default_queue": SOLVE_QUEUE,
-        "task_routes": {SOLVE_TASK: {"queue": SOLVE_QUEUE}},
+        "task_routes": {SOLVE_TASK: {"queue": SOLVE_QUEUE}, NOTIFY_TASK: {"queue": NOTIFY_QUEUE}},
         "worker_hijack_root_logger": False,
         "broker_connection_timeout": 3.0,
     }
@@ -57,6 +57,16 @@ class CeleryPublisher:
         self.app.conf.update(celery_config(settings))
 
     def publish(self, message: Message) -> None:
+        if message.task == NOTIFY_TASK:
+            self.app.send_task(
+                NOTIFY_TASK,
+                args=[message.payload],
+                queue=NOTIFY_QUEUE,
+                soft_time_limit=60.0,
+                time_limit=90.0,
+                retry=False,
+            )
+            return
         time_limit = float(message.payload.get("time_limit", 10.0))
         self.app.send_task(
             message.task,

@@ -11,13 +11,15 @@ import os
 import socket
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 from sqlalchemy import select
 
 from jobs import outbox
 from jobs.db import Database
 from jobs.execute import run_job
-from jobs.outbox import Message
+from jobs.notify import deliver
+from jobs.outbox import NOTIFY_TASK, Message
 from jobs.settings import Settings
 from jobs.states import JobStatus
 from jobs.tables import Job
@@ -33,11 +35,21 @@ class EmbeddedPool:
         self.executor = ThreadPoolExecutor(
             settings.embedded_workers, thread_name_prefix="aps-solve"
         )
+        self.notifier = ThreadPoolExecutor(2, thread_name_prefix="aps-notify")
         self.owner = f"embedded@{socket.gethostname()}:{os.getpid()}"
         self.abort = threading.Event()
 
     def publish(self, message: Message) -> None:
-        self.executor.submit(self._run, message.job_id)
+        if message.task == NOTIFY_TASK:
+            self.notifier.submit(self._notify, message.payload)
+        else:
+            self.executor.submit(self._run, message.job_id)
+
+    def _notify(self, payload: dict[str, Any]) -> None:
+        try:
+            deliver(self.db, self.settings, payload)
+        except Exception:
+            log.exception("callback for job %s crashed", payload.get("job_id"))
 
     def _run(self, job_id: str) -> None:
         try:
@@ -60,4 +72,5 @@ class EmbeddedPool:
     def shutdown(self, wait: bool = True) -> None:
         """Stop running solves, hand their jobs back to the queue, drop queued work."""
         self.abort.set()
+        self.notifier.shutdown(wait=False, cancel_futures=True)
         self.executor.shutdown(wait=wait, cancel_futures=True)

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import select
 
 import aps
-from aps import Incumbent, Objective, Problem
+from aps import Incumbent, Objective, Problem, SolveStatus
 from jobs import outbox, states
 from jobs.db import Database
 from jobs.settings import Settings
@@ -132,6 +132,20 @@ class _Pump(threading.Thread):
                 log.exception("job %s: heartbeat failed", self.claim.job_id)
 
 
+def explain_infeasible(problem: Problem) -> str | None:
+    """The core's pre-solve diagnosis, in the planner's terms, for an INFEASIBLE job."""
+    try:
+        from aps.diagnose import Severity, diagnose
+
+        findings = [f for f in diagnose(problem) if f.severity is Severity.ERROR]
+    except Exception:  # an explanation is a courtesy; never fail the job over it
+        log.exception("diagnosis failed")
+        return None
+    if not findings:
+        return None
+    return "; ".join(f.message for f in findings[:20])
+
+
 def _solve(db: Database, settings: Settings, claim: Claim, abort: threading.Event) -> str:
     options = claim.options
     stop = threading.Event()
@@ -152,8 +166,10 @@ def _solve(db: Database, settings: Settings, claim: Claim, abort: threading.Even
         pump.done.set()
         pump.join()
         log.exception("job %s failed", claim.job_id)
+        # Celery's soft limit arrives as an exception; jobs/ does not import Celery.
+        reason = "timeout" if type(exc).__name__ == "SoftTimeLimitExceeded" else "error"
         with db.write() as session:
-            states.fail(session, claim, "error", f"{type(exc).__name__}: {exc}")
+            states.fail(session, claim, reason, f"{type(exc).__name__}: {exc}")
         return "failed"
     pump.done.set()
     pump.join()
@@ -170,6 +186,8 @@ def _solve(db: Database, settings: Settings, claim: Claim, abort: threading.Even
         )
         return "lost"
     pump.flush()
+    if result.status is SolveStatus.INFEASIBLE and not result.message:
+        result = result.model_copy(update={"message": explain_infeasible(problem)})
     with db.write() as session:
         new = states.complete(session, claim, result)
     if new is None:

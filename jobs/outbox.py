@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from jobs.tables import IdempotencyKey, Job, Outbox, dml, utcnow
 
 SOLVE_TASK = "aps.solve"
+NOTIFY_TASK = "aps.notify"
 SOLVE_QUEUE = "solve"
 NOTIFY_QUEUE = "notify"
 
@@ -46,10 +47,31 @@ def enqueue_solve(
     session.execute(update(Job).where(Job.id == job_id).values(enqueued_at=now))
 
 
+def enqueue_notify(
+    session: Session, job_id: str, status: str, *, attempt: int = 1, delay: float = 0.0
+) -> None:
+    """Stage the job's end-of-job callback (only for jobs that registered a URL)."""
+    url = session.scalar(select(Job.callback_url).where(Job.id == job_id))
+    if not url:
+        return
+    now = utcnow()
+    session.add(
+        Outbox(
+            task=NOTIFY_TASK,
+            job_id=job_id,
+            payload={"job_id": job_id, "status": status, "attempt": attempt},
+            created_at=now,
+            available_at=now + timedelta(seconds=delay),
+        )
+    )
+
+
 def has_pending(session: Session, job_id: str) -> bool:
     return (
         session.scalar(
-            select(Outbox.id).where(Outbox.job_id == job_id, Outbox.sent_at.is_(None)).limit(1)
+            select(Outbox.id)
+            .where(Outbox.job_id == job_id, Outbox.sent_at.is_(None), Outbox.task == SOLVE_TASK)
+            .limit(1)
         )
         is not None
     )

@@ -57,6 +57,16 @@ class Settings(BaseSettings):
     idempotency_ttl_seconds: float = Field(default=24 * 3600.0, gt=0)
     allow_private_callbacks: bool = False
 
+    # Outbound end-of-job callbacks (Standard Webhooks signing when a secret is set).
+    webhook_secret: str | None = Field(
+        default=None, description="whsec_<base64> secret that signs callbacks."
+    )
+    callback_timeout_seconds: float = Field(default=15.0, gt=0)
+    callback_backoff_seconds: list[float] = Field(
+        default=[5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 86400],
+        description="Delays before retries 2, 3, ... (jittered ±20 %); then give up.",
+    )
+
     @model_validator(mode="after")
     def _production_needs_real_keys(self) -> Settings:
         if self.environment == "production":

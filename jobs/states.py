@@ -107,6 +107,8 @@ def transition(
     won: bool = dml(session, stmt.values(**changes)) == 1
     if won:
         _event(session, job_id, new, attempt)
+        if new.terminal:
+            outbox.enqueue_notify(session, job_id, new.value)
     return won
 
 
@@ -417,6 +419,8 @@ def reap(session: Session, *, requeue_after: float, now: datetime | None = None)
         if dml(session, update(Job).where(base).values(**changes)) != 1:
             continue
         _event(session, job_id, new, attempts)
+        if new.terminal:
+            outbox.enqueue_notify(session, job_id, new.value)
         session.execute(
             update(Attempt)
             .where(Attempt.job_id == job_id, Attempt.number == attempts)

@@ -5,10 +5,12 @@ from __future__ import annotations
 import logging
 import os
 import socket
+from typing import Any
 
 from jobs.db import Database
 from jobs.execute import run_job
-from jobs.outbox import SOLVE_TASK
+from jobs.notify import deliver
+from jobs.outbox import NOTIFY_TASK, SOLVE_TASK
 from jobs.settings import get_settings
 from worker.celery_app import app
 
@@ -40,3 +42,9 @@ def solve_job(self: object, job_id: str) -> str:
     outcome = run_job(database(), get_settings(), job_id, owner)
     log.info("task %s job %s: %s", task_id, job_id, outcome)
     return outcome
+
+
+@app.task(name=NOTIFY_TASK, acks_late=True, ignore_result=True)  # type: ignore[untyped-decorator]
+def notify_job(payload: dict[str, Any]) -> str:
+    """One callback attempt; the next one is staged in the outbox, not Celery retries."""
+    return deliver(database(), get_settings(), payload)

@@ -401,7 +401,7 @@ def cancel_job(job_id: UUID, tenant: TenantDep, service: ServiceDep) -> CancelPu
 
 def _event_payload(e: JobEvent) -> ServerSentEvent:
     data: dict[str, Any] = {"kind": e.kind, "at": e.created_at.isoformat(), "attempt": e.attempt}
-    if e.kind == "status":
+    if e.kind != "incumbent":
         data["status"] = e.status
     else:
         data.update(objective=e.objective, bound=e.bound, gap=e.gap, elapsed=e.elapsed)

@@ -384,3 +384,43 @@ def test_keys_are_stored_only_as_hashes(idle_client: TestClient) -> None:
         stored = session.scalars(select(ApiKey.key_hash)).all()
     assert sorted(stored) == sorted(repo.hash_key(k) for k in KEYS.values())
     assert not set(stored) & set(KEYS.values())
+
+
+def test_infeasible_job_is_explained(client: TestClient) -> None:
+    """Tests that an impossible deadline ends `infeasible` with a diagnosis naming it."""
+    problem = {
+        "name": "late",
+        "machines": [{"id": "M1"}],
+        "jobs": [
+            {
+                "id": "J1",
+                "deadline": 3,
+                "operations": [{"id": "cut", "modes": [{"machine": "M1", "duration": 5}]}],
+            }
+        ],
+    }
+    job_id = submit(client, problem, time_limit=5)["id"]
+    state = finished(client, job_id)
+    assert state["status"] == "infeasible" and state["solve_status"] == "INFEASIBLE"
+    assert state["reason"] == "infeasible"
+    assert "J1" in state["message"] and "deadline" in state["message"]
+    r = client.get(f"/v1/jobs/{job_id}/schedule", headers=headers())
+    assert r.status_code == 409 and "infeasible" in r.json()["detail"]
+
+
+def test_solver_errors_fail_the_job_with_a_reason(client: TestClient) -> None:
+    """Tests that a problem the chosen backend rejects ends `failed`, not a 500."""
+    problem = {
+        "name": "setup",
+        "machines": [{"id": 0}],
+        "jobs": [
+            {
+                "id": 0,
+                "operations": [{"id": 0, "modes": [{"machine": 0, "duration": 2, "setup": 1}]}],
+            }
+        ],
+    }
+    job_id = submit(client, problem, time_limit=5, solver="plain")["id"]
+    state = finished(client, job_id)
+    assert state["status"] == "failed" and state["reason"] == "error"
+    assert state["message"]

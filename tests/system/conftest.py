@@ -6,6 +6,7 @@ exactly that process group, never anything found by name.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import os
 import signal
@@ -29,6 +30,7 @@ from tests.service.support import (
 )
 
 APS = str(Path(sys.executable).with_name("aps"))
+WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"system-test-secret-0123456789").decode()
 
 
 @dataclass
@@ -72,6 +74,8 @@ def service_env(**values: str) -> dict[str, str]:
             "APS_RATE_LIMIT_PER_MINUTE": "6000",
             "APS_RATE_LIMIT_BURST": "1000",
             "PYTHONUNBUFFERED": "1",
+            "APS_ALLOW_PRIVATE_CALLBACKS": "true",  # the test receiver listens on loopback
+            "APS_WEBHOOK_SECRET": WEBHOOK_SECRET,
         }
     )
     env.update(values)

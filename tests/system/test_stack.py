@@ -9,14 +9,15 @@ from typing import Any
 
 import httpx
 import pytest
+from standardwebhooks import Webhook
 
 from aps import Problem, ScheduledOperation, validate
 from jobs.broker import CeleryPublisher
 from jobs.db import Database
 from jobs.outbox import SOLVE_TASK, Message
 from jobs.settings import DEV_API_KEY, Settings
-from tests.service.support import TERMINAL, headers, problem_json, wait_until
-from tests.system.conftest import Stack, service_env
+from tests.service.support import TERMINAL, Receiver, headers, problem_json, wait_until
+from tests.system.conftest import WEBHOOK_SECRET, Stack, service_env
 
 pytestmark = pytest.mark.system
 
@@ -62,9 +63,10 @@ def valid_schedule(
 
 def test_celery_worker_solves_ft06_on_postgres(celery_stack: Stack) -> None:
     """Tests the production path: API enqueues, a separate worker solves ft06 to 55."""
+    receiver = Receiver([200])
     with celery_stack.client() as c:
         assert c.get("/readyz").json()["broker"] == "ok"
-        job_id = submit(c, FT06, time_limit=10)["id"]
+        job_id = submit(c, FT06, time_limit=10, callback_url=receiver.url)["id"]
         state = wait_until(lambda: get(c, job_id), lambda j: j["status"] in TERMINAL, 60)
         assert state["status"] == "succeeded", state
         assert state["makespan"] == 55 and state["attempts"] == 1
@@ -79,6 +81,15 @@ def test_celery_worker_solves_ft06_on_postgres(celery_stack: Stack) -> None:
         wait_until(lambda: get(c, a.json()["id"]), lambda j: j["status"] in TERMINAL, 60)
         assert c.get("/v1/jobs", headers=headers()).json()["count"] == 2
         assert 'aps_jobs{status="succeeded"} 2.0' in c.get("/metrics").text
+    # The worker delivered one signed callback (notify queue).
+    deadline = time.monotonic() + 10
+    while not receiver.calls and time.monotonic() < deadline:
+        time.sleep(0.1)
+    receiver.close()
+    assert len(receiver.calls) == 1
+    hdrs, body, _ = receiver.calls[0]
+    event = Webhook(WEBHOOK_SECRET).verify(body, hdrs)
+    assert event["data"]["id"] == job_id and event["data"]["makespan"] == 55
 
 
 def test_celery_cancel_mid_solve_keeps_incumbent(celery_stack: Stack) -> None:
