@@ -1,14 +1,14 @@
 """Seeded generators: realistic factory plants and Taillard-like job shops.
 
 ``generate_plant`` builds a plant of the kind in ``instances/plant.json``: four machine
-groups (saw, CNC, weld, assembly) on a two-shift Mon–Fri calendar with public
-holidays and a maintenance window, finished products in three setup families, two
-in-house subassemblies (a 3-level BOM: product → subassembly → purchased material) and
-purchased components arriving over the first two weeks. It is feasible by construction:
-every material's supply covers its demand, every non-interruptible step fits into one
-shift pair, machines are lightly loaded and deadlines are generous.
-Larger ``orders`` scale the machine count and horizon so the load per machine stays
-about the same.
+groups (saw, CNC, weld, assembly) on a two-shift Mon–Fri calendar with public holidays,
+a Saturday overtime shift, a short closure and a maintenance window; finished products
+in three setup families; two in-house subassemblies (a 3-level BOM: product →
+subassembly → purchased material) and purchased components arriving over the first two
+weeks. It is feasible by construction: every material's supply covers its demand, every
+non-interruptible step fits into one shift pair, the bottleneck is about half busy and
+deadlines are generous. Larger ``orders`` scale the machine count, so the load per
+machine stays about the same.
 
 ``generate_jssp`` uses Taillard's (1993) random generator, so the same seeds give the
 same kind of instance as the published benchmarks.
@@ -23,7 +23,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from aps.calendar import Calendar, DateTimeWindow, Shift, Weekday
+from aps.calendar import Calendar, CalendarException, DateTimeWindow, Shift, Weekday
 from aps.factory import (
     EligibleMachine,
     Flow,
@@ -111,6 +111,12 @@ def generate_plant(
             ],
             holiday_country="DE" if f.holidays else None,
             holiday_subdivision="BY" if f.holidays else None,
+            exceptions=[
+                CalendarException(start=at(12, 6), end=at(12, 14), working=True,
+                                  reason="Saturday overtime"),
+                CalendarException(start=at(18, 12), end=at(18, 14), working=False,
+                                  reason="works meeting"),
+            ],
         ))
         default_calendar = "two-shift"
 
