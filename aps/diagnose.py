@@ -12,6 +12,7 @@ the solver's post-solve explanation covers.
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right, insort
 from collections import defaultdict
 from enum import StrEnum
 from pathlib import Path
@@ -365,6 +366,7 @@ class _Stock:
     def __init__(self, initial: int, receipts: list[tuple[int, int]]) -> None:
         self.initial = initial
         self.events: list[tuple[int, int]] = sorted(receipts)
+        self._cache: tuple[list[int], list[int], list[int]] | None = None
 
     def copy(self) -> _Stock:
         out = _Stock(self.initial, [])
@@ -372,31 +374,36 @@ class _Stock:
         return out
 
     def add(self, time: int, delta: int) -> None:
-        self.events.append((time, delta))
-        self.events.sort()
+        insort(self.events, (time, delta))
+        self._cache = None
+
+    def _profile(self) -> tuple[list[int], list[int], list[int]]:
+        """Distinct event times, the level after each, and the suffix minimum of levels."""
+        if self._cache is None:
+            times: list[int] = []
+            level: list[int] = []
+            run = self.initial
+            for tm, delta in self.events:
+                run += delta
+                if times and times[-1] == tm:
+                    level[-1] = run
+                else:
+                    times.append(tm)
+                    level.append(run)
+            suffix = list(level)
+            for k in range(len(suffix) - 2, -1, -1):
+                suffix[k] = min(suffix[k], suffix[k + 1])
+            self._cache = (times, level, suffix)
+        return self._cache
 
     def earliest_draw(self, t: int, q: int) -> int | None:
         """Earliest tau >= t such that drawing q at tau keeps every later level >= 0."""
-        times = sorted({e[0] for e in self.events})
-        level: dict[int, int] = {}
-        run = self.initial
-        k = 0
-        for tm in times:
-            while k < len(self.events) and self.events[k][0] == tm:
-                run += self.events[k][1]
-                k += 1
-            level[tm] = run
-        suffix: dict[int, int] = {}
-        low = 1 << 62
-        for tm in reversed(times):
-            low = min(low, level[tm])
-            suffix[tm] = low
-        candidates = [t, *[tm for tm in times if tm > t]]
-        for tau in candidates:
-            before = [tm for tm in times if tm <= tau]
-            now = level[before[-1]] if before else self.initial
-            later = [tm for tm in times if tm > tau]
-            after = suffix[later[0]] if later else 1 << 62
+        times, level, suffix = self._profile()
+        k = bisect_right(times, t)  # events at or before t: indices < k
+        candidates = [(t, k), *((times[i], i + 1) for i in range(k, len(times)))]
+        for tau, nxt in candidates:
+            now = level[nxt - 1] if nxt > 0 else self.initial
+            after = suffix[nxt] if nxt < len(times) else 1 << 62
             if min(now, after) >= q:
                 return tau
         return None
@@ -534,11 +541,12 @@ def _earliest(
         if t >= horizon:
             return None
         b = cal.next_working(t)
-        window_end = next((w.start for w in cal.windows if w.start >= b), 1 << 62)
+        k = bisect_left(cal.starts, b)  # the first unavailable window after b
+        window_end = cal.starts[k] if k < len(cal.starts) else 1 << 62
         s = b + setup
         need_end = s + duration if not interruptible else s + (1 if duration > 0 else 0)
         if need_end > window_end:
-            t = next((w.end for w in cal.windows if w.start >= b), horizon)
+            t = cal.ends[k] if k < len(cal.ends) else horizon
             continue
         ready = s
         for st_, q in draws:

@@ -6,6 +6,7 @@ with the independent validator and compare with optima computed by hand.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -122,3 +123,31 @@ def test_random_small_plants_solve_to_valid_schedules(data: dict[str, Any]) -> N
         assert validate(problem, result.schedule) == []
         assert {(r.job, r.op) for r in result.schedule} == {
             (j.id, o.id) for j in problem.jobs for o in j.operations}
+
+
+# -- the example plant ---------------------------------------------------------------------
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "instances" / "plant.json"
+
+
+def test_example_plant_solves_from_the_witness() -> None:
+    from aps.diagnose import witness
+    from aps.factory import load_problem
+
+    problem = load_problem(EXAMPLE)
+    hint = witness(problem)
+    assert hint is not None
+    result = aps.solve(problem, time_limit=3, workers=2, seed=0, hint=hint)
+    assert result.status.has_schedule
+    assert validate(problem, result.schedule) == []
+
+
+@pytest.mark.slow
+def test_example_plant_solves_in_ten_seconds() -> None:
+    """The acceptance check of the example: aps.solve at 10 s returns a valid schedule."""
+    from aps.factory import load_problem
+
+    problem = load_problem(EXAMPLE)
+    result = aps.solve(problem, time_limit=10, workers=2, seed=0)
+    assert result.status.has_schedule
+    assert validate(problem, result.schedule) == []
