@@ -9,10 +9,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from kombu import Queue  # type: ignore[attr-defined]
+from kombu import Exchange, Queue  # type: ignore[attr-defined]
 
 from jobs.outbox import NOTIFY_QUEUE, NOTIFY_TASK, SOLVE_QUEUE, SOLVE_TASK, Message
 from jobs.settings import Settings
+
+
+def _queue(name: str) -> Any:
+    """A queue on its own direct exchange, so solve messages never reach ``notify``."""
+    return Queue(name, Exchange(name, type="direct"), routing_key=name)  # type: ignore[no-untyped-call]
 
 
 def celery_config(settings: Settings) -> dict[str, Any]:
@@ -39,8 +44,10 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "result_serializer": "json",
         "accept_content": ["json"],
         "task_create_missing_queues": False,
-        "task_queues": (Queue(SOLVE_QUEUE), Queue(NOTIFY_QUEUE)),  # type: ignore[no-untyped-call]
+        "task_queues": (_queue(SOLVE_QUEUE), _queue(NOTIFY_QUEUE)),
         "task_default_queue": SOLVE_QUEUE,
+        "task_default_exchange": SOLVE_QUEUE,
+        "task_default_routing_key": SOLVE_QUEUE,
         "task_routes": {SOLVE_TASK: {"queue": SOLVE_QUEUE}, NOTIFY_TASK: {"queue": NOTIFY_QUEUE}},
         "worker_hijack_root_logger": False,
         "broker_connection_timeout": 3.0,

@@ -87,6 +87,10 @@ def test_celery_worker_solves_ft06_on_postgres(celery_stack: Stack) -> None:
         time.sleep(0.1)
     receiver.close()
     assert len(receiver.calls) == 1
+    # Each message reached exactly one queue: two solves and one callback, no twins.
+    lines = celery_stack.procs[1].text().splitlines()
+    assert sum("aps.solve[" in x and "received" in x for x in lines) == 2
+    assert sum("aps.notify[" in x and "received" in x for x in lines) == 1
     hdrs, body, _ = receiver.calls[0]
     event = Webhook(WEBHOOK_SECRET).verify(body, hdrs)
     assert event["data"]["id"] == job_id and event["data"]["makespan"] == 55
