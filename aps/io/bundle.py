@@ -148,22 +148,23 @@ def _read_tables(path: Path) -> tuple[dict[str, list[_Row]], str]:
     errors: list[str] = []
     if path.is_dir():
         for f in sorted(path.glob("*.csv")):
+            if _ignored(f.name):
+                continue
             try:
-                frames[f.stem] = pd.read_csv(f, dtype=str, keep_default_na=False)
-            except (ValueError, OSError, UnicodeDecodeError) as exc:
+                frames[f.stem] = _read_csv(f.read_bytes())
+            except (ValueError, OSError) as exc:
                 errors.append(f"{f.name}: cannot read CSV: {exc}")
     elif path.suffix.lower() == ".zip":
         try:
             with zipfile.ZipFile(path) as zf:
                 for info in zf.infolist():
                     member = Path(info.filename)
-                    if member.suffix.lower() != ".csv" or member.name.startswith("."):
+                    if member.suffix.lower() != ".csv" or _ignored(member.name) or any(
+                            part.startswith(("__MACOSX", ".")) for part in member.parts):
                         continue
                     try:
-                        frames[member.stem] = pd.read_csv(
-                            io.BytesIO(zf.read(info)), dtype=str, keep_default_na=False
-                        )
-                    except (ValueError, UnicodeDecodeError) as exc:
+                        frames[member.stem] = _read_csv(zf.read(info))
+                    except ValueError as exc:
                         errors.append(f"{member.name} (in {path.name}): cannot read CSV: {exc}")
         except (zipfile.BadZipFile, OSError) as exc:
             raise BundleError([f"{path.name}: not a readable zip file: {exc}"]) from exc
@@ -173,7 +174,7 @@ def _read_tables(path: Path) -> tuple[dict[str, list[_Row]], str]:
             sheets = pd.read_excel(path, sheet_name=None, dtype=str, keep_default_na=False)
         except (ValueError, OSError, ImportError, zipfile.BadZipFile) as exc:
             raise BundleError([f"{path.name}: cannot read workbook: {exc}"]) from exc
-        frames = {str(k): v for k, v in sheets.items()}
+        frames = {str(k).strip(): v for k, v in sheets.items() if not _ignored(str(k))}
     else:
         raise BundleError([f"{path}: not a folder, .zip, .xlsx or .json plant input"])
     if errors:
@@ -193,6 +194,32 @@ def _read_tables(path: Path) -> tuple[dict[str, list[_Row]], str]:
         tables[name] = rows
         tables.setdefault(f"__columns__{name}", [_Row(name, 1, {c: c for c in cols})])
     return tables, suffix
+
+
+def _ignored(name: str) -> bool:
+    """Files and sheets named ``_notes.csv``, ``_README`` or ``.hidden`` are not tables."""
+    return name.startswith(("_", ".", "~$"))
+
+
+def _read_csv(data: bytes) -> Any:
+    """CSV as text cells, the way spreadsheets save it.
+
+    UTF-8 with or without a byte-order mark (Excel's "CSV UTF-8"), else Windows-1252;
+    comma, semicolon (Excel in many European locales) or tab as separator, whichever the
+    header line uses most.
+    """
+    import pandas as pd
+
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = data.decode("cp1252")
+    header = text.split("\n", 1)[0]
+    sep = max((",", ";", "\t"), key=header.count)
+    try:
+        return pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, sep=sep)
+    except pd.errors.EmptyDataError:
+        return pd.DataFrame()
 
 
 def _split(text: str | None) -> list[str]:
@@ -452,7 +479,10 @@ def _assemble(tables: dict[str, list[_Row]], r: _Reader) -> Plant:
                 if target is None:
                     r.error("bom", b_row.number, "kind", "must be 'consume' or 'produce'")
                     continue
-                flow = r.build(Flow, b_row, _opt(b_row.cells, "material", "per_unit"))
+                fdata = _opt(b_row.cells, "material", "per_unit")
+                if "per_unit" in fdata:  # a decimal comma from a European spreadsheet
+                    fdata["per_unit"] = fdata["per_unit"].replace(",", ".")
+                flow = r.build(Flow, b_row, fdata)
                 r.origin[(*prefix, target, len(flows[target]))] = ("bom", b_row.number, None)
                 flows[target].append(flow)
             if any(e is None for e in eligible) or any(

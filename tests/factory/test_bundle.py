@@ -177,3 +177,32 @@ def test_corrupted_plants_fail_cleanly(edits: list[tuple[tuple[Any, ...], Any]])
             assert all(e.startswith("plant.json: ") for e in exc.errors)
         except CompileError as exc:
             assert exc.issues
+
+
+def test_spreadsheet_dialects(bundle: Path) -> None:
+    """Excel's CSV flavours: BOM, semicolons, Windows-1252, decimal commas; notes ignored."""
+    orders = bundle / "orders.csv"
+    orders.write_bytes(b"\xef\xbb\xbf" + orders.read_bytes())  # "CSV UTF-8" with a BOM
+    bom = bundle / "bom.csv"
+    bom.write_text(bom.read_text().replace(",", ";").replace(";3\n", ";3,0\n"))
+    products = bundle / "products.csv"
+    products.write_bytes(products.read_text().replace("Welded frame", "Geschweißter Rahmen")
+                         .encode("cp1252"))
+    (bundle / "_notes.csv").write_text("anything,goes\n1,2\n")
+    plant = load_plant(bundle)
+    assert plant == load_plant(EXAMPLE_JSON).model_copy(update={"products": plant.products})
+    assert plant.products[0].name == "Geschweißter Rahmen"
+    frame = next(p for p in plant.products if p.id == "FRAME")
+    assert frame.routing[0].consumes[0].per_unit == 3.0
+
+
+def test_xlsx_ignores_note_sheets(tmp_path: Path) -> None:
+    import openpyxl
+
+    target = tmp_path / "plant.xlsx"
+    plant = generate_plant(4, 2)
+    write_bundle(plant, target)
+    wb = openpyxl.load_workbook(target)
+    wb.create_sheet("_README")["A1"] = "how to fill this workbook"
+    wb.save(target)
+    assert load_plant(target) == plant
