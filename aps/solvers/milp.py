@@ -395,6 +395,7 @@ class MilpModel:
             cmax = self._int(0, H)
             for c in ends.values():
                 self._add(cmax >= c)
+            self._add_load_cuts(cmax)
             self.terms[ObjectiveTerm.MAKESPAN] = cmax
         if wanted & {ObjectiveTerm.WEIGHTED_TARDINESS, ObjectiveTerm.LATE_JOBS}:
             tard: Expr = 0
@@ -417,6 +418,27 @@ class MilpModel:
             )
         if ObjectiveTerm.SETUP_TIME in wanted:
             self.terms[ObjectiveTerm.SETUP_TIME] = sum(v.s - v.b for v in self.ops)
+
+    def _add_load_cuts(self, cmax: Any) -> None:
+        """Valid cuts: a machine's chosen work fits before ``cmax``.
+
+        Big-M disjunctions give an LP bound of about the longest job only; these add the
+        machine-load bound the relaxation otherwise misses (not needed for correctness).
+        Runs start at or after their job's release; setups may come earlier, from tick 0.
+        """
+        for mid in self.machines:
+            runs: Expr = 0
+            busy: Expr = 0
+            first = self.H
+            for v in self.ops:
+                for md, x in zip(v.op.modes, v.present, strict=True):
+                    if md.machine == mid:
+                        runs += md.duration * x
+                        busy += (md.duration + md.setup) * x
+                        first = min(first, v.job.release)
+            if first < self.H:
+                self._add(cmax >= first + runs)
+                self._add(cmax >= busy)
 
     # -- solutions --------------------------------------------------------------------
 

@@ -31,7 +31,7 @@ from aps.solvers.milp import serial_horizon
 from .generator import random_problem
 
 CPSAT_LIMIT = 10.0
-MILP_LIMIT = 20.0
+MILP_LIMIT = 30.0
 
 
 @dataclass

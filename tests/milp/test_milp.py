@@ -11,7 +11,7 @@ import pytest
 
 from aps import solve, validate
 from aps.kpi import term_values
-from aps.model import ObjectiveTerm, Problem
+from aps.model import Objective, ObjectiveTerm, Problem, WeightedTerm
 from aps.result import Incumbent, SolveStatus
 from aps.solvers.auto import MAX_MILP_OPERATIONS, choose
 from aps.solvers.milp import check_supported, serial_horizon
@@ -228,23 +228,34 @@ def test_infeasible_max_lag_with_window() -> None:
     assert _milp(p).status == SolveStatus.INFEASIBLE
 
 
-def test_auto_picks_milp_for_small_problems() -> None:
-    """Tests that auto solves a small problem with the MILP and records the choice."""
-    p = CASES[3][1]  # setups group the families
-    result = solve(p, time_limit=10, workers=1, solver="auto")
+def test_auto_picks_milp_where_cpsat_is_too_strict() -> None:
+    """Tests that auto routes a small problem with an overdue job to the MILP, and says so."""
+    from .test_cpsat_findings import OVERDUE_WRONG_OPTIMUM
+
+    result = solve(OVERDUE_WRONG_OPTIMUM, time_limit=10, workers=1, solver="auto")
     assert result.solver == "milp"
     assert result.parameters["auto_choice"] == "milp"
-    assert "small problem" in result.parameters["auto_reason"]
+    assert "due before the plan start" in result.parameters["auto_reason"]
+    assert result.objective == 6
+
+
+def test_auto_picks_cpsat_otherwise() -> None:
+    """Tests that auto uses CP-SAT for plain, large or MILP-refused problems."""
+    plain = CASES[3][1]  # setups group the families
+    result = solve(plain, time_limit=10, workers=1, solver="auto")
+    assert result.solver == "cpsat"
+    assert result.parameters["auto_choice"] == "cpsat"
+    assert "CP-SAT is faster" in result.parameters["auto_reason"]
     assert result.objective == CASES[3][3]
-
-
-def test_auto_picks_cpsat_for_large_or_refused_problems() -> None:
-    """Tests that auto falls back to CP-SAT on size, job shops and MILP refusals."""
-    big = _shop(5, 3, seed=0)
+    big = _shop(6, 3, seed=0)
+    jobs = [j.model_copy(update={"due": -5}) for j in big.jobs]
+    big = big.model_copy(
+        update={"jobs": jobs, "objective": Objective(terms=[WeightedTerm(term="late_jobs")])}
+    )
     assert big.num_operations > MAX_MILP_OPERATIONS
-    assert choose(big) == ("cpsat", f"{big.num_operations} operations > {MAX_MILP_OPERATIONS}")
-    shop = problem(jobs=[{"id": "J", "operations": [op(1, ("M1", 2)), op(2, ("M2", 2))]}])
-    assert choose(shop)[0] == "cpsat" and "job shop" in choose(shop)[1]
+    choice, reason = choose(big)
+    assert choice == "cpsat" and f"> {MAX_MILP_OPERATIONS}" in reason
+    assert choose(big.model_copy(update={"jobs": jobs[:2]}))[0] == "milp"
     refused = problem(
         machines=[{"id": "M1", "setup_matrix": "S"}],
         setup_matrices={"S": {}},
@@ -254,4 +265,3 @@ def test_auto_picks_cpsat_for_large_or_refused_problems() -> None:
     assert choice == "cpsat" and "zero-length" in reason
     result = solve(refused, time_limit=5, workers=1, solver="auto")
     assert result.solver == "cpsat"
-    assert result.parameters["auto_choice"] == "cpsat"
