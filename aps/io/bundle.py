@@ -126,14 +126,23 @@ class _Reader:
                 if col is not None and col not in row.cells and col not in TABLES[row.table][0] \
                         and col not in TABLES[row.table][1]:
                     col = None
-                msg = e["msg"]
-                if e["type"] == "missing":
-                    msg = "a value is required"
-                self.error(row.table, row.number, col, msg)
+                self.error(row.table, row.number, col, explain(e))
             return None
 
 
 M = TypeVar("M", bound=BaseModel)
+
+
+def explain(error: Any) -> str:
+    """A pydantic error in a planner's words (the common cases), else pydantic's own."""
+    kind = error.get("type")
+    if kind == "missing":
+        return "a value is required"
+    if kind == "timezone_aware":
+        return f"{error['input']!r} needs a UTC offset, e.g. 2026-03-02T06:00:00+01:00"
+    if kind == "time_delta_parsing":
+        return f"{error['input']!r} is not a duration; write e.g. PT1H30M or 01:30:00"
+    return str(error["msg"])
 
 
 # -- reading tables -----------------------------------------------------------------------
@@ -262,7 +271,7 @@ def read_json_plant(path: Path, data: Any) -> Plant:
         errors = []
         for e in exc.errors():
             loc = tuple(p for p in e["loc"] if isinstance(p, str | int))
-            errors.append(f"{path.name}: {format_path(loc) or '(top level)'}: {e['msg']}")
+            errors.append(f"{path.name}: {format_path(loc) or '(top level)'}: {explain(e)}")
         raise BundleError(errors) from exc
 
 

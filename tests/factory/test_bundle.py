@@ -69,9 +69,10 @@ def test_bad_cells_name_file_row_and_column(bundle: Path) -> None:
     edit(bundle / "routings.csv", "FRAME,cut,,,PT15M", "FRAME,cut,,,15 minutes")
     errors = errors_of(bundle)
     assert any(e.startswith("orders.csv, row 3, column 'quantity': ") for e in errors), errors
-    assert any(e.startswith("orders.csv, row 3, column 'due': ") and "timezone" in e
-               for e in errors), errors
-    assert any(e.startswith("routings.csv, row 2, column 'setup': ") for e in errors), errors
+    assert ("orders.csv, row 3, column 'due': '2026-03-07T22:00:00' needs a UTC offset, e.g. "
+            "2026-03-02T06:00:00+01:00") in errors
+    assert ("routings.csv, row 2, column 'setup': '15 minutes' is not a duration; write e.g. "
+            "PT1H30M or 01:30:00") in errors
 
 
 def test_unknown_references_name_the_row(bundle: Path) -> None:
