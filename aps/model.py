@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any, Literal, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -290,9 +290,10 @@ class TimeBase(_Frozen):
         return value
 
     def to_datetime(self, tick: int) -> datetime:
-        return (self.origin + timedelta(seconds=tick * self.tick_seconds)).astimezone(
-            ZoneInfo(self.timezone)
-        )
+        # absolute (UTC) arithmetic: wall-clock arithmetic would be wrong across DST
+        return (
+            self.origin.astimezone(UTC) + timedelta(seconds=tick * self.tick_seconds)
+        ).astimezone(ZoneInfo(self.timezone))
 
 
 class Problem(_Frozen):

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import csv
 import fnmatch
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from aps.model import Problem
+from aps.model import Objective, Problem
 
 ENV = "APS_JSSP_DIR"
 
@@ -106,7 +107,11 @@ def _natural(name: str) -> tuple[str, int]:
     return head, int(tail) if tail else -1
 
 
-def load_problem(path_or_name: str | Path, instances: str | Path | None = None) -> Problem:
+def load_problem(
+    path_or_name: str | Path,
+    instances: str | Path | None = None,
+    objective: Objective | None = None,
+) -> Problem:
     """Load a problem from a file path or, failing that, a benchmark instance name.
 
     JSON is the project's tick-level problem (``"jobs"``) or a factory plant
@@ -122,17 +127,26 @@ def load_problem(path_or_name: str | Path, instances: str | Path | None = None) 
         else:
             raise FileNotFoundError(f"{path}: no such file")
     if path.is_dir() or path.suffix.lower() in (".zip", ".xlsx"):
-        return _load_plant(path)
+        return _load_plant(path, objective)
     if path.suffix.lower() == ".json":
         text = path.read_text()
-        head = text.lstrip()[:4096]
-        if '"orders"' in head and '"jobs"' not in head:
-            return _load_plant(path)
-        return Problem.from_json(text)
-    return read_jssp(path)
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{path}:{exc.lineno}: not valid JSON: {exc.msg}") from None
+        if isinstance(data, dict) and "orders" in data and "jobs" not in data:
+            return _load_plant(path, objective)
+        problem = Problem.from_json(text)
+        if objective is not None:
+            problem = problem.model_copy(update={"objective": objective})
+        return problem
+    problem = read_jssp(path)
+    if objective is not None:
+        problem = problem.model_copy(update={"objective": objective})
+    return problem
 
 
-def _load_plant(path: Path) -> Problem:
+def _load_plant(path: Path, objective: Objective | None = None) -> Problem:
     try:
         from aps.factory import load_problem as load_plant_problem
     except ImportError as exc:  # the factory extra (pandas, openpyxl) is optional
@@ -140,5 +154,5 @@ def _load_plant(path: Path) -> Problem:
             f"{path}: reading plant data needs the factory extra: pip install 'aps[factory]' "
             f"({exc})"
         ) from exc
-    problem: Problem = load_plant_problem(path)
+    problem: Problem = load_plant_problem(path, objective)
     return problem

@@ -12,6 +12,7 @@ fallback incumbent, and a horizon cut to that schedule's makespan.
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -20,6 +21,7 @@ from typing import Any
 
 from ortools.sat.python import cp_model
 
+from aps.diagnose import witness
 from aps.kpi import objective_value, term_values
 from aps.model import Id, Job, Machine, ObjectiveTerm, Operation, Problem
 from aps.result import Incumbent, Result, ScheduledOperation, SolveStatus, relative_gap
@@ -39,6 +41,9 @@ class _ModeVars:
     duration: int
     setup: int
     changeover: cp_model.IntVar | int = 0
+    size: cp_model.IntVar | None = None
+    #: period literals with the start range and the paused ticks they imply
+    periods: list[tuple[cp_model.IntVar, int, int, int]] = field(default_factory=list)
 
 
 @dataclass
@@ -113,6 +118,9 @@ class CpsatModel:
         }
         self.ops: list[_OpVars] = []
         self.job_end: dict[Id, cp_model.IntVar] = {}
+        self.tardy: dict[Id, tuple[cp_model.IntVar, cp_model.IntVar]] = {}
+        self.circuits: list[tuple[Id, list[_OpVars], dict[tuple[int, int], cp_model.IntVar]]] = []
+        self._sizes: dict[str, cp_model.IntVar] = {}
         self.terms: dict[ObjectiveTerm, LinearExpr] = {}
         self._build()
 
@@ -172,13 +180,15 @@ class CpsatModel:
                 and mode.machine not in self.mixed
             ):
                 m.add(e == s + mode.duration).only_enforce_if(lit)
+            mv = _ModeVars(
+                mode.machine, present, interval, mode.duration, mode.setup, changeover,
+                self._sizes.get(f"i_{tag}_{mode.machine}"),
+            )  # fmt: skip
             if mode.machine in self.mixed or (op.interruptible and machine.unavailable):
-                self._add_periods(v, mode.machine, mode.duration, present, tag)
+                self._add_periods(v, mv, tag)
             elif op.interruptible:
                 m.add(e == s + mode.duration).only_enforce_if(lit)
-            v.modes.append(
-                _ModeVars(mode.machine, present, interval, mode.duration, mode.setup, changeover)
-            )
+            v.modes.append(mv)
             if not isinstance(present, int):
                 presences.append(present)
         if presences:
@@ -194,15 +204,15 @@ class CpsatModel:
     ) -> cp_model.IntervalVar:
         size = self.model.new_int_var(0, self.horizon, f"len_{name}")
         self.model.add(size == end - start)
+        self._sizes[name] = size
         if isinstance(present, int):
             return self.model.new_interval_var(start, size, end, name)
         return self.model.new_optional_interval_var(start, size, end, present, name)
 
-    def _add_periods(
-        self, v: _OpVars, machine: Id, duration: int, present: cp_model.IntVar | int, tag: str
-    ) -> None:
+    def _add_periods(self, v: _OpVars, mv: _ModeVars, tag: str) -> None:
         """Pick the period the run starts in and the one it ends in; pauses fill the gaps."""
         m = self.model
+        machine, duration, present = mv.machine, mv.duration, mv.present
         periods = self.periods[machine].periods
         lits: list[cp_model.IntVar] = []
         for i, (ps, pe) in enumerate(periods):
@@ -226,6 +236,7 @@ class CpsatModel:
                 m.add(v.b >= ps).only_enforce_if(x)
                 m.add(v.e == v.s + duration + extra).only_enforce_if(x)
                 lits.append(x)
+                mv.periods.append((x, lo, hi, extra))
         if isinstance(present, int):
             m.add_exactly_one(lits)
         else:
@@ -273,12 +284,14 @@ class CpsatModel:
         assert machine.setup_matrix is not None
         mx = self.problem.setup_matrices[machine.setup_matrix]
         arcs: list[tuple[int, int, Any]] = []
+        handles: dict[tuple[int, int], cp_model.IntVar] = {}
         all_optional = True
         for i, (v, mv) in enumerate(nodes, start=1):
             first = m.new_bool_var(f"first_{machine.id}_{i}")
             last = m.new_bool_var(f"last_{machine.id}_{i}")
             arcs.append((0, i, first))
             arcs.append((i, 0, last))
+            handles[0, i], handles[i, 0] = first, last
             m.add(mv.changeover == mx.time(None, v.family)).only_enforce_if(first)
             if isinstance(mv.present, int):
                 all_optional = False
@@ -290,11 +303,14 @@ class CpsatModel:
                     continue
                 lit = m.new_bool_var(f"arc_{machine.id}_{i}_{j}")
                 arcs.append((i, j, lit))
+                handles[i, j] = lit
                 m.add(vj.b >= vi.e).only_enforce_if(lit)
                 m.add(mj.changeover == mx.time(vi.family, vj.family)).only_enforce_if(lit)
         if all_optional:
-            arcs.append((0, 0, m.new_bool_var(f"empty_{machine.id}")))
+            handles[0, 0] = m.new_bool_var(f"empty_{machine.id}")
+            arcs.append((0, 0, handles[0, 0]))
         m.add_circuit(arcs)
+        self.circuits.append((machine.id, [v for v, _ in nodes], handles))
 
     def _add_materials(self) -> None:
         if not self.problem.materials:
@@ -342,6 +358,7 @@ class CpsatModel:
                 m.add(c <= job.due).only_enforce_if(~lj)
                 m.add(c >= job.due + 1).only_enforce_if(lj)
                 late.append(lj)
+                self.tardy[job.id] = (t, lj)
             self.terms[ObjectiveTerm.WEIGHTED_TARDINESS] = sum(tard) if tard else 0
             self.terms[ObjectiveTerm.LATE_JOBS] = sum(late) if late else 0
         if ObjectiveTerm.FLOW_TIME in wanted:
@@ -361,6 +378,11 @@ class CpsatModel:
     # -- hints and solutions ----------------------------------------------------------
 
     def add_hint(self, schedule: Sequence[ScheduledOperation]) -> None:
+        """Hint every variable of the model from a schedule.
+
+        CP-SAT repairs partial hints poorly on models with circuits, period choices and
+        reservoirs; a complete, feasible hint is taken as the first solution at once.
+        """
         rows = {(r.job, r.op): r for r in schedule}
         m = self.model
         m.clear_hints()  # type: ignore[no-untyped-call]
@@ -370,11 +392,48 @@ class CpsatModel:
                 continue
             m.add_hint(v.s, r.start)
             m.add_hint(v.e, r.end)
+            busy_from = r.start
             if v.b is not v.s:
-                m.add_hint(v.b, r.busy_from)
+                busy_from = r.busy_from
+                m.add_hint(v.b, busy_from)
             for mv in v.modes:
+                chosen = mv.machine == r.machine
                 if not isinstance(mv.present, int):
-                    m.add_hint(mv.present, mv.machine == r.machine)
+                    m.add_hint(mv.present, chosen)
+                if not isinstance(mv.changeover, int):
+                    m.add_hint(mv.changeover, r.start - busy_from - mv.setup if chosen else 0)
+                if mv.size is not None:
+                    m.add_hint(mv.size, r.end - busy_from)
+                for x, lo, hi, extra in mv.periods:
+                    m.add_hint(
+                        x, chosen and lo <= r.start <= hi and r.end == r.start + mv.duration + extra
+                    )
+        if len(rows) < len(self.ops):
+            return  # a partial hint: leave the rest to the solver
+        for machine_id, nodes, arcs in self.circuits:
+            on_machine = [
+                (rows[(v.job.id, v.op.id)], i)
+                for i, v in enumerate(nodes, start=1)
+                if rows[(v.job.id, v.op.id)].machine == machine_id
+            ]
+            seq = [i for _, i in sorted(on_machine, key=lambda t: (t[0].busy_from, t[0].end))]
+            on = {(0, 0)} if not seq else {(0, seq[0]), (seq[-1], 0)}
+            on.update(itertools.pairwise(seq))
+            for key, lit in arcs.items():
+                m.add_hint(lit, key in on)
+        done: dict[Id, int] = {}
+        for r in schedule:
+            done[r.job] = max(done.get(r.job, 0), r.end)
+        for job_id, var in self.job_end.items():
+            m.add_hint(var, done[job_id])
+        cmax = self.terms.get(ObjectiveTerm.MAKESPAN)
+        if isinstance(cmax, cp_model.IntVar):
+            m.add_hint(cmax, max(done.values()))
+        for job in self.problem.jobs:
+            if job.id in self.tardy and job.due is not None:
+                t, late = self.tardy[job.id]
+                m.add_hint(t, max(0, done[job.id] - job.due))
+                m.add_hint(late, done[job.id] > job.due)
 
     def extract(
         self, solver: cp_model.CpSolver | cp_model.CpSolverSolutionCallback
@@ -398,6 +457,59 @@ class CpsatModel:
                 )
             )
         return out
+
+
+#: Above this many operations the horizon may be cut to a margin past a known schedule.
+LARGE_OPERATIONS = 200
+#: Above this many period and arc literals one CP-SAT model takes too long to build.
+MAX_MODEL_SIZE = 400_000
+
+
+def model_size(problem: Problem, horizon: int) -> int:
+    """Estimated period-choice and circuit-arc literals of the model (its costly part)."""
+    machines = {m.id: m for m in problem.machines}
+    mixed = {
+        md.machine
+        for job in problem.jobs
+        for op in job.operations
+        if op.interruptible
+        for md in op.modes
+        if machines[md.machine].unavailable
+    }
+    periods = {mid: len(Periods(machines[mid].unavailable, horizon).periods) for mid in mixed}
+    nodes: dict[Id, int] = {}
+    literals = 0
+    for job in problem.jobs:
+        for op in job.operations:
+            for md in op.modes:
+                if md.machine in periods:
+                    literals += periods[md.machine] * (2 if op.interruptible else 1)
+                if machines[md.machine].setup_matrix is not None:
+                    nodes[md.machine] = nodes.get(md.machine, 0) + 1
+    return literals + sum(n * n for n in nodes.values())
+
+
+def _heuristic_result(
+    problem: Problem,
+    schedule: list[ScheduledOperation],
+    started: float,
+    seed: int,
+    message: str,
+) -> Result:
+    values = term_values(problem, schedule)
+    return Result(
+        name=problem.name,
+        status=SolveStatus.FEASIBLE,
+        objective=float(objective_value(problem.objective, values)),
+        makespan=values[ObjectiveTerm.MAKESPAN],
+        wall_s=round(time.monotonic() - started, 3),
+        solver="heuristic",
+        solver_version=SOLVER_VERSION,
+        seed=seed,
+        schedule=schedule,
+        kpis={str(t): float(v) for t, v in values.items()},
+        message=message,
+    )
 
 
 def _lower_bound(problem: Problem) -> int:
@@ -445,22 +557,41 @@ def solve_cpsat(
     objective = problem.objective
     fallback: list[ScheduledOperation] | None = None
     if hint is None:
-        heuristic = best_dispatch(problem, seed=seed)
-        if not validate(problem, heuristic):
-            fallback = heuristic
-            hint = heuristic
+        heuristic: list[ScheduledOperation] | None = best_dispatch(problem, seed=seed)
+        if heuristic is not None and validate(problem, heuristic):
+            # dispatching ignores stock and maximum lags; the witness builder does not
+            heuristic = witness(problem)
+        if heuristic is not None and not validate(problem, heuristic):
+            fallback = hint = heuristic
     elif not validate(problem, hint):
         fallback = list(hint)
     horizon = horizon_of(problem)
     only_makespan = objective.kind == "weighted" and [t.term for t in objective.terms] == [
         ObjectiveTerm.MAKESPAN
     ]
-    if fallback is not None and only_makespan:
-        # an optimal schedule never needs to end after a known feasible makespan
-        horizon = min(horizon, max(r.end for r in fallback))
+    horizon_cut = False
+    if fallback is not None:
+        known = max(r.end for r in fallback)
+        if only_makespan:
+            # an optimal schedule never needs to end after a known feasible makespan
+            horizon = min(horizon, known)
+        elif problem.num_operations > LARGE_OPERATIONS and problem.horizon is None:
+            # large plants: the serial bound makes calendars enormous; plan within a
+            # margin past a known schedule instead (optimality then holds in that horizon)
+            cut = known + max(known // 4, 1)
+            horizon_cut = cut < horizon
+            horizon = min(horizon, cut)
     if fallback is not None and on_progress is not None:
         value = objective_value(objective, term_values(problem, fallback))
         on_progress(Incumbent(objective=value, bound=0, elapsed=time.monotonic() - started))
+
+    size = model_size(problem, horizon)
+    if size > MAX_MODEL_SIZE and fallback is not None:
+        return _heuristic_result(
+            problem, fallback, started, seed,
+            f"one CP-SAT model would need about {size:,} calendar and sequencing literals "
+            f"(limit {MAX_MODEL_SIZE:,}); returning the heuristic schedule",
+        )  # fmt: skip
 
     built = CpsatModel(problem, horizon)
     m = built.model
@@ -489,7 +620,11 @@ def solve_cpsat(
         m.minimize(expr)
         remaining = time_limit - (time.monotonic() - started)
         share = max(0.05, remaining / (len(levels) - k))
-        params = parameters(solver, share, workers, seed)
+        # large models with a complete hint: improve it by LNS at once; full presolve and
+        # the LP workers can spend the whole budget before the first improvement
+        lns = fallback is not None and problem.num_operations > LARGE_OPERATIONS
+        extra = {"cp_model_presolve": False, "use_lns_only": True} if lns else {}
+        params = parameters(solver, share, workers, seed, **extra)
         callback = ProgressCallback(on_progress, started=started)
         with StopWatcher(solver, stop):
             code = solver.solve(m, callback)
@@ -517,7 +652,14 @@ def solve_cpsat(
         status = SolveStatus.FEASIBLE
         obj_value = float(objective_value(objective, term_values(problem, fallback)))
         bound = float(_lower_bound(problem)) if only_makespan else None
-        message = "CP-SAT found no solution in time; returning the dispatching schedule"
+        message = "CP-SAT found no solution in time; returning the heuristic schedule"
+    if horizon_cut and status == SolveStatus.OPTIMAL:
+        status = SolveStatus.FEASIBLE
+        message = (
+            f"optimal within the planning horizon of {horizon} ticks (cut past a known schedule)"
+        )
+    elif horizon_cut and status == SolveStatus.INFEASIBLE and fallback is not None:
+        schedule, status = fallback, SolveStatus.FEASIBLE  # cannot happen: the fallback fits
     kpis: dict[str, float] = {}
     if schedule is not None:
         kpis = {str(t): float(v) for t, v in term_values(problem, schedule).items()}

@@ -318,6 +318,28 @@ def _starts_of(dur: I64, jp: I64, js: I64, machine: I64, seq: I64) -> I64:
     return start
 
 
+def warm_up() -> None:
+    """Compile the numba kernels now (cached on disk), so no timed solve pays for it."""
+    problem = Problem.model_validate(
+        {
+            "machines": [{"id": 0}, {"id": 1}],
+            "jobs": [
+                {"id": 0, "operations": [{"id": 0, "modes": [{"machine": 0, "duration": 2}]},
+                                         {"id": 1, "modes": [{"machine": 1, "duration": 1}]}]},
+                {"id": 1, "operations": [{"id": 0, "modes": [{"machine": 1, "duration": 2}]},
+                                         {"id": 1, "modes": [{"machine": 0, "duration": 1}]}]},
+            ],
+        }
+    )  # fmt: skip
+    rows = [
+        ScheduledOperation(job=0, op=0, machine=0, start=0, end=2),
+        ScheduledOperation(job=0, op=1, machine=1, start=2, end=3),
+        ScheduledOperation(job=1, op=0, machine=1, start=3, end=5),
+        ScheduledOperation(job=1, op=1, machine=0, start=5, end=6),
+    ]
+    tabu_search(problem, rows, time_limit=0.01)
+
+
 def tabu_search(
     problem: Problem,
     initial: list[ScheduledOperation],
