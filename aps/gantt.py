@@ -56,7 +56,9 @@ def gantt_rows(problem: Problem, result: Result, *, downtime: bool = True) -> li
     def res(mid: Id) -> str:
         return str(mid)
 
-    schedule = sorted(result.schedule, key=lambda r: (str(r.machine), r.busy_from))
+    lane = {m.id: i for i, m in enumerate(problem.machines)}
+    schedule = sorted(result.schedule,
+                      key=lambda r: (lane.get(r.machine, len(lane)), str(r.machine), r.busy_from))
     for r in schedule:
         key = f"{r.job}/{r.op}"
         job_op = ops.get((r.job, r.op))
