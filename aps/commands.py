@@ -17,7 +17,7 @@ from rich.table import Table
 
 from aps.cli import app, fail
 from aps.io.instances import load_problem
-from aps.model import Problem, json_schema
+from aps.model import Objective, Problem, json_schema
 from aps.result import Result, ScheduledOperation
 from aps.solve import SOLVERS, solve
 from aps.validate import ScheduleInvalidError, validate
@@ -83,6 +83,16 @@ def solve_cmd(
     fmt: Annotated[str, typer.Option("--format", help="json, csv or table")] = "table",
     out: Annotated[Path | None, typer.Option("--out", help="Write here instead of stdout.")] = None,
     solver: Annotated[str, typer.Option("--solver", help="cpsat or plain")] = "cpsat",
+    objective: Annotated[
+        str | None,
+        typer.Option(
+            "--objective",
+            help="Override the problem's objective: 'weighted_tardiness:10;makespan:1'.",
+        ),
+    ] = None,
+    lexicographic: Annotated[
+        bool, typer.Option("--lexicographic", help="Optimise the --objective terms in order.")
+    ] = False,
     instances: InstancesOpt = None,
 ) -> None:
     """Solve a problem and print a validated schedule."""
@@ -91,6 +101,15 @@ def solve_cmd(
     if solver not in SOLVERS:
         raise fail(f"--solver must be one of {', '.join(SOLVERS)}, not {solver!r}")
     problem = _load(path, instances)
+    if objective is not None:
+        try:
+            problem = problem.model_copy(
+                update={"objective": Objective.parse(objective, lexicographic)}
+            )
+        except ValueError as exc:
+            raise fail(f"--objective: {exc}") from None
+    elif lexicographic:
+        raise fail("--lexicographic needs --objective with the terms in order")
     show = fmt == "table" and out is None and sys.stderr.isatty()
     with Progress(
         TextColumn("{task.description}"),
@@ -122,7 +141,10 @@ def solve_cmd(
         except ValueError as exc:
             raise fail(str(exc)) from None
     if fmt == "json":
-        text = json.dumps(result_json(result), indent=2) + "\n"
+        data = result_json(result)
+        # lets `aps gantt RESULT` and `aps report RESULT` find the problem again
+        data["problem"] = str(Path(path).resolve()) if Path(path).exists() else path
+        text = json.dumps(data, indent=2) + "\n"
     elif fmt == "csv":
         text = schedule_csv(result)
     else:

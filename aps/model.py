@@ -272,6 +272,32 @@ class Objective(_Frozen):
     def makespan(cls) -> Objective:
         return cls()
 
+    @classmethod
+    def parse(cls, text: str, lexicographic: bool = False) -> Objective:
+        """Read ``"weighted_tardiness:10;makespan:1"`` (weights optional, default 1)."""
+        terms = []
+        for part in text.replace(",", ";").split(";"):
+            if not part.strip():
+                continue
+            name, _, weight = part.partition(":")
+            try:
+                term = ObjectiveTerm(name.strip())
+            except ValueError:
+                choices = ", ".join(t.value for t in ObjectiveTerm)
+                raise ValueError(
+                    f"unknown objective term {name.strip()!r}; use {choices}"
+                ) from None
+            try:
+                value = int(weight) if weight.strip() else 1
+            except ValueError:
+                raise ValueError(f"objective weight {weight.strip()!r} is not an integer") from None
+            if value < 1:
+                raise ValueError(f"objective weight of {term.value} must be at least 1")
+            terms.append(WeightedTerm(term=term, weight=value))
+        if not terms:
+            raise ValueError("empty objective; e.g. 'weighted_tardiness:10;makespan:1'")
+        return cls(kind="lexicographic" if lexicographic else "weighted", terms=terms)
+
 
 class TimeBase(_Frozen):
     """How ticks map to wall-clock time: ``origin + tick * tick_seconds`` in ``timezone``."""
