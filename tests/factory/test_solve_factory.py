@@ -14,7 +14,9 @@ from hypothesis import HealthCheck, given, settings
 
 import aps
 from aps.factory import Plant, compile_plant
+from aps.kpi import term_values
 from aps.model import Objective, ObjectiveTerm, WeightedTerm
+from aps.report import build_report
 from aps.result import SolveStatus
 from aps.validate import validate
 from tests.factory.plants import iso, small_plants, tiny
@@ -123,6 +125,14 @@ def test_random_small_plants_solve_to_valid_schedules(data: dict[str, Any]) -> N
         assert validate(problem, result.schedule) == []
         assert {(r.job, r.op) for r in result.schedule} == {
             (j.id, o.id) for j in problem.jobs for o in j.operations}
+        # the report's KPIs agree with the core's independent recomputation
+        kpis = build_report(problem, result).kpis
+        values = term_values(problem, result.schedule)
+        assert kpis.makespan == values[ObjectiveTerm.MAKESPAN]
+        assert kpis.weighted_tardiness == values[ObjectiveTerm.WEIGHTED_TARDINESS]
+        assert kpis.late_orders == values[ObjectiveTerm.LATE_JOBS]
+        assert kpis.total_flow_time == values[ObjectiveTerm.FLOW_TIME]
+        assert kpis.setup_time == values[ObjectiveTerm.SETUP_TIME]
 
 
 # -- the example plant ---------------------------------------------------------------------
