@@ -62,7 +62,9 @@ def small_plants(draw: st.DrawFn) -> dict[str, Any]:
     orders = [{"id": f"O{i}", "product": draw(st.sampled_from([p["id"] for p in products])),
                "quantity": draw(st.integers(1, 10)),
                "release": iso(draw(st.integers(0, 600))),
-               "due": iso(draw(st.integers(60, 3000))), "weight": draw(st.integers(0, 3))}
+               "due": iso(draw(st.integers(60, 3000))), "weight": draw(st.integers(0, 3)),
+               **({"deadline": iso(draw(st.integers(700, 5000)))} if draw(st.booleans())
+                  else {})}
               for i in range(draw(st.integers(1, 4)))]
     calendar = draw(st.booleans())
     return tiny(

@@ -13,6 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 import aps
+from aps.diagnose import Severity, diagnose, witness
 from aps.factory import Plant, compile_plant
 from aps.kpi import term_values
 from aps.model import Objective, ObjectiveTerm, WeightedTerm
@@ -133,6 +134,12 @@ def test_random_small_plants_solve_to_valid_schedules(data: dict[str, Any]) -> N
         assert kpis.late_orders == values[ObjectiveTerm.LATE_JOBS]
         assert kpis.total_flow_time == values[ObjectiveTerm.FLOW_TIME]
         assert kpis.setup_time == values[ObjectiveTerm.SETUP_TIME]
+        # the pre-solve diagnostics are necessary conditions: no error on a feasible plan
+        assert [f for f in diagnose(problem) if f.severity is Severity.ERROR] == []
+    hint = witness(problem)
+    if hint is not None:  # a witness proves feasibility
+        assert validate(problem, hint) == []
+        assert result.status != SolveStatus.INFEASIBLE
 
 
 # -- the example plant ---------------------------------------------------------------------
@@ -141,7 +148,6 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "instances" / "plant.json"
 
 
 def test_example_plant_solves_from_the_witness() -> None:
-    from aps.diagnose import witness
     from aps.factory import load_problem
 
     problem = load_problem(EXAMPLE)
