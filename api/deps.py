@@ -25,7 +25,7 @@ def get_service(request: Request) -> Service:
 ServiceDep = Annotated[Service, Depends(get_service)]
 
 
-def current_tenant(
+async def current_tenant(
     service: ServiceDep, key: Annotated[str | None, Security(api_key_header)]
 ) -> str:
     """401 (not FastAPI's older 403) for a missing, unknown or revoked key."""

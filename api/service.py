@@ -45,6 +45,7 @@ class Service:
             from jobs.embedded import EmbeddedPool
 
             pool = EmbeddedPool(self.db, self.settings)
+            pool.warm_up()
             pool.recover()
             self._pool = pool
             self.relay = Relay(self.db, self.settings, pool.publish)

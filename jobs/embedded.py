@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from jobs import outbox
 from jobs.db import Database
-from jobs.execute import run_job
+from jobs.execute import run_job, warm_up
 from jobs.notify import deliver
 from jobs.outbox import NOTIFY_TASK, Message
 from jobs.settings import Settings
@@ -56,6 +56,9 @@ class EmbeddedPool:
             run_job(self.db, self.settings, job_id, self.owner, self.abort)
         except Exception:
             log.exception("embedded run of job %s crashed", job_id)
+
+    def warm_up(self) -> None:
+        warm_up()
 
     def recover(self) -> None:
         """Re-stage queued jobs: the previous process's in-memory queue died with it."""

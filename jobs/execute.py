@@ -27,6 +27,20 @@ from jobs.tables import Job
 log = logging.getLogger(__name__)
 
 
+def warm_up() -> None:
+    """Import and exercise the solver once, so the first job (and the API threads next to
+    an embedded pool) do not stall on loading OR-Tools under the GIL."""
+    tiny = Problem.model_validate(
+        {
+            "machines": [{"id": 0}],
+            "jobs": [
+                {"id": 0, "operations": [{"id": 0, "modes": [{"machine": 0, "duration": 1}]}]}
+            ],
+        }
+    )
+    aps.solve(tiny, time_limit=1.0, workers=1)
+
+
 def problem_for(claim: Claim) -> Problem:
     """The stored problem with the job's objective option applied."""
     problem = Problem.model_validate_json(claim.problem)

@@ -133,7 +133,7 @@ async def submit_load(url: str, total: int, clients: int, budget: float) -> dict
     """``clients`` concurrent connections posting until ``total`` submissions (or budget)."""
     body = {"problem": TINY, "options": {"time_limit": 2, "workers": 1}}
     latencies: list[float] = []
-    errors: dict[int, int] = {}
+    errors: dict[str, int] = {}
     remaining = total
     deadline = time.monotonic() + budget
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
@@ -146,10 +146,14 @@ async def submit_load(url: str, total: int, clients: int, budget: float) -> dict
             while remaining > 0 and time.monotonic() < deadline:
                 remaining -= 1
                 t0 = time.perf_counter()
-                r = await client.post("/v1/jobs", json=body)
+                try:
+                    r = await client.post("/v1/jobs", json=body)
+                    outcome = str(r.status_code)
+                except httpx.TransportError as exc:
+                    outcome = type(exc).__name__
                 latencies.append(time.perf_counter() - t0)
-                if r.status_code != 202:
-                    errors[r.status_code] = errors.get(r.status_code, 0) + 1
+                if outcome != "202":
+                    errors[outcome] = errors.get(outcome, 0) + 1
 
         started = time.perf_counter()
         await asyncio.gather(*(one_client() for _ in range(clients)))

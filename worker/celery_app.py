@@ -48,6 +48,8 @@ def _stop_relay(**_: Any) -> None:
 @worker_process_init.connect  # type: ignore[untyped-decorator]
 def _reset_after_fork(**_: Any) -> None:
     """Connections must not cross fork(); each pool child opens its own."""
+    from jobs.execute import warm_up
     from worker import tasks
 
     tasks.reset_database()
+    warm_up()
