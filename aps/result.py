@@ -54,6 +54,14 @@ class Incumbent(BaseModel):
     elapsed: float
 
 
+class Requirement(BaseModel):
+    """A relaxable requirement of the input, as named in an infeasibility explanation."""
+
+    kind: str
+    subject: str
+    detail: str
+
+
 class Result(BaseModel):
     """The outcome of one solve, with enough detail to reproduce and audit it."""
 
@@ -72,6 +80,8 @@ class Result(BaseModel):
     progress: list[Incumbent] = Field(default_factory=list)
     kpis: dict[str, float] = Field(default_factory=dict)
     message: str | None = None
+    #: after a proven INFEASIBLE: a minimal set of requirements that conflict
+    explanation: list[Requirement] = Field(default_factory=list)
 
 
 def relative_gap(objective: float | None, bound: float | None) -> float | None:

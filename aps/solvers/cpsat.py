@@ -24,7 +24,14 @@ from ortools.sat.python import cp_model
 from aps.diagnose import witness
 from aps.kpi import objective_value, term_values
 from aps.model import Id, Job, Machine, ObjectiveTerm, Operation, Problem
-from aps.result import Incumbent, Result, ScheduledOperation, SolveStatus, relative_gap
+from aps.result import (
+    Incumbent,
+    Requirement,
+    Result,
+    ScheduledOperation,
+    SolveStatus,
+    relative_gap,
+)
 from aps.solvers.common import SOLVER_VERSION, STATUS, ProgressCallback, StopWatcher, parameters
 from aps.solvers.dispatch import best_dispatch
 from aps.solvers.periods import Periods
@@ -99,8 +106,11 @@ def horizon_of(problem: Problem) -> int:
 class CpsatModel:
     """Builds the CP-SAT model of a :class:`Problem`; keeps handles to read a solution."""
 
-    def __init__(self, problem: Problem, horizon: int | None = None) -> None:
+    def __init__(self, problem: Problem, horizon: int | None = None, explain: bool = False) -> None:
         self.problem = problem
+        #: with ``explain``, relaxable requirements are enforced by assumption literals
+        self.explain = explain
+        self.assumptions: list[tuple[cp_model.IntVar, Requirement]] = []
         self.horizon = horizon if horizon is not None else horizon_of(problem)
         self.model = cp_model.CpModel()
         self.machines = {m.id: m for m in problem.machines}
@@ -124,6 +134,11 @@ class CpsatModel:
         self.terms: dict[ObjectiveTerm, LinearExpr] = {}
         self._build()
 
+    def _assume(self, kind: str, subject: Id, detail: str) -> cp_model.IntVar:
+        lit = self.model.new_bool_var(f"assume_{kind}_{subject}")
+        self.assumptions.append((lit, Requirement(kind=kind, subject=str(subject), detail=detail)))
+        return lit
+
     # -- variables --------------------------------------------------------------------
 
     def _build(self) -> None:
@@ -144,8 +159,26 @@ class CpsatModel:
         m, H = self.model, self.horizon
         tag = f"{job.id}_{op.id}"
         hi_end = H if job.deadline is None else min(H, job.deadline)
-        s = m.new_int_var(job.release, H, f"s_{tag}")
-        e = m.new_int_var(job.release, hi_end, f"e_{tag}")
+        low = job.release
+        if self.explain:
+            hi_end, low = H, 0
+        s = m.new_int_var(low, H, f"s_{tag}")
+        e = m.new_int_var(low, hi_end, f"e_{tag}")
+        if self.explain:
+            if job.release > 0:
+                m.add(s >= job.release).only_enforce_if(
+                    self._assume("release", job.id, f"job {job.id!r} released at tick "
+                                 f"{job.release}")
+                )  # fmt: skip
+            if job.deadline is not None:
+                m.add(e <= job.deadline).only_enforce_if(
+                    self._assume("deadline", job.id, f"job {job.id!r} has deadline tick "
+                                 f"{job.deadline}")
+                )  # fmt: skip
+            if self.problem.horizon is not None:
+                m.add(e <= self.problem.horizon).only_enforce_if(
+                    self._assume("horizon", "plan", f"the plan ends at tick {self.problem.horizon}")
+                )
         b = m.new_int_var(0, H, f"b_{tag}") if self._needs_busy(op) else s
         v = _OpVars(job, op, op.family if op.family is not None else job.family, s, e, b)
         single = len(op.modes) == 1
@@ -253,7 +286,15 @@ class CpsatModel:
             for p, s, lag in job.predecessor_lags():
                 m.add(ops[s].s >= ops[p].e + lag.min_lag)
                 if lag.max_lag is not None:
-                    m.add(ops[s].s <= ops[p].e + lag.max_lag)
+                    c = m.add(ops[s].s <= ops[p].e + lag.max_lag)
+                    if self.explain:
+                        c.only_enforce_if(
+                            self._assume(
+                                "max_lag", f"{job.id}/{ops[p].op.id}->{ops[s].op.id}",
+                                f"job {job.id!r}: operation {ops[s].op.id!r} must start within "
+                                f"{lag.max_lag} ticks of {ops[p].op.id!r}",
+                            )
+                        )  # fmt: skip
             end = m.new_int_var(job.release, self.horizon, f"C_{job.id}")
             m.add_max_equality(end, [o.e for o in ops])
             self.job_end[job.id] = end
@@ -268,10 +309,23 @@ class CpsatModel:
             machine = self.machines[mid]
             intervals = [mv.interval for _, mv in nodes]
             if mid not in self.mixed:
+                calendar = (
+                    self._assume("calendar", mid, f"machine {mid!r} is unavailable in its "
+                                 f"{len(machine.unavailable)} calendar windows")
+                    if self.explain and machine.unavailable else None
+                )  # fmt: skip
                 for w in machine.unavailable:
-                    if w.start < self.horizon:
+                    if w.start >= self.horizon:
+                        continue
+                    if calendar is None:
                         intervals.append(
                             m.new_fixed_size_interval_var(w.start, w.end - w.start, f"off_{mid}")
+                        )
+                    else:
+                        intervals.append(
+                            m.new_optional_fixed_size_interval_var(
+                                w.start, w.end - w.start, calendar, f"off_{mid}"
+                            )
                         )
             if len(intervals) > 1:
                 m.add_no_overlap(intervals)
@@ -333,7 +387,21 @@ class CpsatModel:
                 deltas[flow.material].append(flow.quantity)
         for mat in self.problem.materials:
             top = sum(d for d in deltas[mat.id] if d > 0)
-            if any(d < 0 for d in deltas[mat.id]):
+            if not any(d < 0 for d in deltas[mat.id]):
+                continue
+            if self.explain:
+                # relaxing the requirement = an emergency receipt of everything needed,
+                # arriving at tick 0; kept, it arrives after the horizon and helps nothing
+                need = -sum(d for d in deltas[mat.id] if d < 0)
+                enough = self._assume("material", mat.id, f"stock of material {mat.id!r} "
+                                      "never goes negative")  # fmt: skip
+                arrival = m.new_int_var(0, self.horizon + 1, f"emergency_{mat.id}")
+                m.add(arrival == self.horizon + 1).only_enforce_if(enough)
+                m.add(arrival == 0).only_enforce_if(~enough)
+                m.add_reservoir_constraint(
+                    [*times[mat.id], arrival], [*deltas[mat.id], need], 0, top + need
+                )
+            else:
                 m.add_reservoir_constraint(times[mat.id], deltas[mat.id], 0, max(top, 0))
 
     def _add_terms(self) -> None:
@@ -660,6 +728,22 @@ def solve_cpsat(
         )
     elif horizon_cut and status == SolveStatus.INFEASIBLE and fallback is not None:
         schedule, status = fallback, SolveStatus.FEASIBLE  # cannot happen: the fallback fits
+    explanation: list[Requirement] = []
+    if status == SolveStatus.INFEASIBLE and not horizon_cut:
+        spent = time.monotonic() - started
+        found = explain_infeasibility(problem, max(2.0, time_limit - spent), seed)
+        if found is None:
+            message = "infeasible; no explanation found in time"
+        elif not found:
+            message = (
+                "infeasible even with every deadline, release, maximum lag, stock and "
+                "calendar relaxed: routings, durations and capacity conflict"
+            )
+        else:
+            explanation = found
+            message = "infeasible: these requirements cannot all hold: " + "; ".join(
+                r.detail for r in found
+            )
     kpis: dict[str, float] = {}
     if schedule is not None:
         kpis = {str(t): float(v) for t, v in term_values(problem, schedule).items()}
@@ -679,4 +763,54 @@ def solve_cpsat(
         progress=history,
         kpis=kpis,
         message=message,
+        explanation=explanation,
     )
+
+
+def explain_infeasibility(
+    problem: Problem, time_limit: float = 10.0, seed: int = 0
+) -> list[Requirement] | None:
+    """A minimal set of requirements (deadlines, releases, maximum lags, stock, calendars,
+    horizon) that cannot all hold, found with CP-SAT assumptions and then shrunk by
+    deletion. None when the search could not decide in time; an empty list when the
+    conflict lies in requirements that cannot be relaxed (routings, durations, capacity).
+    """
+    started = time.monotonic()
+    relaxed = problem.model_copy(update={"horizon": None})
+    built = CpsatModel(problem, horizon=horizon_of(relaxed), explain=True)
+    m = built.model
+    by_index = {lit.index: req for lit, req in built.assumptions}
+    lits = {lit.index: lit for lit, _ in built.assumptions}
+
+    def infeasible(core: list[int]) -> tuple[bool | None, list[int]]:
+        remaining = time_limit - (time.monotonic() - started)
+        if remaining <= 0.05:
+            return None, core
+        m.clear_assumptions()
+        m.add_assumptions([lits[i] for i in core])
+        solver = cp_model.CpSolver()
+        solver.parameters.max_time_in_seconds = remaining
+        solver.parameters.num_workers = 1  # assumptions need a single worker
+        solver.parameters.random_seed = seed
+        code = solver.solve(m)
+        if code == cp_model.INFEASIBLE:
+            found = [int(i) for i in solver.sufficient_assumptions_for_infeasibility()]
+            return True, [i for i in found if i in lits] or []
+        if code in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+            return False, core
+        return None, core
+
+    verdict, core = infeasible(list(lits))
+    if verdict is not True:
+        return None
+    i = 0
+    while i < len(core):
+        trial = core[:i] + core[i + 1 :]
+        verdict, smaller = infeasible(trial)
+        if verdict is True:
+            core = smaller if len(smaller) < len(trial) else trial
+        elif verdict is None:
+            break  # out of time: what is left is still a conflicting set
+        else:
+            i += 1
+    return [by_index[i] for i in core]
