@@ -29,6 +29,9 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to bind.")] = 8000,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+    timeout_keep_alive: Annotated[
+        int, typer.Option(help="Seconds an idle keep-alive connection stays open.")
+    ] = 5,
 ) -> None:
     """Run the API. Without APS_BROKER_URL it also solves, in an in-process pool."""
     import uvicorn
@@ -51,7 +54,13 @@ def serve(
             "(set APS_API_KEYS for real keys)",
             err=True,
         )
-    uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level)
+    uvicorn.run(
+        create_app(settings),
+        host=host,
+        port=port,
+        log_level=log_level,
+        timeout_keep_alive=timeout_keep_alive,
+    )
 
 
 def worker(

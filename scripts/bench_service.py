@@ -234,7 +234,16 @@ def main() -> None:
             port = free_port()
             api = procs.start(
                 "api",
-                [APS, "serve", "--port", str(port), "--log-level", "warning"],
+                [
+                    APS,
+                    "serve",
+                    "--port",
+                    str(port),
+                    "--log-level",
+                    "warning",
+                    "--timeout-keep-alive",
+                    "60",
+                ],
                 env_for(db_url, REDIS_URL),
             )
             url = f"http://127.0.0.1:{port}"
@@ -250,7 +259,16 @@ def main() -> None:
             port = free_port()
             api = procs.start(
                 "api-embedded",
-                [APS, "serve", "--port", str(port), "--log-level", "warning"],
+                [
+                    APS,
+                    "serve",
+                    "--port",
+                    str(port),
+                    "--log-level",
+                    "warning",
+                    "--timeout-keep-alive",
+                    "60",
+                ],
                 env_for(f"sqlite:///{tmp}/bench.db", None),
             )
             url = f"http://127.0.0.1:{port}"
@@ -266,7 +284,18 @@ def main() -> None:
                 env = env_for(db_url, REDIS_URL)
                 port = free_port()
                 api = procs.start(
-                    "api-e2e", [APS, "serve", "--port", str(port), "--log-level", "warning"], env
+                    "api-e2e",
+                    [
+                        APS,
+                        "serve",
+                        "--port",
+                        str(port),
+                        "--log-level",
+                        "warning",
+                        "--timeout-keep-alive",
+                        "60",
+                    ],
+                    env,
                 )
                 url = f"http://127.0.0.1:{port}"
                 wait_ready(url, api)
