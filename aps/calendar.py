@@ -122,8 +122,10 @@ class Shift(_Frozen):
     @classmethod
     def _local_time(cls, value: time) -> time:
         if value.tzinfo is not None:
-            raise ValueError("shift times are local wall-clock times in the calendar's zone; "
-                             "give them without a UTC offset, e.g. 06:00")
+            raise ValueError(
+                "shift times are local wall-clock times in the calendar's zone; "
+                "give them without a UTC offset, e.g. 06:00"
+            )
         return value
 
 
@@ -144,8 +146,9 @@ class DateTimeWindow(_Frozen):
     @model_validator(mode="after")
     def _ordered(self) -> Self:
         if self.end <= self.start:
-            raise ValueError(f"end {self.end.isoformat()} must be after start "
-                             f"{self.start.isoformat()}")
+            raise ValueError(
+                f"end {self.end.isoformat()} must be after start {self.start.isoformat()}"
+            )
         return self
 
 
@@ -312,10 +315,14 @@ def working_intervals(
     """
     start, end = start.astimezone(UTC), end.astimezone(UTC)
     shifts, _ = shift_intervals(calendar, start, end)
-    extra = [(e.start.astimezone(UTC), e.end.astimezone(UTC))
-             for e in calendar.exceptions if e.working]
-    closed = [(e.start.astimezone(UTC), e.end.astimezone(UTC))
-              for e in calendar.exceptions if not e.working]
+    extra = [
+        (e.start.astimezone(UTC), e.end.astimezone(UTC)) for e in calendar.exceptions if e.working
+    ]
+    closed = [
+        (e.start.astimezone(UTC), e.end.astimezone(UTC))
+        for e in calendar.exceptions
+        if not e.working
+    ]
     closed += [(m.start.astimezone(UTC), m.end.astimezone(UTC)) for m in maintenance]
     return _clip(_subtract(_union([*shifts, *extra]), closed), start, end)
 
@@ -351,8 +358,7 @@ class Clock:
         return cls(base.origin, base.tick_seconds, base.timezone)
 
     def timebase(self) -> TimeBase:
-        return TimeBase(origin=self.origin, tick_seconds=self.tick_seconds,
-                        timezone=self.timezone)
+        return TimeBase(origin=self.origin, tick_seconds=self.tick_seconds, timezone=self.timezone)
 
     def to_tick(self, moment: datetime, rounding: Rounding = "floor") -> int:
         """Ticks from the origin to ``moment`` (an aware datetime), rounded as asked."""
@@ -374,9 +380,7 @@ class Clock:
     def to_timedelta(self, ticks: int) -> timedelta:
         return timedelta(seconds=ticks * self.tick_seconds)
 
-    def tick_windows(
-        self, intervals: Iterable[Interval], *, shrink: bool
-    ) -> list[tuple[int, int]]:
+    def tick_windows(self, intervals: Iterable[Interval], *, shrink: bool) -> list[tuple[int, int]]:
         """Datetime intervals → tick intervals.
 
         ``shrink=True`` rounds inwards (working time: only whole ticks count as working),
@@ -418,12 +422,16 @@ def unavailable_windows(
     work = clock.tick_windows(working_intervals(calendar, start, end, maint), shrink=True)
     causes: list[tuple[tuple[int, int], str]] = []
     for m in maint:
-        causes.extend((w, f"maintenance: {m.reason}" if m.reason else "maintenance")
-                      for w in clock.tick_windows([(m.start, m.end)], shrink=False))
+        causes.extend(
+            (w, f"maintenance: {m.reason}" if m.reason else "maintenance")
+            for w in clock.tick_windows([(m.start, m.end)], shrink=False)
+        )
     for exc in calendar.exceptions:
         if not exc.working:
-            causes.extend((w, exc.reason or "closed")
-                          for w in clock.tick_windows([(exc.start, exc.end)], shrink=False))
+            causes.extend(
+                (w, exc.reason or "closed")
+                for w in clock.tick_windows([(exc.start, exc.end)], shrink=False)
+            )
     _, cancelled = shift_intervals(calendar, start, end)
     for iv, name in cancelled:
         causes.extend((w, f"holiday: {name}") for w in clock.tick_windows([iv], shrink=False))
@@ -465,8 +473,9 @@ class TickCalendar:
 
     def blocked(self, a: int, b: int) -> int:
         """Unavailable ticks inside ``[a, b)``."""
-        return sum(max(0, min(b, e) - max(a, s)) for s, e in zip(self.starts, self.ends,
-                                                                  strict=True))
+        return sum(
+            max(0, min(b, e) - max(a, s)) for s, e in zip(self.starts, self.ends, strict=True)
+        )
 
     def working(self, a: int, b: int) -> int:
         """Working ticks inside ``[a, b)``."""

@@ -63,13 +63,20 @@ def _horizon(problem: Problem) -> int:
         return problem.horizon
     # without a horizon every op could run after the last window: serial sum is enough
     last = max((w.end for m in problem.machines for w in m.unavailable), default=0)
-    work = sum(max(md.duration + md.setup for md in op.modes)
-               for job in problem.jobs for op in job.operations)
+    work = sum(
+        max(md.duration + md.setup for md in op.modes)
+        for job in problem.jobs
+        for op in job.operations
+    )
     return max(last, max(j.release for j in problem.jobs)) + work + 1
 
 
 def earliest_finish(
-    machine: Machine, mode: Mode, interruptible: bool, start: int, horizon: int,
+    machine: Machine,
+    mode: Mode,
+    interruptible: bool,
+    start: int,
+    horizon: int,
     cal: TickCalendar | None = None,
 ) -> int | None:
     """Earliest end of ``mode`` on ``machine`` started no earlier than ``start``.
@@ -138,13 +145,19 @@ def _job_checks(
                 f"{m.machine!r} needs "
                 f"{_dur(problem, m.setup + (0 if op.interruptible else m.duration))}"
                 f" but its longest working window is {_dur(problem, longest[m.machine])}"
-                for m in op.modes)
-            out.append(Finding(
-                code="operation_exceeds_window", order=job.id, operation=op.id,
-                machine=op.modes[0].machine if len(op.modes) == 1 else None,
-                message=f"order {job.id!r} operation {op.id!r}: {what} must fit into one working "
-                        f"window on some eligible machine, and none is long enough ({detail}); "
-                        "make it interruptible, split the lot or add working time"))
+                for m in op.modes
+            )
+            out.append(
+                Finding(
+                    code="operation_exceeds_window",
+                    order=job.id,
+                    operation=op.id,
+                    machine=op.modes[0].machine if len(op.modes) == 1 else None,
+                    message=f"order {job.id!r} operation {op.id!r}: {what} must fit into one "
+                    f"working window on some eligible machine, and none is long enough ({detail}); "
+                    "make it interruptible, split the lot or add working time",
+                )
+            )
     if out:
         return out
     # forward pass: earliest finish of each operation on its best machine, alone
@@ -160,31 +173,46 @@ def _job_checks(
             continue
         best: int | None = None
         for mode in op.modes:
-            end = earliest_finish(machines[mode.machine], mode, op.interruptible, est, horizon,
-                                  cals[mode.machine])
+            end = earliest_finish(
+                machines[mode.machine], mode, op.interruptible, est, horizon, cals[mode.machine]
+            )
             if end is not None and (best is None or end < best):
                 best = end
         if best is None:
-            out.append(Finding(
-                code="beyond_horizon", order=job.id, operation=op.id,
-                message=f"order {job.id!r} operation {op.id!r} cannot start at "
-                        f"{_fmt(problem, est)} or later and finish before the horizon end "
-                        f"{_fmt(problem, horizon)}, even with the plant to itself"))
+            out.append(
+                Finding(
+                    code="beyond_horizon",
+                    order=job.id,
+                    operation=op.id,
+                    message=f"order {job.id!r} operation {op.id!r} cannot start at "
+                    f"{_fmt(problem, est)} or later and finish before the horizon end "
+                    f"{_fmt(problem, horizon)}, even with the plant to itself",
+                )
+            )
             return out
         ef[i] = best
     if len(ef) == len(job.operations):
         finish = max(ef.values())
         if job.deadline is not None and finish > job.deadline:
-            out.append(Finding(
-                code="deadline_too_early", order=job.id,
-                message=f"order {job.id!r}: deadline {_fmt(problem, job.deadline)} is before "
-                        f"its release {_fmt(problem, job.release)} plus the minimum processing "
-                        f"time in working hours (earliest finish {_fmt(problem, finish)})"))
+            out.append(
+                Finding(
+                    code="deadline_too_early",
+                    order=job.id,
+                    message=f"order {job.id!r}: deadline {_fmt(problem, job.deadline)} is before "
+                    f"its release {_fmt(problem, job.release)} plus the minimum processing "
+                    f"time in working hours (earliest finish {_fmt(problem, finish)})",
+                )
+            )
         elif job.due is not None and finish > job.due:
-            out.append(Finding(
-                code="due_unreachable", severity=Severity.WARNING, order=job.id,
-                message=f"order {job.id!r} will be late even with the plant to itself: due "
-                        f"{_fmt(problem, job.due)}, earliest finish {_fmt(problem, finish)}"))
+            out.append(
+                Finding(
+                    code="due_unreachable",
+                    severity=Severity.WARNING,
+                    order=job.id,
+                    message=f"order {job.id!r} will be late even with the plant to itself: due "
+                    f"{_fmt(problem, job.due)}, earliest finish {_fmt(problem, finish)}",
+                )
+            )
     return out
 
 
@@ -225,13 +253,18 @@ def _material_checks(problem: Problem) -> list[Finding]:
         total = supply[mat.id] + produced[mat.id]
         if consumed[mat.id] > total:
             names = ", ".join(consumers[mat.id][:5]) + (
-                f" (+{len(consumers[mat.id]) - 5} more)" if len(consumers[mat.id]) > 5 else "")
-            out.append(Finding(
-                code="material_shortage", material=mat.id,
-                message=f"material {mat.id!r} never reaches the stock needed: {consumed[mat.id]} "
-                        f"consumed by {names}, but only {total} available (initial "
-                        f"{mat.initial}, receipts {supply[mat.id] - mat.initial}, produced "
-                        f"{produced[mat.id]}); short by {consumed[mat.id] - total}"))
+                f" (+{len(consumers[mat.id]) - 5} more)" if len(consumers[mat.id]) > 5 else ""
+            )
+            out.append(
+                Finding(
+                    code="material_shortage",
+                    material=mat.id,
+                    message=f"material {mat.id!r} never reaches the stock needed: "
+                    f"{consumed[mat.id]} consumed by {names}, but only {total} available (initial "
+                    f"{mat.initial}, receipts {supply[mat.id] - mat.initial}, produced "
+                    f"{produced[mat.id]}); short by {consumed[mat.id] - total}",
+                )
+            )
     short = {f.material for f in out}
     out.extend(_material_timing(problem, produced, short))
     return out
@@ -258,18 +291,26 @@ def _material_timing(
                 mat = mats[f.material]
                 if f.material in skip:
                     continue
-                by_then = mat.initial + produced[f.material] + sum(
-                    r.quantity for r in mat.receipts if r.time <= latest)
+                by_then = (
+                    mat.initial
+                    + produced[f.material]
+                    + sum(r.quantity for r in mat.receipts if r.time <= latest)
+                )
                 if f.quantity > by_then:
                     nxt = min((r.time for r in mat.receipts if r.time > latest), default=None)
                     when = f"; the next receipt is at {_fmt(problem, nxt)}" if nxt else ""
-                    out.append(Finding(
-                        code="material_late", order=job.id, operation=op.id,
-                        material=f.material,
-                        message=f"order {job.id!r} operation {op.id!r} must start by "
-                                f"{_fmt(problem, latest)} to meet the deadline, but material "
-                                f"{f.material!r} can reach only {by_then} of the "
-                                f"{f.quantity} it needs by then{when}"))
+                    out.append(
+                        Finding(
+                            code="material_late",
+                            order=job.id,
+                            operation=op.id,
+                            material=f.material,
+                            message=f"order {job.id!r} operation {op.id!r} must start by "
+                            f"{_fmt(problem, latest)} to meet the deadline, but material "
+                            f"{f.material!r} can reach only {by_then} of the "
+                            f"{f.quantity} it needs by then{when}",
+                        )
+                    )
     return out
 
 
@@ -285,9 +326,7 @@ def _tails(job: Job) -> list[int]:
     return tail
 
 
-def _capacity_checks(
-    problem: Problem, cals: dict[Id, TickCalendar], horizon: int
-) -> list[Finding]:
+def _capacity_checks(problem: Problem, cals: dict[Id, TickCalendar], horizon: int) -> list[Finding]:
     """Work that can only go to a set of machines must fit into their working time.
 
     For every set of machines some operation is restricted to (one machine, a group),
@@ -299,7 +338,8 @@ def _capacity_checks(
     for job in problem.jobs:
         for op in job.operations:
             sets[frozenset(m.machine for m in op.modes)] += min(
-                m.duration + m.setup for m in op.modes)
+                m.duration + m.setup for m in op.modes
+            )
     avail = {m.id: cals[m.id].working(0, horizon) for m in problem.machines}
     for target in sorted(sets, key=len):
         work = sum(w for s, w in sets.items() if s <= target)
@@ -307,12 +347,15 @@ def _capacity_checks(
         if work > capacity:
             names = sorted(str(m) for m in target)
             what = f"machine {names[0]!r}" if len(names) == 1 else f"machines {names}"
-            out.append(Finding(
-                code="machine_overloaded",
-                machine=next(iter(target)) if len(target) == 1 else None,
-                message=f"{what} must do {_dur(problem, work)} of work that can run nowhere "
-                        f"else, but have only {_dur(problem, capacity)} of working time "
-                        "before the horizon end"))
+            out.append(
+                Finding(
+                    code="machine_overloaded",
+                    machine=next(iter(target)) if len(target) == 1 else None,
+                    message=f"{what} must do {_dur(problem, work)} of work that can run nowhere "
+                    f"else, but have only {_dur(problem, capacity)} of working time "
+                    "before the horizon end",
+                )
+            )
     return out
 
 
@@ -350,8 +393,10 @@ def diagnose_path(path: str | Path) -> list[Finding]:
     except CompileError as exc:
         return [Finding(code="compile", message=m) for m in exc.issues]
     except ValidationError as exc:
-        return [Finding(code="invalid_input", message=f"{p.name}: {e['loc']}: {e['msg']}")
-                for e in exc.errors()]
+        return [
+            Finding(code="invalid_input", message=f"{p.name}: {e['loc']}: {e['msg']}")
+            for e in exc.errors()
+        ]
     except (OSError, ValueError) as exc:
         return [Finding(code="invalid_input", message=f"{p.name}: {exc}")]
     return diagnose(problem)
@@ -427,8 +472,10 @@ def witness(problem: Problem, max_retries: int = 8) -> list[ScheduledOperation] 
     matrices = {m.id: problem.setup_matrices.get(m.setup_matrix or "") for m in problem.machines}
     free: dict[Id, int] = {m.id: 0 for m in problem.machines}
     last_family: dict[Id, str | None] = {m.id: None for m in problem.machines}
-    stock = {m.id: _Stock(m.initial, [(r.time, r.quantity) for r in m.receipts])
-             for m in problem.materials}
+    stock = {
+        m.id: _Stock(m.initial, [(r.time, r.quantity) for r in m.receipts])
+        for m in problem.materials
+    }
     produced = {f.material for j in problem.jobs for o in j.operations for f in o.produces}
     consumed = {f.material for j in problem.jobs for o in j.operations for f in o.consumes}
 
@@ -443,8 +490,9 @@ def witness(problem: Problem, max_retries: int = 8) -> list[ScheduledOperation] 
         floor: dict[int, int] = {}
         for _ in range(max_retries):
             snapshot = (dict(free), dict(last_family), {k: v.copy() for k, v in stock.items()})
-            placed = _place_job(problem, job, cals, matrices, free, last_family, stock,
-                                horizon, floor)
+            placed = _place_job(
+                problem, job, cals, matrices, free, last_family, stock, horizon, floor
+            )
             if isinstance(placed, list):
                 out.extend(placed)
                 break
@@ -459,9 +507,15 @@ def witness(problem: Problem, max_retries: int = 8) -> list[ScheduledOperation] 
 
 
 def _place_job(
-    problem: Problem, job: Job, cals: dict[Id, TickCalendar], matrices: dict[Id, Any],
-    free: dict[Id, int], last_family: dict[Id, str | None], stock: dict[Id, _Stock],
-    horizon: int, floor: dict[int, int],
+    problem: Problem,
+    job: Job,
+    cals: dict[Id, TickCalendar],
+    matrices: dict[Id, Any],
+    free: dict[Id, int],
+    last_family: dict[Id, str | None],
+    stock: dict[Id, _Stock],
+    horizon: int,
+    floor: dict[int, int],
 ) -> list[ScheduledOperation] | tuple[int, int] | None:
     """Place one job; a list on success, (pred index, earliest end) to retry, None to fail."""
     preds: dict[int, list[tuple[int, int, int | None]]] = defaultdict(list)
@@ -473,16 +527,21 @@ def _place_job(
     rows: list[ScheduledOperation] = []
     for i in order:
         op = job.operations[i]
-        est = max([job.release, floor.get(i, 0),
-                   *[end[p] + lo for p, lo, _ in preds[i]]])
+        est = max([job.release, floor.get(i, 0), *[end[p] + lo for p, lo, _ in preds[i]]])
         family = op.family if op.family is not None else job.family
         best: tuple[int, int, int, Id] | None = None
         for mode in op.modes:
             mx = matrices[mode.machine]
             change = mx.time(last_family[mode.machine], family) if mx is not None else 0
-            got = _earliest(cals[mode.machine], mode.setup + change, mode.duration,
-                            op.interruptible, max(est, free[mode.machine]), horizon,
-                            [(stock[f.material], f.quantity) for f in op.consumes])
+            got = _earliest(
+                cals[mode.machine],
+                mode.setup + change,
+                mode.duration,
+                op.interruptible,
+                max(est, free[mode.machine]),
+                horizon,
+                [(stock[f.material], f.quantity) for f in op.consumes],
+            )
             if got is not None and (best is None or got[2] < best[2]):
                 best = (got[0], got[1], got[2], mode.machine)
         if best is None:
@@ -498,8 +557,16 @@ def _place_job(
         for f in op.produces:
             stock[f.material].add(e, f.quantity)
         end[i] = e
-        rows.append(ScheduledOperation(job=job.id, op=op.id, machine=machine, start=s, end=e,
-                                       setup_start=b if b < s else None))
+        rows.append(
+            ScheduledOperation(
+                job=job.id,
+                op=op.id,
+                machine=machine,
+                start=s,
+                end=e,
+                setup_start=b if b < s else None,
+            )
+        )
     return rows
 
 
@@ -532,7 +599,12 @@ def _topo_late(job: Job) -> list[int]:
 
 
 def _earliest(
-    cal: TickCalendar, setup: int, duration: int, interruptible: bool, t: int, horizon: int,
+    cal: TickCalendar,
+    setup: int,
+    duration: int,
+    interruptible: bool,
+    t: int,
+    horizon: int,
     draws: list[tuple[_Stock, int]],
 ) -> tuple[int, int, int] | None:
     """Earliest (setup_start, start, end) from ``t``: setup in working time right before the

@@ -343,27 +343,44 @@ def reference_issues(plant: Plant) -> list[Issue]:
     matrices = set(plant.setup_matrices)
 
     if plant.default_calendar is not None and plant.default_calendar not in calendars:
-        out.append(Issue(path=("default_calendar",),
-                         message=f"unknown calendar {plant.default_calendar!r}"))
+        out.append(
+            Issue(
+                path=("default_calendar",), message=f"unknown calendar {plant.default_calendar!r}"
+            )
+        )
     for i, g in enumerate(plant.machine_groups):
         if g.id in machines:
-            out.append(Issue(path=("machine_groups", i, "id"),
-                             message=f"{g.id!r} is also a machine id"))
+            out.append(
+                Issue(path=("machine_groups", i, "id"), message=f"{g.id!r} is also a machine id")
+            )
         if g.calendar is not None and g.calendar not in calendars:
-            out.append(Issue(path=("machine_groups", i, "calendar"),
-                             message=f"unknown calendar {g.calendar!r}"))
+            out.append(
+                Issue(
+                    path=("machine_groups", i, "calendar"),
+                    message=f"unknown calendar {g.calendar!r}",
+                )
+            )
         if g.setup_matrix is not None and g.setup_matrix not in matrices:
-            out.append(Issue(path=("machine_groups", i, "setup_matrix"),
-                             message=f"unknown setup matrix {g.setup_matrix!r}"))
+            out.append(
+                Issue(
+                    path=("machine_groups", i, "setup_matrix"),
+                    message=f"unknown setup matrix {g.setup_matrix!r}",
+                )
+            )
     for i, m in enumerate(plant.machines):
         if m.group is not None and m.group not in groups:
             out.append(Issue(path=("machines", i, "group"), message=f"unknown group {m.group!r}"))
         if m.calendar is not None and m.calendar not in calendars:
-            out.append(Issue(path=("machines", i, "calendar"),
-                             message=f"unknown calendar {m.calendar!r}"))
+            out.append(
+                Issue(path=("machines", i, "calendar"), message=f"unknown calendar {m.calendar!r}")
+            )
         if m.setup_matrix is not None and m.setup_matrix not in matrices:
-            out.append(Issue(path=("machines", i, "setup_matrix"),
-                             message=f"unknown setup matrix {m.setup_matrix!r}"))
+            out.append(
+                Issue(
+                    path=("machines", i, "setup_matrix"),
+                    message=f"unknown setup matrix {m.setup_matrix!r}",
+                )
+            )
     resources = machines | groups
     routing_ops: dict[str, set[str]] = {}
     for p, prod in enumerate(plant.products):
@@ -371,41 +388,70 @@ def reference_issues(plant: Plant) -> list[Issue]:
         for o, op in enumerate(prod.routing):
             here = ("products", p, "routing", o)
             if op.id in ops:
-                out.append(Issue(path=(*here, "id"), message=f"operation id {op.id!r} is used "
-                                 f"twice in product {prod.id!r}"))
+                out.append(
+                    Issue(
+                        path=(*here, "id"),
+                        message=f"operation id {op.id!r} is used twice in product {prod.id!r}",
+                    )
+                )
             ops.add(op.id)
         routing_ops[prod.id] = ops
         for o, op in enumerate(prod.routing):
             here = ("products", p, "routing", o)
             for k, pred in enumerate(op.predecessors or ()):
                 if pred not in ops:
-                    out.append(Issue(path=(*here, "predecessors", k),
-                                     message=f"unknown operation {pred!r} in product {prod.id!r}"))
+                    out.append(
+                        Issue(
+                            path=(*here, "predecessors", k),
+                            message=f"unknown operation {pred!r} in product {prod.id!r}",
+                        )
+                    )
                 elif pred == op.id:
-                    out.append(Issue(path=(*here, "predecessors", k),
-                                     message=f"operation {op.id!r} precedes itself"))
+                    out.append(
+                        Issue(
+                            path=(*here, "predecessors", k),
+                            message=f"operation {op.id!r} precedes itself",
+                        )
+                    )
             for k, em in enumerate(op.machines):
                 if em.machine not in resources:
-                    out.append(Issue(path=(*here, "machines", k, "machine"),
-                                     message=f"unknown machine or group {em.machine!r}"))
+                    out.append(
+                        Issue(
+                            path=(*here, "machines", k, "machine"),
+                            message=f"unknown machine or group {em.machine!r}",
+                        )
+                    )
             for field, flows in (("consumes", op.consumes), ("produces", op.produces)):
                 for k, flow in enumerate(flows):
                     if flow.material not in materials:
-                        out.append(Issue(path=(*here, field, k, "material"),
-                                         message=f"unknown material {flow.material!r}"))
+                        out.append(
+                            Issue(
+                                path=(*here, field, k, "material"),
+                                message=f"unknown material {flow.material!r}",
+                            )
+                        )
         cycle = _cycle(prod)
         if cycle:
-            out.append(Issue(path=("products", p, "routing"),
-                             message=f"precedences form a cycle through {cycle}"))
+            out.append(
+                Issue(
+                    path=("products", p, "routing"),
+                    message=f"precedences form a cycle through {cycle}",
+                )
+            )
     for i, order in enumerate(plant.orders):
         if order.product not in products:
-            out.append(Issue(path=("orders", i, "product"),
-                             message=f"unknown product {order.product!r}"))
+            out.append(
+                Issue(path=("orders", i, "product"), message=f"unknown product {order.product!r}")
+            )
             continue
         for k, op_id in enumerate(order.completed_operations):
             if op_id not in routing_ops[order.product]:
-                out.append(Issue(path=("orders", i, "completed_operations", k),
-                                 message=f"product {order.product!r} has no operation {op_id!r}"))
+                out.append(
+                    Issue(
+                        path=("orders", i, "completed_operations", k),
+                        message=f"product {order.product!r} has no operation {op_id!r}",
+                    )
+                )
     return out
 
 
@@ -542,14 +588,20 @@ def compile_plant(plant: Plant, objective: Objective | None = None) -> Problem:
                 shared[cal.id] = unavailable_windows(cal, clock, horizon)
             windows = shared[cal.id]
         machines.append(
-            Machine(id=m.id, name=m.name, group=m.group, unavailable=windows,
-                    setup_matrix=machine_setup_matrix(plant, m))
+            Machine(
+                id=m.id,
+                name=m.name,
+                group=m.group,
+                unavailable=windows,
+                setup_matrix=machine_setup_matrix(plant, m),
+            )
         )
 
     matrices = {
         name: SetupMatrix(
-            changeover={a: {b: clock.ticks(d) for b, d in row.items()}
-                        for a, row in t.changeover.items()},
+            changeover={
+                a: {b: clock.ticks(d) for b, d in row.items()} for a, row in t.changeover.items()
+            },
             initial={b: clock.ticks(d) for b, d in t.initial.items()},
         )
         for name, t in plant.setup_matrices.items()
@@ -565,8 +617,14 @@ def compile_plant(plant: Plant, objective: Objective | None = None) -> Problem:
                 initial += r.quantity
             else:
                 receipts.append(Receipt(time=tick, quantity=r.quantity))
-        materials.append(Material(id=item.id, name=item.name, initial=initial,
-                                  receipts=sorted(receipts, key=lambda r: r.time)))
+        materials.append(
+            Material(
+                id=item.id,
+                name=item.name,
+                initial=initial,
+                receipts=sorted(receipts, key=lambda r: r.time),
+            )
+        )
 
     products = {p.id: p for p in plant.products}
     resources = _resources(plant)
@@ -580,8 +638,10 @@ def compile_plant(plant: Plant, objective: Objective | None = None) -> Problem:
         due = clock.to_tick(order.due, "floor") if order.due else None
         deadline = clock.to_tick(order.deadline, "floor") if order.deadline else None
         if deadline is not None and deadline < release:
-            issues.append(f"order {order.id!r}: deadline {order.deadline} is before its "
-                          f"release {order.release or plant.horizon.start}")
+            issues.append(
+                f"order {order.id!r}: deadline {order.deadline} is before its "
+                f"release {order.release or plant.horizon.start}"
+            )
             continue
         if release >= horizon:
             issues.append(f"order {order.id!r}: release is at or after the horizon end {end}")
@@ -590,10 +650,22 @@ def compile_plant(plant: Plant, objective: Objective | None = None) -> Problem:
         ops = _compile_ops(resources, order, prod, clock, issues)
         if not ops or len(issues) > known:
             continue
-        jobs.append(Job(id=order.id, operations=ops, release=release, due=due,
-                        deadline=deadline, weight=order.weight, family=prod.family or prod.id))
-        meta_orders[order.id] = {"product": order.product, "quantity": order.quantity,
-                                 "status": order.status.value}
+        jobs.append(
+            Job(
+                id=order.id,
+                operations=ops,
+                release=release,
+                due=due,
+                deadline=deadline,
+                weight=order.weight,
+                family=prod.family or prod.id,
+            )
+        )
+        meta_orders[order.id] = {
+            "product": order.product,
+            "quantity": order.quantity,
+            "status": order.status.value,
+        }
     if issues:
         raise CompileError(issues)
     if not jobs:
@@ -607,13 +679,19 @@ def compile_plant(plant: Plant, objective: Objective | None = None) -> Problem:
         objective=objective or plant.objective,
         horizon=horizon,
         time=clock.timebase(),
-        metadata={"source": "plant", "orders": meta_orders,
-                  "units": {m.id: m.unit for m in plant.materials if m.unit}},
+        metadata={
+            "source": "plant",
+            "orders": meta_orders,
+            "units": {m.id: m.unit for m in plant.materials if m.unit},
+        },
     )
 
 
 def _compile_ops(
-    resources: dict[str, list[str]], order: Order, prod: Product, clock: Clock,
+    resources: dict[str, list[str]],
+    order: Order,
+    prod: Product,
+    clock: Clock,
     issues: list[str],
 ) -> list[Operation]:
     done = set(order.completed_operations)
@@ -631,8 +709,11 @@ def _compile_ops(
                 if mid in seen:
                     continue
                 seen.add(mid)
-                fixed = em.duration if em.duration is not None else (
-                    None if em.run_per_unit is not None else op.duration)
+                fixed = (
+                    em.duration
+                    if em.duration is not None
+                    else (None if em.run_per_unit is not None else op.duration)
+                )
                 per_unit = em.run_per_unit if em.run_per_unit is not None else op.run_per_unit
                 if fixed is not None:
                     run_ticks = clock.ticks(fixed)
@@ -640,8 +721,10 @@ def _compile_ops(
                     micros = _micros(per_unit or timedelta(0)) * order.quantity
                     run_ticks = -(-micros // (clock.tick_seconds * 1_000_000))
                 if run_ticks > MAX_TICKS:
-                    issues.append(f"order {order.id!r} operation {op.id!r}: {order.quantity} × "
-                                  f"{per_unit} is beyond any plan ({run_ticks} ticks)")
+                    issues.append(
+                        f"order {order.id!r} operation {op.id!r}: {order.quantity} × "
+                        f"{per_unit} is beyond any plan ({run_ticks} ticks)"
+                    )
                     break
                 setup = em.setup if em.setup is not None else op.setup
                 modes.append(Mode(machine=mid, duration=run_ticks, setup=clock.ticks(setup)))
@@ -661,12 +744,14 @@ def _compile_ops(
                 predecessors=None if plain_chain else lags,
                 interruptible=op.interruptible,
                 family=op.family,
-                consumes=[MaterialFlow(material=f.material,
-                                       quantity=_qty(f.per_unit, order.quantity))
-                          for f in op.consumes],
-                produces=[MaterialFlow(material=f.material,
-                                       quantity=_qty(f.per_unit, order.quantity))
-                          for f in op.produces],
+                consumes=[
+                    MaterialFlow(material=f.material, quantity=_qty(f.per_unit, order.quantity))
+                    for f in op.consumes
+                ],
+                produces=[
+                    MaterialFlow(material=f.material, quantity=_qty(f.per_unit, order.quantity))
+                    for f in op.produces
+                ],
             )
         )
         kept.append(op.id)
@@ -732,10 +817,14 @@ def load_problem(path: str | Path, objective: Objective | None = None) -> Proble
             try:
                 problem = Problem.model_validate(data)
             except ValidationError as exc:
-                raise BundleError([f"{p.name}: {e['loc']}: {e['msg']}"
-                                   for e in exc.errors()]) from exc
-            return problem if objective is None else problem.model_copy(
-                update={"objective": objective})
+                raise BundleError(
+                    [f"{p.name}: {e['loc']}: {e['msg']}" for e in exc.errors()]
+                ) from exc
+            return (
+                problem
+                if objective is None
+                else problem.model_copy(update={"objective": objective})
+            )
         return compile_plant(read_json_plant(p, data), objective)
     from aps.io.bundle import load_plant
 

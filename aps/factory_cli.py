@@ -19,8 +19,10 @@ from aps.model import Problem
 from aps.result import Result
 
 generate_app = typer.Typer(
-    name="generate", help="Generate seeded plants and job-shop instances.",
-    no_args_is_help=True, pretty_exceptions_enable=False,
+    name="generate",
+    help="Generate seeded plants and job-shop instances.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
 )
 
 
@@ -48,8 +50,12 @@ def generate_plant_cmd(
     seed: Annotated[int, typer.Option("--seed")] = 0,
     out: Annotated[
         Path | None,
-        typer.Option("-o", "--output", help="plant .json, a .zip/.xlsx bundle or a folder of "
-                     "CSVs (no suffix); stdout (JSON) if omitted."),
+        typer.Option(
+            "-o",
+            "--output",
+            help="plant .json, a .zip/.xlsx bundle or a folder of "
+            "CSVs (no suffix); stdout (JSON) if omitted.",
+        ),
     ] = None,
 ) -> None:
     """A realistic, feasible plant (machines, shifts, BOM, setups, orders)."""
@@ -91,9 +97,15 @@ def generate_jssp_cmd(
     except ValueError as exc:
         raise fail(str(exc)) from None
     name = f"taillard-like-{jobs}x{machines}-{seed}"
-    text = (jssp_problem(inst, name).to_json() + "\n" if kind == "json"
-            else jssp_orlib(inst, f"# {name} (Taillard generator, time seed {seed}, "
-                                  f"machine seed {machine_seed or seed + 1})"))
+    text = (
+        jssp_problem(inst, name).to_json() + "\n"
+        if kind == "json"
+        else jssp_orlib(
+            inst,
+            f"# {name} (Taillard generator, time seed {seed}, "
+            f"machine seed {machine_seed or seed + 1})",
+        )
+    )
     _write(text, out)
 
 
@@ -156,8 +168,12 @@ def _load_problem(source: str) -> Problem:
 
 ProblemOpt = Annotated[
     str | None,
-    typer.Option("--problem", "-p", help="The problem or plant the result belongs to "
-                 "(needed for datetimes, downtime and stock)."),
+    typer.Option(
+        "--problem",
+        "-p",
+        help="The problem or plant the result belongs to "
+        "(needed for datetimes, downtime and stock).",
+    ),
 ]
 
 
@@ -195,11 +211,16 @@ def report_cmd(
 def gantt_cmd(
     result_path: Annotated[Path, typer.Argument(metavar="RESULT")],
     out: Annotated[Path, typer.Option("-o", "--output", help="gantt.html (or .json)")] = Path(
-        "gantt.html"),
+        "gantt.html"
+    ),
     problem: ProblemOpt = None,
     fmt: Annotated[
-        str, typer.Option("--format", help="html (Plotly page), rows, frappe, vis or plotly "
-                          "(JSON shapes); default from the suffix")
+        str,
+        typer.Option(
+            "--format",
+            help="html (Plotly page), rows, frappe, vis or plotly "
+            "(JSON shapes); default from the suffix",
+        ),
     ] = "",
 ) -> None:
     """Draw a result as an interactive Gantt chart (self-contained HTML, no CDN)."""
@@ -235,8 +256,11 @@ def diagnose_cmd(
     path: Annotated[str, typer.Argument(help="Plant JSON, CSV bundle or problem JSON.")],
     fmt: Annotated[str, typer.Option("--format", help="text or json")] = "text",
     prove: Annotated[
-        bool, typer.Option("--witness/--no-witness",
-                           help="Without errors, also try to build a greedy feasible schedule.")
+        bool,
+        typer.Option(
+            "--witness/--no-witness",
+            help="Without errors, also try to build a greedy feasible schedule.",
+        ),
     ] = True,
 ) -> None:
     """Explain infeasibility before solving: name the orders, steps, machines and materials."""
@@ -248,14 +272,16 @@ def diagnose_cmd(
         raise fail(f"{path}: no such file or folder")
     findings = diagnose_path(path)
     if fmt == "json":
-        sys.stdout.write(json.dumps([f.model_dump(mode="json") for f in findings], indent=2)
-                         + "\n")
+        sys.stdout.write(json.dumps([f.model_dump(mode="json") for f in findings], indent=2) + "\n")
     else:
         for f in findings:
             typer.echo(str(f))
         errors = sum(f.severity is Severity.ERROR for f in findings)
-        typer.echo(f"{errors} error(s), {len(findings) - errors} warning(s)"
-                   if findings else "no problems found")
+        typer.echo(
+            f"{errors} error(s), {len(findings) - errors} warning(s)"
+            if findings
+            else "no problems found"
+        )
         if prove and not errors:
             try:
                 problem = _load_problem(path)
@@ -264,10 +290,14 @@ def diagnose_cmd(
             schedule = witness(problem)
             if schedule is not None:
                 end = max(r.end for r in schedule)
-                when = (f" ({problem.time.to_datetime(end).isoformat(timespec='minutes')})"
-                        if problem.time else "")
-                typer.echo(f"feasible: a greedy schedule meets every hard constraint, "
-                           f"makespan {end}{when}")
+                when = (
+                    f" ({problem.time.to_datetime(end).isoformat(timespec='minutes')})"
+                    if problem.time
+                    else ""
+                )
+                typer.echo(
+                    f"feasible: a greedy schedule meets every hard constraint, makespan {end}{when}"
+                )
             else:
                 typer.echo("no greedy schedule found (the plan may still be feasible)")
     if any(f.severity is Severity.ERROR for f in findings):

@@ -57,8 +57,9 @@ def gantt_rows(problem: Problem, result: Result, *, downtime: bool = True) -> li
         return str(mid)
 
     lane = {m.id: i for i, m in enumerate(problem.machines)}
-    schedule = sorted(result.schedule,
-                      key=lambda r: (lane.get(r.machine, len(lane)), str(r.machine), r.busy_from))
+    schedule = sorted(
+        result.schedule, key=lambda r: (lane.get(r.machine, len(lane)), str(r.machine), r.busy_from)
+    )
     for r in schedule:
         key = f"{r.job}/{r.op}"
         job_op = ops.get((r.job, r.op))
@@ -67,27 +68,67 @@ def gantt_rows(problem: Problem, result: Result, *, downtime: bool = True) -> li
             family = job_op[1].family or job_op[0].family
         colour = str(family) if family is not None else f"job {r.job}"
         if r.start > r.busy_from:
-            rows.append(GanttRow(id=f"{key}#setup", resource=res(r.machine),
-                                 label=f"setup {key}", start=r.busy_from, end=r.start,
-                                 kind="setup", order=str(r.job), colour_key="setup",
-                                 start_at=at(r.busy_from), end_at=at(r.start)))
-        rows.append(GanttRow(id=key, resource=res(r.machine), label=key, start=r.start,
-                             end=r.end, kind="run", order=str(r.job), colour_key=colour,
-                             start_at=at(r.start), end_at=at(r.end)))
+            rows.append(
+                GanttRow(
+                    id=f"{key}#setup",
+                    resource=res(r.machine),
+                    label=f"setup {key}",
+                    start=r.busy_from,
+                    end=r.start,
+                    kind="setup",
+                    order=str(r.job),
+                    colour_key="setup",
+                    start_at=at(r.busy_from),
+                    end_at=at(r.start),
+                )
+            )
+        rows.append(
+            GanttRow(
+                id=key,
+                resource=res(r.machine),
+                label=key,
+                start=r.start,
+                end=r.end,
+                kind="run",
+                order=str(r.job),
+                colour_key=colour,
+                start_at=at(r.start),
+                end_at=at(r.end),
+            )
+        )
         if job_op is not None and job_op[1].interruptible and r.machine in cals:
             for k, p in enumerate(cals[r.machine].pauses(r.start, r.end)):
-                rows.append(GanttRow(id=f"{key}#pause{k}", resource=res(r.machine),
-                                     label=f"pause {key} ({p.reason or 'unavailable'})",
-                                     start=p.start, end=p.end, kind="pause", order=str(r.job),
-                                     colour_key="pause", start_at=at(p.start), end_at=at(p.end)))
+                rows.append(
+                    GanttRow(
+                        id=f"{key}#pause{k}",
+                        resource=res(r.machine),
+                        label=f"pause {key} ({p.reason or 'unavailable'})",
+                        start=p.start,
+                        end=p.end,
+                        kind="pause",
+                        order=str(r.job),
+                        colour_key="pause",
+                        start_at=at(p.start),
+                        end_at=at(p.end),
+                    )
+                )
     if downtime and schedule:
         end = max(r.end for r in schedule)
         for m in problem.machines:
             for k, w in enumerate(cals[m.id].pauses(0, end)):
-                rows.append(GanttRow(id=f"{m.id}#down{k}", resource=res(m.id),
-                                     label=w.reason or "unavailable", start=w.start, end=w.end,
-                                     kind="downtime", colour_key="downtime",
-                                     start_at=at(w.start), end_at=at(w.end)))
+                rows.append(
+                    GanttRow(
+                        id=f"{m.id}#down{k}",
+                        resource=res(m.id),
+                        label=w.reason or "unavailable",
+                        start=w.start,
+                        end=w.end,
+                        kind="downtime",
+                        colour_key="downtime",
+                        start_at=at(w.start),
+                        end_at=at(w.end),
+                    )
+                )
     return rows
 
 
@@ -108,10 +149,17 @@ def to_frappe(rows: list[GanttRow]) -> list[dict[str, Any]]:
     2000-01-01).
     """
     return [
-        {"id": r.id, "name": f"{r.label} @ {r.resource}", "start": _date(r, "start"),
-         "end": _date(r, "end"), "progress": 0,
-         "custom_class": f"aps-{r.kind} aps-key-{_css(r.colour_key)}", "dependencies": ""}
-        for r in rows if r.kind in ("run", "setup")
+        {
+            "id": r.id,
+            "name": f"{r.label} @ {r.resource}",
+            "start": _date(r, "start"),
+            "end": _date(r, "end"),
+            "progress": 0,
+            "custom_class": f"aps-{r.kind} aps-key-{_css(r.colour_key)}",
+            "dependencies": "",
+        }
+        for r in rows
+        if r.kind in ("run", "setup")
     ]
 
 
@@ -127,19 +175,36 @@ def to_vis_timeline(rows: list[GanttRow]) -> dict[str, list[dict[str, Any]]]:
     groups = [{"id": g, "content": g} for g in dict.fromkeys(r.resource for r in rows)]
     items: list[dict[str, Any]] = []
     for r in rows:
-        items.append({
-            "id": r.id, "group": r.resource, "content": r.label if r.kind == "run" else "",
-            "title": r.label, "start": r.start_at if r.start_at is not None else r.start,
-            "end": r.end_at if r.end_at is not None else r.end,
-            "type": "background" if r.kind == "downtime" else "range",
-            "className": f"aps-{r.kind} aps-key-{_css(r.colour_key)}",
-        })
+        items.append(
+            {
+                "id": r.id,
+                "group": r.resource,
+                "content": r.label if r.kind == "run" else "",
+                "title": r.label,
+                "start": r.start_at if r.start_at is not None else r.start,
+                "end": r.end_at if r.end_at is not None else r.end,
+                "type": "background" if r.kind == "downtime" else "range",
+                "className": f"aps-{r.kind} aps-key-{_css(r.colour_key)}",
+            }
+        )
     return {"groups": groups, "items": items}
 
 
 _FIXED_COLOURS = {"setup": "#f2a541", "pause": "#d0d0d0", "downtime": "#9e9e9e"}
-_PALETTE = ["#1f77b4", "#2ca02c", "#9467bd", "#17becf", "#e377c2", "#8c564b", "#bcbd22",
-            "#d62728", "#7f7f7f", "#aec7e8", "#98df8a", "#c5b0d5"]
+_PALETTE = [
+    "#1f77b4",
+    "#2ca02c",
+    "#9467bd",
+    "#17becf",
+    "#e377c2",
+    "#8c564b",
+    "#bcbd22",
+    "#d62728",
+    "#7f7f7f",
+    "#aec7e8",
+    "#98df8a",
+    "#c5b0d5",
+]
 
 
 def colours(rows: list[GanttRow]) -> dict[str, str]:
@@ -149,8 +214,9 @@ def colours(rows: list[GanttRow]) -> dict[str, str]:
     return {**out, **_FIXED_COLOURS}
 
 
-def to_plotly(rows: list[GanttRow], title: str = "schedule",
-              resources: list[str] | None = None) -> dict[str, Any]:
+def to_plotly(
+    rows: list[GanttRow], title: str = "schedule", resources: list[str] | None = None
+) -> dict[str, Any]:
     """A Plotly figure dict: horizontal bars per resource, one trace per colour key.
 
     With datetimes the x axis is a date axis (bar ``base`` = start, length in ms, as
@@ -162,21 +228,31 @@ def to_plotly(rows: list[GanttRow], title: str = "schedule",
     traces: dict[tuple[int, str], dict[str, Any]] = {}
     for r in sorted(rows, key=lambda r: order[r.kind]):
         key = (order[r.kind], r.colour_key)
-        t = traces.setdefault(key, {
-            "type": "bar", "orientation": "h", "name": r.colour_key,
-            "legendgroup": r.colour_key, "marker": {"color": palette[r.colour_key]},
-            "opacity": 0.45 if r.kind in ("downtime", "pause") else 0.95,
-            "x": [], "base": [], "y": [], "text": [], "customdata": [],
-            "hovertemplate": "%{customdata}<extra></extra>", "textposition": "none",
-        })
+        t = traces.setdefault(
+            key,
+            {
+                "type": "bar",
+                "orientation": "h",
+                "name": r.colour_key,
+                "legendgroup": r.colour_key,
+                "marker": {"color": palette[r.colour_key]},
+                "opacity": 0.45 if r.kind in ("downtime", "pause") else 0.95,
+                "x": [],
+                "base": [],
+                "y": [],
+                "text": [],
+                "customdata": [],
+                "hovertemplate": "%{customdata}<extra></extra>",
+                "textposition": "none",
+            },
+        )
         if dated:
             assert r.start_at is not None and r.end_at is not None
             a, b = datetime.fromisoformat(r.start_at), datetime.fromisoformat(r.end_at)
             t["base"].append(a.strftime("%Y-%m-%d %H:%M:%S"))
             # the axis shows local wall-clock time, so bars span wall-clock time too
             # (a night shift across the DST switch still ends at 06:00 on the axis)
-            t["x"].append((b.replace(tzinfo=None) - a.replace(tzinfo=None)).total_seconds()
-                          * 1000)
+            t["x"].append((b.replace(tzinfo=None) - a.replace(tzinfo=None)).total_seconds() * 1000)
             span = f"{a:%a %Y-%m-%d %H:%M} → {b:%a %Y-%m-%d %H:%M}"
         else:
             t["base"].append(r.start)
@@ -186,16 +262,24 @@ def to_plotly(rows: list[GanttRow], title: str = "schedule",
         t["text"].append(r.label)
         t["customdata"].append(
             f"<b>{r.label}</b><br>{r.kind} on {r.resource}<br>{span}"
-            f"<br>ticks {r.start}–{r.end}" + (f"<br>order {r.order}" if r.order else ""))
+            f"<br>ticks {r.start}–{r.end}" + (f"<br>order {r.order}" if r.order else "")
+        )
     lanes = resources or list(dict.fromkeys(r.resource for r in rows))
     layout: dict[str, Any] = {
-        "title": {"text": title}, "barmode": "overlay", "bargap": 0.25,
+        "title": {"text": title},
+        "barmode": "overlay",
+        "bargap": 0.25,
         "height": max(300, 60 + 34 * len(lanes)),
-        "yaxis": {"categoryorder": "array", "categoryarray": list(reversed(lanes)),
-                  "title": {"text": "machine"}},
-        "xaxis": {"type": "date" if dated else "linear",
-                  "title": {"text": "time" if dated else "ticks"},
-                  "rangeslider": {"visible": True}},
+        "yaxis": {
+            "categoryorder": "array",
+            "categoryarray": list(reversed(lanes)),
+            "title": {"text": "machine"},
+        },
+        "xaxis": {
+            "type": "date" if dated else "linear",
+            "title": {"text": "time" if dated else "ticks"},
+            "rangeslider": {"visible": True},
+        },
         "legend": {"title": {"text": "family / kind"}},
     }
     return {"data": list(traces.values()), "layout": layout}
@@ -206,8 +290,9 @@ def plotly_figure(problem: Problem, result: Result) -> Any:
     import plotly.graph_objects as go
 
     rows = gantt_rows(problem, result)
-    fig = to_plotly(rows, title=_title(problem, result),
-                    resources=[str(m.id) for m in problem.machines])
+    fig = to_plotly(
+        rows, title=_title(problem, result), resources=[str(m.id) for m in problem.machines]
+    )
     return go.Figure(fig)
 
 

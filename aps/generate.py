@@ -101,23 +101,36 @@ def generate_plant(
     calendars: list[Calendar] = []
     default_calendar = None
     if f.calendars:
-        calendars.append(Calendar(
-            id="two-shift", timezone=ZONE,
-            shifts=[
-                Shift(days=[Weekday(d) for d in ("mon", "tue", "wed", "thu", "fri")],
-                      start=time(6), end=time(14), name="early"),
-                Shift(days=[Weekday(d) for d in ("mon", "tue", "wed", "thu", "fri")],
-                      start=time(14), end=time(22), name="late"),
-            ],
-            holiday_country="DE" if f.holidays else None,
-            holiday_subdivision="BY" if f.holidays else None,
-            exceptions=[
-                CalendarException(start=at(12, 6), end=at(12, 14), working=True,
-                                  reason="Saturday overtime"),
-                CalendarException(start=at(18, 12), end=at(18, 14), working=False,
-                                  reason="works meeting"),
-            ],
-        ))
+        calendars.append(
+            Calendar(
+                id="two-shift",
+                timezone=ZONE,
+                shifts=[
+                    Shift(
+                        days=[Weekday(d) for d in ("mon", "tue", "wed", "thu", "fri")],
+                        start=time(6),
+                        end=time(14),
+                        name="early",
+                    ),
+                    Shift(
+                        days=[Weekday(d) for d in ("mon", "tue", "wed", "thu", "fri")],
+                        start=time(14),
+                        end=time(22),
+                        name="late",
+                    ),
+                ],
+                holiday_country="DE" if f.holidays else None,
+                holiday_subdivision="BY" if f.holidays else None,
+                exceptions=[
+                    CalendarException(
+                        start=at(12, 6), end=at(12, 14), working=True, reason="Saturday overtime"
+                    ),
+                    CalendarException(
+                        start=at(18, 12), end=at(18, 14), working=False, reason="works meeting"
+                    ),
+                ],
+            )
+        )
         default_calendar = "two-shift"
 
     # machines -------------------------------------------------------------------------
@@ -133,28 +146,40 @@ def generate_plant(
         for k in range(per_group[g.id] * scale):
             maintenance: list[DateTimeWindow] = []
             if f.maintenance and g.id == "CNC" and k == 0:
-                maintenance.append(DateTimeWindow(start=at(9, 6), end=at(9, 14),
-                                                  reason="spindle service"))
-            machines.append(PlantMachine(
-                id=f"{g.id}-{k + 1}", name=f"{g.name} {k + 1}", group=g.id,
-                maintenance=maintenance))
+                maintenance.append(
+                    DateTimeWindow(start=at(9, 6), end=at(9, 14), reason="spindle service")
+                )
+            machines.append(
+                PlantMachine(
+                    id=f"{g.id}-{k + 1}",
+                    name=f"{g.name} {k + 1}",
+                    group=g.id,
+                    maintenance=maintenance,
+                )
+            )
 
     matrices: dict[str, SetupTable] = {}
     families = ["housing", "pump", "valve"]
     if f.setups:
         matrices["cnc"] = SetupTable(
-            changeover={a: {b: _minutes(0 if a == b else rng.choice([30, 45, 60]))
-                            for b in families} for a in families},
+            changeover={
+                a: {b: _minutes(0 if a == b else rng.choice([30, 45, 60])) for b in families}
+                for a in families
+            },
             initial={fam: _minutes(30) for fam in families},
         )
         matrices["assy"] = SetupTable(
-            changeover={a: {b: _minutes(0 if a == b else 20) for b in families}
-                        for a in families},
+            changeover={a: {b: _minutes(0 if a == b else 20) for b in families} for a in families},
         )
 
     # materials ------------------------------------------------------------------------
-    purchased = {"STEEL-BAR": "kg", "SHEET": "pcs", "MOTOR": "pcs", "SEAL-KIT": "pcs",
-                 "BOLT": "pcs"}
+    purchased = {
+        "STEEL-BAR": "kg",
+        "SHEET": "pcs",
+        "MOTOR": "pcs",
+        "SEAL-KIT": "pcs",
+        "BOLT": "pcs",
+    }
     subassemblies = ["FRAME", "SHAFT"]
 
     def mach(group: str, minutes_per_unit: float, fast: bool = False) -> list[EligibleMachine]:
@@ -162,64 +187,135 @@ def generate_plant(
         if not f.alternatives:
             return [EligibleMachine(machine=f"{group}-1")]
         if fast:
-            return [EligibleMachine(machine=f"{group}-1",
-                                    run_per_unit=_minutes(round(minutes_per_unit * 0.75, 2))),
-                    *[EligibleMachine(machine=f"{group}-{k + 1}")
-                      for k in range(1, per_group[group] * scale)]]
+            return [
+                EligibleMachine(
+                    machine=f"{group}-1", run_per_unit=_minutes(round(minutes_per_unit * 0.75, 2))
+                ),
+                *[
+                    EligibleMachine(machine=f"{group}-{k + 1}")
+                    for k in range(1, per_group[group] * scale)
+                ],
+            ]
         return [EligibleMachine(machine=group)]
 
     def flows(*items: tuple[str, float]) -> list[Flow]:
         return [Flow(material=m, per_unit=q) for m, q in items] if f.materials else []
 
     products: list[Product] = [
-        Product(id="FRAME", name="Welded frame", family="housing", routing=[
-            RoutingOperation(id="cut", machines=mach("SAW", 4.0), setup=_minutes(15),
-                             run_per_unit=_minutes(4.0), consumes=flows(("STEEL-BAR", 3))),
-            RoutingOperation(id="weld", machines=mach("WELD", 10.0, fast=True),
-                             setup=_minutes(20), run_per_unit=_minutes(10.0),
-                             interruptible=f.interruptible,
-                             produces=flows(("FRAME", 1))),
-        ]),
-        Product(id="SHAFT", name="Turned shaft", family="pump", routing=[
-            RoutingOperation(id="cut", machines=mach("SAW", 2.0), setup=_minutes(10),
-                             run_per_unit=_minutes(2.0), consumes=flows(("STEEL-BAR", 1))),
-            RoutingOperation(id="turn", machines=mach("CNC", 8.0, fast=True),
-                             setup=_minutes(20), run_per_unit=_minutes(8.0),
-                             produces=flows(("SHAFT", 1))),
-        ]),
+        Product(
+            id="FRAME",
+            name="Welded frame",
+            family="housing",
+            routing=[
+                RoutingOperation(
+                    id="cut",
+                    machines=mach("SAW", 4.0),
+                    setup=_minutes(15),
+                    run_per_unit=_minutes(4.0),
+                    consumes=flows(("STEEL-BAR", 3)),
+                ),
+                RoutingOperation(
+                    id="weld",
+                    machines=mach("WELD", 10.0, fast=True),
+                    setup=_minutes(20),
+                    run_per_unit=_minutes(10.0),
+                    interruptible=f.interruptible,
+                    produces=flows(("FRAME", 1)),
+                ),
+            ],
+        ),
+        Product(
+            id="SHAFT",
+            name="Turned shaft",
+            family="pump",
+            routing=[
+                RoutingOperation(
+                    id="cut",
+                    machines=mach("SAW", 2.0),
+                    setup=_minutes(10),
+                    run_per_unit=_minutes(2.0),
+                    consumes=flows(("STEEL-BAR", 1)),
+                ),
+                RoutingOperation(
+                    id="turn",
+                    machines=mach("CNC", 8.0, fast=True),
+                    setup=_minutes(20),
+                    run_per_unit=_minutes(8.0),
+                    produces=flows(("SHAFT", 1)),
+                ),
+            ],
+        ),
     ]
     finished: list[tuple[str, str, str]] = [
-        ("HSG-100", "Housing 100", "housing"), ("HSG-200", "Housing 200", "housing"),
-        ("PMP-10", "Pump 10", "pump"), ("PMP-20", "Pump 20", "pump"),
-        ("VLV-A", "Valve A", "valve"), ("VLV-B", "Valve B", "valve"),
+        ("HSG-100", "Housing 100", "housing"),
+        ("HSG-200", "Housing 200", "housing"),
+        ("PMP-10", "Pump 10", "pump"),
+        ("PMP-20", "Pump 20", "pump"),
+        ("VLV-A", "Valve A", "valve"),
+        ("VLV-B", "Valve B", "valve"),
     ]
     for pid, pname, fam in finished:
         cnc = rng.choice([10.0, 12.0, 15.0])
         assy = rng.choice([15.0, 20.0, 25.0])
         uses_frame = fam != "valve"
         uses_shaft = fam != "housing"
-        products.append(Product(id=pid, name=pname, family=fam, routing=[
-            RoutingOperation(id="saw", name="Cut blanks", machines=mach("SAW", 3.0),
-                             setup=_minutes(10), run_per_unit=_minutes(3.0),
-                             consumes=flows(("SHEET", 2))),
-            RoutingOperation(id="mill", name="Mill housing", machines=mach("CNC", cnc, True),
-                             setup=_minutes(15), run_per_unit=_minutes(cnc),
-                             min_lag=_minutes(30) if f.lags else timedelta(0)),
-            RoutingOperation(id="seal", name="Glue seals", predecessors=[],
-                             machines=mach("WELD", 4.0), setup=_minutes(10),
-                             run_per_unit=_minutes(4.0), consumes=flows(("SEAL-KIT", 1)),
-                             min_lag=_minutes(240) if f.lags else timedelta(0),
-                             max_lag=timedelta(days=5) if f.lags else None),
-            RoutingOperation(
-                id="assemble", name="Assemble", predecessors=["mill", "seal"],
-                machines=mach("ASSY", assy), setup=_minutes(20), run_per_unit=_minutes(assy),
-                interruptible=f.interruptible,
-                consumes=flows(("MOTOR", 1), ("BOLT", 8),
-                               *([("FRAME", 1)] if uses_frame else []),
-                               *([("SHAFT", 1)] if uses_shaft else []))),
-            RoutingOperation(id="test", name="Final test", machines=mach("ASSY", 1.0),
-                             duration=_minutes(30)),
-        ]))
+        products.append(
+            Product(
+                id=pid,
+                name=pname,
+                family=fam,
+                routing=[
+                    RoutingOperation(
+                        id="saw",
+                        name="Cut blanks",
+                        machines=mach("SAW", 3.0),
+                        setup=_minutes(10),
+                        run_per_unit=_minutes(3.0),
+                        consumes=flows(("SHEET", 2)),
+                    ),
+                    RoutingOperation(
+                        id="mill",
+                        name="Mill housing",
+                        machines=mach("CNC", cnc, True),
+                        setup=_minutes(15),
+                        run_per_unit=_minutes(cnc),
+                        min_lag=_minutes(30) if f.lags else timedelta(0),
+                    ),
+                    RoutingOperation(
+                        id="seal",
+                        name="Glue seals",
+                        predecessors=[],
+                        machines=mach("WELD", 4.0),
+                        setup=_minutes(10),
+                        run_per_unit=_minutes(4.0),
+                        consumes=flows(("SEAL-KIT", 1)),
+                        min_lag=_minutes(240) if f.lags else timedelta(0),
+                        max_lag=timedelta(days=5) if f.lags else None,
+                    ),
+                    RoutingOperation(
+                        id="assemble",
+                        name="Assemble",
+                        predecessors=["mill", "seal"],
+                        machines=mach("ASSY", assy),
+                        setup=_minutes(20),
+                        run_per_unit=_minutes(assy),
+                        interruptible=f.interruptible,
+                        consumes=flows(
+                            ("MOTOR", 1),
+                            ("BOLT", 8),
+                            *([("FRAME", 1)] if uses_frame else []),
+                            *([("SHAFT", 1)] if uses_shaft else []),
+                        ),
+                    ),
+                    RoutingOperation(
+                        id="test",
+                        name="Final test",
+                        machines=mach("ASSY", 1.0),
+                        duration=_minutes(30),
+                    ),
+                ],
+            )
+        )
 
     # orders ---------------------------------------------------------------------------
     n_sub = max(0, orders // 5) if orders >= 5 else 0
@@ -263,22 +359,39 @@ def generate_plant(
     for sub in subassemblies:
         for k, qty in enumerate(sub_split[sub]):
             counter += 1
-            plan.append(Order(
-                id=f"SA-{counter:03d}", product=sub, quantity=qty, release=at(0),
-                due=at(3 + 2 * k, 22), weight=1, status=OrderStatus.RELEASED))
+            plan.append(
+                Order(
+                    id=f"SA-{counter:03d}",
+                    product=sub,
+                    quantity=qty,
+                    release=at(0),
+                    due=at(3 + 2 * k, 22),
+                    weight=1,
+                    status=OrderStatus.RELEASED,
+                )
+            )
     for i, (pid, _fam, qty, release_day, due_day) in enumerate(fin_specs):
         status = OrderStatus.PLANNED if i % 7 == 6 else OrderStatus.RELEASED
         deadline = at(due_day + 10, 22) if i % 9 == 4 else None
         if deadline is not None and deadline > horizon_end:
             deadline = None
-        plan.append(Order(
-            id=f"SO-{i + 1:03d}", product=pid, quantity=qty, release=at(release_day, 6),
-            due=at(min(due_day, 7 * weeks - 3), 22 if f.calendars else 0),
-            deadline=deadline, weight=rng.choice([1, 1, 2, 3]), status=status))
+        plan.append(
+            Order(
+                id=f"SO-{i + 1:03d}",
+                product=pid,
+                quantity=qty,
+                release=at(release_day, 6),
+                due=at(min(due_day, 7 * weeks - 3), 22 if f.calendars else 0),
+                deadline=deadline,
+                weight=rng.choice([1, 1, 2, 3]),
+                status=status,
+            )
+        )
     if len(plan) > 3:  # a finished order already on the shop floor, and one done
         first = next(k for k, o in enumerate(plan) if o.id.startswith("SO-"))
-        plan[first] = plan[first].model_copy(update={
-            "status": OrderStatus.IN_PROGRESS, "completed_operations": ["saw"]})
+        plan[first] = plan[first].model_copy(
+            update={"status": OrderStatus.IN_PROGRESS, "completed_operations": ["saw"]}
+        )
     materials: list[StockItem] = []
     if f.materials:
         for mid, unit in purchased.items():
@@ -291,23 +404,43 @@ def generate_plant(
                 per = math.ceil(rest * 1.05 / chunks)
                 for k in range(chunks):
                     receipts.append(StockReceipt(at=at(2 + 3 * k, 7), quantity=max(1, per)))
-            materials.append(StockItem(id=mid, name=mid.title().replace("-", " "), unit=unit,
-                                       initial_stock=initial, receipts=receipts))
+            materials.append(
+                StockItem(
+                    id=mid,
+                    name=mid.title().replace("-", " "),
+                    unit=unit,
+                    initial_stock=initial,
+                    receipts=receipts,
+                )
+            )
         for sub in subassemblies:  # stock covers what no subassembly order makes
             covered = sum(sub_split[sub])
-            materials.append(StockItem(id=sub, name=f"{sub.title()} (in-house)", unit="pcs",
-                                       initial_stock=max(0, demand[sub] - covered)))
+            materials.append(
+                StockItem(
+                    id=sub,
+                    name=f"{sub.title()} (in-house)",
+                    unit="pcs",
+                    initial_stock=max(0, demand[sub] - covered),
+                )
+            )
 
     return Plant(
         name=name or f"plant-{orders}-{seed}",
         horizon=Horizon(start=origin, end=horizon_end, tick_seconds=60, timezone=ZONE),
-        calendars=calendars, default_calendar=default_calendar,
-        machine_groups=groups, machines=machines, setup_matrices=matrices,
-        products=products, materials=materials, orders=plan,
-        objective=Objective(terms=[
-            WeightedTerm(term=ObjectiveTerm.WEIGHTED_TARDINESS, weight=10),
-            WeightedTerm(term=ObjectiveTerm.MAKESPAN, weight=1),
-        ]),
+        calendars=calendars,
+        default_calendar=default_calendar,
+        machine_groups=groups,
+        machines=machines,
+        setup_matrices=matrices,
+        products=products,
+        materials=materials,
+        orders=plan,
+        objective=Objective(
+            terms=[
+                WeightedTerm(term=ObjectiveTerm.WEIGHTED_TARDINESS, weight=10),
+                WeightedTerm(term=ObjectiveTerm.MAKESPAN, weight=1),
+            ]
+        ),
     )
 
 
@@ -370,14 +503,25 @@ def jssp_problem(instance: list[list[tuple[int, int]]], name: str = "jssp") -> P
     return Problem(
         name=name,
         machines=[Machine(id=k) for k in range(m)],
-        jobs=[Job(id=j, operations=[Operation(id=i, modes=[Mode(machine=mach, duration=dur)])
-                                    for i, (mach, dur) in enumerate(row)])
-              for j, row in enumerate(instance)],
+        jobs=[
+            Job(
+                id=j,
+                operations=[
+                    Operation(id=i, modes=[Mode(machine=mach, duration=dur)])
+                    for i, (mach, dur) in enumerate(row)
+                ],
+            )
+            for j, row in enumerate(instance)
+        ],
     )
 
 
 def plant_summary(plant: Plant) -> dict[str, Any]:
     """Counts for a one-line CLI summary."""
-    return {"orders": len(plant.orders), "products": len(plant.products),
-            "machines": len(plant.machines), "groups": len(plant.machine_groups),
-            "materials": len(plant.materials)}
+    return {
+        "orders": len(plant.orders),
+        "products": len(plant.products),
+        "machines": len(plant.machines),
+        "groups": len(plant.machine_groups),
+        "materials": len(plant.materials),
+    }

@@ -46,7 +46,24 @@ def term_values(
         ObjectiveTerm.LATE_JOBS: late,
         ObjectiveTerm.FLOW_TIME: flow,
         ObjectiveTerm.SETUP_TIME: setup_ticks(problem, rows),
+        ObjectiveTerm.STABILITY: stability(problem, rows),
     }
+
+
+def stability(problem: Problem, schedule: Iterable[ScheduledOperation]) -> int:
+    """Start-time deviation plus machine-change cost against ``problem.stability``."""
+    if problem.stability is None:
+        return 0
+    placed = {(r.job, r.op): r for r in schedule}
+    total = 0
+    for ref in problem.stability.reference:
+        row = placed.get((ref.job, ref.op))
+        if row is None:
+            continue
+        total += abs(row.start - ref.start)
+        if row.machine != ref.machine:
+            total += problem.stability.machine_change
+    return total
 
 
 def objective_value(objective: Objective, values: dict[ObjectiveTerm, int]) -> int:

@@ -90,6 +90,28 @@ class MaterialFlow(_Frozen):
     quantity: PositiveInt
 
 
+class Placement(_Frozen):
+    """Where and when an operation is pinned (done or started: its actual times).
+
+    ``end`` overrides the mode's duration (actual run time); ``setup_start`` defaults to
+    ``start``. Pinned operations are facts: solvers keep them, the validator checks that
+    they were kept and that nothing else overlaps them.
+    """
+
+    machine: Id
+    start: int
+    end: int | None = None
+    setup_start: int | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        if self.end is not None and self.end < self.start:
+            raise ValueError(f"end {self.end} is before start {self.start}")
+        if self.setup_start is not None and self.setup_start > self.start:
+            raise ValueError(f"setup_start {self.setup_start} is after start {self.start}")
+        return self
+
+
 class Operation(_Frozen):
     """A step of a job, run in exactly one of its ``modes``.
 
@@ -106,6 +128,7 @@ class Operation(_Frozen):
     family: str | None = Field(default=None, max_length=200)
     consumes: list[MaterialFlow] = Field(default_factory=list)
     produces: list[MaterialFlow] = Field(default_factory=list)
+    fixed: Placement | None = None
 
     @model_validator(mode="after")
     def _distinct_modes(self) -> Self:
@@ -114,7 +137,20 @@ class Operation(_Frozen):
             if mode.machine in seen:
                 raise ValueError(f"modes[{i}]: machine {mode.machine!r} is listed twice")
             seen.add(mode.machine)
+        if self.fixed is not None and self.fixed.machine not in seen:
+            raise ValueError(
+                f"fixed.machine {self.fixed.machine!r} is not one of the operation's modes"
+            )
         return self
+
+    def fixed_end(self) -> int | None:
+        """The pinned end (actual, or start plus the pinned mode's duration)."""
+        if self.fixed is None:
+            return None
+        if self.fixed.end is not None:
+            return self.fixed.end
+        mode = next(m for m in self.modes if m.machine == self.fixed.machine)
+        return self.fixed.start + mode.duration
 
 
 class Job(_Frozen):
@@ -253,6 +289,7 @@ class ObjectiveTerm(StrEnum):
     LATE_JOBS = "late_jobs"
     FLOW_TIME = "flow_time"
     SETUP_TIME = "setup_time"
+    STABILITY = "stability"
 
 
 class WeightedTerm(_Frozen):
@@ -299,6 +336,26 @@ class Objective(_Frozen):
         return cls(kind="lexicographic" if lexicographic else "weighted", terms=terms)
 
 
+class Reference(_Frozen):
+    """An operation's place in a previously published schedule."""
+
+    job: Id
+    op: Id
+    machine: Id
+    start: int
+
+
+class Stability(_Frozen):
+    """What the ``stability`` objective term measures against (rescheduling).
+
+    The term is the sum over referenced operations of ``|start - reference start|`` plus
+    ``machine_change`` ticks for each operation that moves to another machine.
+    """
+
+    reference: list[Reference] = Field(default_factory=list)
+    machine_change: NonNegativeInt = 0
+
+
 class TimeBase(_Frozen):
     """How ticks map to wall-clock time: ``origin + tick * tick_seconds`` in ``timezone``."""
 
@@ -331,6 +388,7 @@ class Problem(_Frozen):
     materials: list[Material] = Field(default_factory=list)
     setup_matrices: dict[str, SetupMatrix] = Field(default_factory=dict)
     objective: Objective = Field(default_factory=Objective)
+    stability: Stability | None = None
     horizon: PositiveInt | None = None
     time: TimeBase | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
@@ -384,6 +442,7 @@ class Problem(_Frozen):
                     and op.modes[0].setup == 0
                     and not op.consumes
                     and not op.produces
+                    and op.fixed is None
                     and (op.predecessors is None)
                     for op in job.operations
                 )

@@ -167,17 +167,32 @@ def build_report(problem: Problem, result: Result) -> Report:
         interruptible = job_op[1].interruptible if job_op else False
         cal = cals.get(r.machine) or TickCalendar([])
         pauses = cal.pauses(r.start, r.end) if interruptible else []
-        ops.append(OperationReport(
-            order=r.job, operation=r.op, machine=r.machine,
-            machine_name=machines[r.machine].name if r.machine in machines else None,
-            setup_start=r.busy_from, start=r.start, end=r.end,
-            setup_ticks=r.start - r.busy_from,
-            run_ticks=(r.end - r.start) - sum(p.end - p.start for p in pauses),
-            pauses=[Pause(start=p.start, end=p.end, reason=p.reason,
-                          start_at=_iso(clock, p.start), end_at=_iso(clock, p.end))
-                    for p in pauses],
-            setup_start_at=_iso(clock, r.busy_from), start_at=_iso(clock, r.start),
-            end_at=_iso(clock, r.end)))
+        ops.append(
+            OperationReport(
+                order=r.job,
+                operation=r.op,
+                machine=r.machine,
+                machine_name=machines[r.machine].name if r.machine in machines else None,
+                setup_start=r.busy_from,
+                start=r.start,
+                end=r.end,
+                setup_ticks=r.start - r.busy_from,
+                run_ticks=(r.end - r.start) - sum(p.end - p.start for p in pauses),
+                pauses=[
+                    Pause(
+                        start=p.start,
+                        end=p.end,
+                        reason=p.reason,
+                        start_at=_iso(clock, p.start),
+                        end_at=_iso(clock, p.end),
+                    )
+                    for p in pauses
+                ],
+                setup_start_at=_iso(clock, r.busy_from),
+                start_at=_iso(clock, r.start),
+                end_at=_iso(clock, r.end),
+            )
+        )
 
     orders = _orders(problem, rows, clock)
     machine_rows = _machines(problem, ops, cals, makespan or 0)
@@ -185,22 +200,32 @@ def build_report(problem: Problem, result: Result) -> Report:
     busy = sum(m.run_ticks + m.setup_ticks for m in machine_rows)
     working = sum(m.working_ticks for m in machine_rows if m.operations)
     kpis = Kpis(
-        status=str(result.status), objective=result.objective, bound=result.bound,
-        gap=result.gap, makespan=makespan, makespan_at=_iso(clock, makespan),
+        status=str(result.status),
+        objective=result.objective,
+        bound=result.bound,
+        gap=result.gap,
+        makespan=makespan,
+        makespan_at=_iso(clock, makespan),
         weighted_tardiness=sum(o.weight * o.tardiness for o in orders),
         late_orders=sum(o.late for o in orders),
-        total_flow_time=sum((o.completion - o.release) for o in orders
-                            if o.completion is not None),
+        total_flow_time=sum((o.completion - o.release) for o in orders if o.completion is not None),
         setup_time=sum(o.setup_ticks for o in ops),
         utilisation=round(busy / working, 4) if working else None,
         tick_seconds=clock.tick_seconds if clock else None,
     )
-    return Report(name=result.name, kpis=kpis, operations=ops, orders=orders,
-                  machines=machine_rows, materials=materials)
+    return Report(
+        name=result.name,
+        kpis=kpis,
+        operations=ops,
+        orders=orders,
+        machines=machine_rows,
+        materials=materials,
+    )
 
 
-def _orders(problem: Problem, rows: list[ScheduledOperation],
-            clock: Clock | None) -> list[OrderReport]:
+def _orders(
+    problem: Problem, rows: list[ScheduledOperation], clock: Clock | None
+) -> list[OrderReport]:
     done: dict[Id, int] = {}
     for r in rows:
         done[r.job] = max(done.get(r.job, r.end), r.end)
@@ -210,20 +235,33 @@ def _orders(problem: Problem, rows: list[ScheduledOperation],
         c = done.get(job.id)
         lateness = c - job.due if c is not None and job.due is not None else None
         info = meta.get(str(job.id), {}) if isinstance(meta, dict) else {}
-        out.append(OrderReport(
-            order=job.id, product=info.get("product"), quantity=info.get("quantity"),
-            release=job.release, due=job.due, deadline=job.deadline, weight=job.weight,
-            completion=c, lateness=lateness, tardiness=max(0, lateness or 0),
-            late=lateness is not None and lateness > 0,
-            release_at=_iso(clock, job.release), due_at=_iso(clock, job.due),
-            completion_at=_iso(clock, c),
-            lateness_hours=round(lateness * clock.tick_seconds / 3600, 2)
-            if clock is not None and lateness is not None else None))
+        out.append(
+            OrderReport(
+                order=job.id,
+                product=info.get("product"),
+                quantity=info.get("quantity"),
+                release=job.release,
+                due=job.due,
+                deadline=job.deadline,
+                weight=job.weight,
+                completion=c,
+                lateness=lateness,
+                tardiness=max(0, lateness or 0),
+                late=lateness is not None and lateness > 0,
+                release_at=_iso(clock, job.release),
+                due_at=_iso(clock, job.due),
+                completion_at=_iso(clock, c),
+                lateness_hours=round(lateness * clock.tick_seconds / 3600, 2)
+                if clock is not None and lateness is not None
+                else None,
+            )
+        )
     return out
 
 
-def _machines(problem: Problem, ops: list[OperationReport], cals: dict[Id, TickCalendar],
-              makespan: int) -> list[MachineReport]:
+def _machines(
+    problem: Problem, ops: list[OperationReport], cals: dict[Id, TickCalendar], makespan: int
+) -> list[MachineReport]:
     by: dict[Id, list[OperationReport]] = defaultdict(list)
     for o in ops:
         by[o.machine].append(o)
@@ -233,15 +271,24 @@ def _machines(problem: Problem, ops: list[OperationReport], cals: dict[Id, TickC
         run = sum(o.run_ticks for o in mine)
         setup = sum(o.setup_ticks for o in mine)
         working = cals[m.id].working(0, makespan)
-        out.append(MachineReport(
-            machine=m.id, name=m.name, group=m.group, operations=len(mine), run_ticks=run,
-            setup_ticks=setup, working_ticks=working,
-            utilisation=round((run + setup) / working, 4) if working else 0.0))
+        out.append(
+            MachineReport(
+                machine=m.id,
+                name=m.name,
+                group=m.group,
+                operations=len(mine),
+                run_ticks=run,
+                setup_ticks=setup,
+                working_ticks=working,
+                utilisation=round((run + setup) / working, 4) if working else 0.0,
+            )
+        )
     return out
 
 
-def _materials(problem: Problem, rows: list[ScheduledOperation],
-               clock: Clock | None) -> list[MaterialReport]:
+def _materials(
+    problem: Problem, rows: list[ScheduledOperation], clock: Clock | None
+) -> list[MaterialReport]:
     """Stock over time; at one tick arrivals come before draws (as the validator counts)."""
     if not problem.materials:
         return []
@@ -264,17 +311,28 @@ def _materials(problem: Problem, rows: list[ScheduledOperation],
     out: list[MaterialReport] = []
     for mat in problem.materials:
         level = mat.initial
-        points = [StockPoint(time=0, at=_iso(clock, 0), change=mat.initial, level=level,
-                             event="initial")]
+        points = [
+            StockPoint(time=0, at=_iso(clock, 0), change=mat.initial, level=level, event="initial")
+        ]
         lowest = level
         for t, _, delta, kind, who in sorted(events[mat.id], key=lambda e: (e[0], e[1])):
             level += delta
             lowest = min(lowest, level)
-            points.append(StockPoint(time=t, at=_iso(clock, t), change=delta, level=level,
-                                     event=kind, ref=who))
-        out.append(MaterialReport(material=mat.id, name=mat.name,
-                                  unit=units.get(str(mat.id)), minimum=lowest, final=level,
-                                  profile=points))
+            points.append(
+                StockPoint(
+                    time=t, at=_iso(clock, t), change=delta, level=level, event=kind, ref=who
+                )
+            )
+        out.append(
+            MaterialReport(
+                material=mat.id,
+                name=mat.name,
+                unit=units.get(str(mat.id)),
+                minimum=lowest,
+                final=level,
+                profile=points,
+            )
+        )
     return out
 
 
@@ -289,11 +347,14 @@ def report_csv(report: Report, table: str = "operations") -> str:
         w.writerow(["material", "time", "at", "change", "level", "event", "ref"])
         for m in report.materials:
             for p in m.profile:
-                w.writerow([m.material, p.time, p.at or "", p.change, p.level, p.event,
-                            p.ref or ""])
+                w.writerow(
+                    [m.material, p.time, p.at or "", p.change, p.level, p.event, p.ref or ""]
+                )
         return buf.getvalue()
     items: list[BaseModel] = {
-        "operations": report.operations, "orders": report.orders, "machines": report.machines,
+        "operations": report.operations,
+        "orders": report.orders,
+        "machines": report.machines,
     }.get(table, [])  # type: ignore[assignment]
     if table not in ("operations", "orders", "machines"):
         raise ValueError(f"unknown table {table!r}; use operations, orders, machines or stock")
@@ -329,26 +390,33 @@ def report_text(report: Report, limit: int = 20) -> str:
         "",
         "orders (latest first):",
     ]
+
     def latest(o: OrderReport) -> int:
         return -(10**12) if o.lateness is None else o.lateness
 
     for o in sorted(report.orders, key=latest, reverse=True)[:limit]:
         done = o.completion_at or o.completion
-        lines.append(f"  {o.order!s:<12} {o.product or '':<10} done {done}"
-                     f"  due {o.due_at or o.due}  lateness {_hours(o.lateness, k)}"
-                     + ("  LATE" if o.late else ""))
+        lines.append(
+            f"  {o.order!s:<12} {o.product or '':<10} done {done}"
+            f"  due {o.due_at or o.due}  lateness {_hours(o.lateness, k)}"
+            + ("  LATE" if o.late else "")
+        )
     lines.append("")
     lines.append("machines:")
     for m in report.machines:
-        lines.append(f"  {m.machine!s:<10} {m.group or '':<6} ops {m.operations:>4}  "
-                     f"run {_hours(m.run_ticks, k):>9}  setup {_hours(m.setup_ticks, k):>8}  "
-                     f"utilisation {100 * m.utilisation:5.1f}%")
+        lines.append(
+            f"  {m.machine!s:<10} {m.group or '':<6} ops {m.operations:>4}  "
+            f"run {_hours(m.run_ticks, k):>9}  setup {_hours(m.setup_ticks, k):>8}  "
+            f"utilisation {100 * m.utilisation:5.1f}%"
+        )
     if report.materials:
         lines.append("")
         lines.append("materials:")
         for mat in report.materials:
-            lines.append(f"  {mat.material!s:<10} min {mat.minimum:>6}  final {mat.final:>6} "
-                         f"{mat.unit or ''}")
+            lines.append(
+                f"  {mat.material!s:<10} min {mat.minimum:>6}  final {mat.final:>6} "
+                f"{mat.unit or ''}"
+            )
     return "\n".join(lines) + "\n"
 
 
@@ -363,10 +431,15 @@ def problem_from_schedule(result: Result) -> Problem:
     machines = list(dict.fromkeys(r.machine for r in result.schedule))
     jobs: dict[Id, list[Operation]] = defaultdict(list)
     for r in sorted(result.schedule, key=lambda r: r.start):
-        jobs[r.job].append(Operation(id=r.op, modes=[Mode(machine=r.machine,
-                                                          duration=r.end - r.start)],
-                                     predecessors=[]))
+        jobs[r.job].append(
+            Operation(
+                id=r.op, modes=[Mode(machine=r.machine, duration=r.end - r.start)], predecessors=[]
+            )
+        )
     if not machines:
         raise ValueError("the result has no schedule to show")
-    return Problem(name=result.name, machines=[Machine(id=m) for m in machines],
-                   jobs=[Job(id=j, operations=ops) for j, ops in jobs.items()])
+    return Problem(
+        name=result.name,
+        machines=[Machine(id=m) for m in machines],
+        jobs=[Job(id=j, operations=ops) for j, ops in jobs.items()],
+    )

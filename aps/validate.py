@@ -103,6 +103,9 @@ def validate(problem: Problem, schedule: Iterable[ScheduledOperation]) -> list[V
             )
             continue
         modes[key] = mode
+        if op.fixed is not None:
+            out.extend(_check_fixed(job, op, row))
+            continue  # a pinned operation is a fact: its own times are not re-judged
         out.extend(_check_times(problem, job, op, mode, row, calendars[row.machine]))
 
     out.extend(_check_machines(problem, ops, placed, modes, machines, calendars))
@@ -223,6 +226,20 @@ def _check_times(
     return out
 
 
+def _check_fixed(job: Job, op: Operation, row: ScheduledOperation) -> list[Violation]:
+    assert op.fixed is not None
+    key = (job.id, op.id)
+    want = (op.fixed.machine, op.fixed.start, op.fixed_end())
+    got = (row.machine, row.start, row.end)
+    if got != want:
+        return [
+            _v("fixed", f"pinned operation {key} must stay on {want[0]!r} over "
+               f"[{want[1]}, {want[2]}), found {got[0]!r} over [{got[1]}, {got[2]})",
+               [key], [row.start, row.end])
+        ]  # fmt: skip
+    return []
+
+
 def _check_machines(
     problem: Problem,
     ops: dict[tuple[Id, Id], tuple[Job, Operation]],
@@ -268,7 +285,7 @@ def _check_machines(
             got = row.start - row.busy_from
             if op.interruptible:
                 got -= cal.blocked(row.busy_from, row.start)
-            if got < needed:
+            if got < needed and op.fixed is None:
                 out.append(
                     _v(
                         "setup",
@@ -293,6 +310,8 @@ def _check_precedences(
             sk = (job.id, job.operations[s].id)
             if pk not in placed or sk not in placed:
                 continue
+            if job.operations[p].fixed is not None and job.operations[s].fixed is not None:
+                continue  # both happened already: facts, not plans
             pend, sstart = placed[pk].end, placed[sk].start
             if sstart < pend + lag.min_lag:
                 out.append(

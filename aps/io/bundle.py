@@ -56,11 +56,22 @@ TABLES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "products": (("id",), ("name", "family")),
     "routings": (
         ("product", "operation"),
-        ("name", "machines", "predecessors", "setup", "run_per_unit", "duration", "min_lag",
-         "max_lag", "interruptible", "family"),
+        (
+            "name",
+            "machines",
+            "predecessors",
+            "setup",
+            "run_per_unit",
+            "duration",
+            "min_lag",
+            "max_lag",
+            "interruptible",
+            "family",
+        ),
     ),
     "routing_machines": (
-        ("product", "operation", "machine"), ("run_per_unit", "duration", "setup")
+        ("product", "operation", "machine"),
+        ("run_per_unit", "duration", "setup"),
     ),
     "bom": (("product", "operation", "material", "kind"), ("per_unit",)),
     "materials": (("id",), ("name", "unit", "initial_stock")),
@@ -71,8 +82,16 @@ TABLES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     ),
 }
 REQUIRED_TABLES = ("settings", "machines", "routings", "orders")
-SETTINGS_KEYS = ("name", "start", "end", "tick_seconds", "timezone", "default_calendar",
-                 "objective", "objective_kind")
+SETTINGS_KEYS = (
+    "name",
+    "start",
+    "end",
+    "tick_seconds",
+    "timezone",
+    "default_calendar",
+    "objective",
+    "objective_kind",
+)
 
 
 class BundleError(ValueError):
@@ -99,9 +118,7 @@ class _Reader:
     suffix: str  # ".csv" for files, "" for sheets
     errors: list[str] = field(default_factory=list)
     # plant path prefix → (table, row, column override)
-    origin: dict[tuple[str | int, ...], tuple[str, int, str | None]] = field(
-        default_factory=dict
-    )
+    origin: dict[tuple[str | int, ...], tuple[str, int, str | None]] = field(default_factory=dict)
 
     def where(self, table: str, row: int | None = None, column: str | None = None) -> str:
         text = f"{table}{self.suffix}" if self.suffix else f"sheet {table!r}"
@@ -114,8 +131,9 @@ class _Reader:
     def error(self, table: str, row: int | None, column: str | None, reason: str) -> None:
         self.errors.append(f"{self.where(table, row, column)}: {reason}")
 
-    def build(self, model: type[M], row: _Row, data: dict[str, Any],
-              columns: dict[str, str] | None = None) -> M | None:
+    def build(
+        self, model: type[M], row: _Row, data: dict[str, Any], columns: dict[str, str] | None = None
+    ) -> M | None:
         """Validate ``data`` (from ``row``) as ``model``; record errors by column."""
         try:
             return model.model_validate(data)
@@ -123,8 +141,12 @@ class _Reader:
             for e in exc.errors():
                 loc = [p for p in e["loc"] if isinstance(p, str)]
                 col = (columns or {}).get(loc[0], loc[0]) if loc else None
-                if col is not None and col not in row.cells and col not in TABLES[row.table][0] \
-                        and col not in TABLES[row.table][1]:
+                if (
+                    col is not None
+                    and col not in row.cells
+                    and col not in TABLES[row.table][0]
+                    and col not in TABLES[row.table][1]
+                ):
                     col = None
                 self.error(row.table, row.number, col, explain(e))
             return None
@@ -168,8 +190,11 @@ def _read_tables(path: Path) -> tuple[dict[str, list[_Row]], str]:
             with zipfile.ZipFile(path) as zf:
                 for info in zf.infolist():
                     member = Path(info.filename)
-                    if member.suffix.lower() != ".csv" or _ignored(member.name) or any(
-                            part.startswith(("__MACOSX", ".")) for part in member.parts):
+                    if (
+                        member.suffix.lower() != ".csv"
+                        or _ignored(member.name)
+                        or any(part.startswith(("__MACOSX", ".")) for part in member.parts)
+                    ):
                         continue
                     try:
                         frames[member.stem] = _read_csv(zf.read(info))
@@ -278,8 +303,7 @@ def read_json_plant(path: Path, data: Any) -> Plant:
 def _check_columns(tables: dict[str, list[_Row]], reader: _Reader) -> None:
     for name in [t for t in tables if not t.startswith("__")]:
         if name not in TABLES:
-            reader.error(name, None, None,
-                         f"unknown table; expected some of {', '.join(TABLES)}")
+            reader.error(name, None, None, f"unknown table; expected some of {', '.join(TABLES)}")
             continue
         required, optional = TABLES[name]
         cols = list(tables[f"__columns__{name}"][0].cells)
@@ -318,21 +342,23 @@ def _assemble(tables: dict[str, list[_Row]], r: _Reader) -> Plant:
     for row in rows("settings"):
         key = row.cells.get("key", "")
         if key not in SETTINGS_KEYS:
-            r.error("settings", row.number, "key",
-                    f"unknown setting {key!r}; expected {', '.join(SETTINGS_KEYS)}")
+            r.error(
+                "settings",
+                row.number,
+                "key",
+                f"unknown setting {key!r}; expected {', '.join(SETTINGS_KEYS)}",
+            )
         elif "value" in row.cells:
             settings[key] = row.cells["value"]
             settings_row[key] = row
     horizon: Horizon | None = None
     try:
-        horizon = Horizon.model_validate(_opt(settings, "start", "end", "tick_seconds",
-                                              "timezone"))
+        horizon = Horizon.model_validate(_opt(settings, "start", "end", "tick_seconds", "timezone"))
     except ValidationError as exc:
         for e in exc.errors():
             key = str(e["loc"][0]) if e["loc"] else "start"
             row_no = settings_row[key].number if key in settings_row else None
-            r.error("settings", row_no, "value" if row_no else None,
-                    f"setting {key!r}: {e['msg']}")
+            r.error("settings", row_no, "value" if row_no else None, f"setting {key!r}: {e['msg']}")
     objective = Objective()
     if "objective" in settings:
         try:
@@ -344,27 +370,47 @@ def _assemble(tables: dict[str, list[_Row]], r: _Reader) -> Plant:
                 {"kind": settings.get("objective_kind", "weighted"), "terms": terms}
             )
         except (ValidationError, ValueError) as exc:
-            r.error("settings", settings_row["objective"].number, "value",
-                    f"objective {settings['objective']!r} is not 'term:weight;...' with terms "
-                    f"makespan, weighted_tardiness, late_jobs, flow_time, setup_time ({exc})"
-                    .replace("\n", " "))
+            r.error(
+                "settings",
+                settings_row["objective"].number,
+                "value",
+                f"objective {settings['objective']!r} is not 'term:weight;...' with terms "
+                f"makespan, weighted_tardiness, late_jobs, flow_time, setup_time ({exc})".replace(
+                    "\n", " "
+                ),
+            )
 
     # calendars -------------------------------------------------------------------------
-    shifts, hols, excs = group("shifts", "calendar"), group("holidays", "calendar"), group(
-        "exceptions", "calendar")
+    shifts, hols, excs = (
+        group("shifts", "calendar"),
+        group("holidays", "calendar"),
+        group("exceptions", "calendar"),
+    )
     calendars: list[Calendar] = []
     for row in rows("calendars"):
         c = row.cells
-        sh = [r.build(Shift, s, _opt(s.cells, "days", "start", "end", "name"))
-              for s in shifts.get(c.get("id", ""), [])]
-        ho = [r.build(Holiday, h, _opt(h.cells, "date", "name"))
-              for h in hols.get(c.get("id", ""), [])]
-        ex = [r.build(CalendarException, e, _opt(e.cells, "start", "end", "working", "reason"))
-              for e in excs.get(c.get("id", ""), [])]
-        cal = r.build(Calendar, row, {
-            **_opt(c, "id", "timezone", "holiday_country", "holiday_subdivision"),
-            "shifts": [s for s in sh if s], "holidays": [h for h in ho if h],
-            "exceptions": [e for e in ex if e]})
+        sh = [
+            r.build(Shift, s, _opt(s.cells, "days", "start", "end", "name"))
+            for s in shifts.get(c.get("id", ""), [])
+        ]
+        ho = [
+            r.build(Holiday, h, _opt(h.cells, "date", "name"))
+            for h in hols.get(c.get("id", ""), [])
+        ]
+        ex = [
+            r.build(CalendarException, e, _opt(e.cells, "start", "end", "working", "reason"))
+            for e in excs.get(c.get("id", ""), [])
+        ]
+        cal = r.build(
+            Calendar,
+            row,
+            {
+                **_opt(c, "id", "timezone", "holiday_country", "holiday_subdivision"),
+                "shifts": [s for s in sh if s],
+                "holidays": [h for h in ho if h],
+                "exceptions": [e for e in ex if e],
+            },
+        )
         if cal is not None:
             r.origin[("calendars", len(calendars))] = ("calendars", row.number, None)
             calendars.append(cal)
@@ -385,11 +431,18 @@ def _assemble(tables: dict[str, list[_Row]], r: _Reader) -> Plant:
     maint = group("maintenance", "machine")
     machines: list[PlantMachine] = []
     for row in rows("machines"):
-        windows = [r.build(DateTimeWindow, w, _opt(w.cells, "start", "end", "reason"))
-                   for w in maint.get(row.cells.get("id", ""), [])]
-        m = r.build(PlantMachine, row, {
-            **_opt(row.cells, "id", "name", "group", "calendar", "setup_matrix"),
-            "maintenance": [w for w in windows if w]})
+        windows = [
+            r.build(DateTimeWindow, w, _opt(w.cells, "start", "end", "reason"))
+            for w in maint.get(row.cells.get("id", ""), [])
+        ]
+        m = r.build(
+            PlantMachine,
+            row,
+            {
+                **_opt(row.cells, "id", "name", "group", "calendar", "setup_matrix"),
+                "maintenance": [w for w in windows if w],
+            },
+        )
         if m is not None:
             r.origin[("machines", len(machines))] = ("machines", row.number, None)
             machines.append(m)
@@ -410,8 +463,15 @@ def _assemble(tables: dict[str, list[_Row]], r: _Reader) -> Plant:
                 if col not in c:
                     r.error("setups", row.number, col, "a value is required")
             continue
-        if r.build(SetupTable, row, {"initial": {c["to_family"]: c["changeover"]}},
-                   columns={"initial": "changeover"}) is None:
+        if (
+            r.build(
+                SetupTable,
+                row,
+                {"initial": {c["to_family"]: c["changeover"]}},
+                columns={"initial": "changeover"},
+            )
+            is None
+        ):
             continue
         setup_rows.setdefault(c["matrix"], row)
         if "from_family" in c:
@@ -420,10 +480,15 @@ def _assemble(tables: dict[str, list[_Row]], r: _Reader) -> Plant:
             initial[c["matrix"]][c["to_family"]] = c["changeover"]
     matrices: dict[str, SetupTable] = {}
     for name, first in setup_rows.items():
-        table = r.build(SetupTable, first, {
-            "changeover": {a: dict(b) for a, b in changeover[name].items()},
-            "initial": initial[name]}, columns={"initial": "changeover",
-                                               "changeover": "changeover"})
+        table = r.build(
+            SetupTable,
+            first,
+            {
+                "changeover": {a: dict(b) for a, b in changeover[name].items()},
+                "initial": initial[name],
+            },
+            columns={"initial": "changeover", "changeover": "changeover"},
+        )
         if table is not None:
             matrices[name] = table
 
@@ -431,11 +496,18 @@ def _assemble(tables: dict[str, list[_Row]], r: _Reader) -> Plant:
     recs = group("receipts", "material")
     materials: list[StockItem] = []
     for row in rows("materials"):
-        rr = [r.build(StockReceipt, x, _opt(x.cells, "at", "quantity"))
-              for x in recs.get(row.cells.get("id", ""), [])]
-        item = r.build(StockItem, row, {
-            **_opt(row.cells, "id", "name", "unit", "initial_stock"),
-            "receipts": [x for x in rr if x]})
+        rr = [
+            r.build(StockReceipt, x, _opt(x.cells, "at", "quantity"))
+            for x in recs.get(row.cells.get("id", ""), [])
+        ]
+        item = r.build(
+            StockItem,
+            row,
+            {
+                **_opt(row.cells, "id", "name", "unit", "initial_stock"),
+                "receipts": [x for x in rr if x],
+            },
+        )
         if item is not None:
             r.origin[("materials", len(materials))] = ("materials", row.number, None)
             materials.append(item)
@@ -472,8 +544,11 @@ def _assemble(tables: dict[str, list[_Row]], r: _Reader) -> Plant:
             eligible: list[Any] = []
             if rm_rows.get(op_key):
                 for k, m_row in enumerate(rm_rows[op_key]):
-                    em = r.build(EligibleMachine, m_row, _opt(
-                        m_row.cells, "machine", "run_per_unit", "duration", "setup"))
+                    em = r.build(
+                        EligibleMachine,
+                        m_row,
+                        _opt(m_row.cells, "machine", "run_per_unit", "duration", "setup"),
+                    )
                     r.origin[(*prefix, "machines", k)] = ("routing_machines", m_row.number, None)
                     eligible.append(em)
             else:
@@ -483,8 +558,12 @@ def _assemble(tables: dict[str, list[_Row]], r: _Reader) -> Plant:
             flows: dict[str, list[Any]] = {"consumes": [], "produces": []}
             for b_row in bom_rows.get(op_key, []):
                 kind = b_row.cells.get("kind", "").lower()
-                target = {"consume": "consumes", "consumes": "consumes",
-                          "produce": "produces", "produces": "produces"}.get(kind)
+                target = {
+                    "consume": "consumes",
+                    "consumes": "consumes",
+                    "produce": "produces",
+                    "produces": "produces",
+                }.get(kind)
                 if target is None:
                     r.error("bom", b_row.number, "kind", "must be 'consume' or 'produce'")
                     continue
@@ -495,16 +574,27 @@ def _assemble(tables: dict[str, list[_Row]], r: _Reader) -> Plant:
                 r.origin[(*prefix, target, len(flows[target]))] = ("bom", b_row.number, None)
                 flows[target].append(flow)
             if any(e is None for e in eligible) or any(
-                    f is None for fs in flows.values() for f in fs):
+                f is None for fs in flows.values() for f in fs
+            ):
                 continue
             data: dict[str, Any] = {
                 "id": c.get("operation"),
-                **_opt(c, "name", "setup", "run_per_unit", "duration", "min_lag", "max_lag",
-                       "interruptible", "family"),
-                "machines": eligible, **flows}
+                **_opt(
+                    c,
+                    "name",
+                    "setup",
+                    "run_per_unit",
+                    "duration",
+                    "min_lag",
+                    "max_lag",
+                    "interruptible",
+                    "family",
+                ),
+                "machines": eligible,
+                **flows,
+            }
             if "predecessors" in c:
-                data["predecessors"] = [] if c["predecessors"] == "-" else _split(
-                    c["predecessors"])
+                data["predecessors"] = [] if c["predecessors"] == "-" else _split(c["predecessors"])
             op = r.build(RoutingOperation, o_row, data, columns={"id": "operation"})
             if op is not None:
                 r.origin[prefix] = ("routings", o_row.number, None)
@@ -512,22 +602,28 @@ def _assemble(tables: dict[str, list[_Row]], r: _Reader) -> Plant:
         if not route_rows.get(pid):
             r.error(row.table, row.number, "id", f"product {pid!r} has no rows in routings")
             continue
-        prod = r.build(Product, row, {**_opt(row.cells, "id", "name", "family"),
-                                      "routing": routing})
+        prod = r.build(
+            Product, row, {**_opt(row.cells, "id", "name", "family"), "routing": routing}
+        )
         if prod is not None:
             r.origin[("products", p_index)] = (row.table, row.number, None)
             products.append(prod)
     for op_key, rs in [*rm_rows.items(), *bom_rows.items()]:
         if op_key not in used_ops:
             for row in rs:
-                r.error(row.table, row.number, "operation",
-                        f"product {op_key[0]!r} has no operation {op_key[1]!r} in routings")
+                r.error(
+                    row.table,
+                    row.number,
+                    "operation",
+                    f"product {op_key[0]!r} has no operation {op_key[1]!r} in routings",
+                )
 
     # orders ----------------------------------------------------------------------------
     orders: list[Order] = []
     for row in rows("orders"):
-        odata: dict[str, Any] = _opt(row.cells, "id", "product", "quantity", "release", "due",
-                                     "deadline", "weight", "status")
+        odata: dict[str, Any] = _opt(
+            row.cells, "id", "product", "quantity", "release", "due", "deadline", "weight", "status"
+        )
         if "completed_operations" in row.cells:
             odata["completed_operations"] = _split(row.cells["completed_operations"])
         order = r.build(Order, row, odata)
@@ -539,10 +635,18 @@ def _assemble(tables: dict[str, list[_Row]], r: _Reader) -> Plant:
         raise BundleError(r.errors or ["settings: 'start' is required"])
 
     fields: dict[str, Any] = {
-        "name": settings.get("name", "plant"), "horizon": horizon, "calendars": calendars,
-        "default_calendar": settings.get("default_calendar"), "machine_groups": groups,
-        "machines": machines, "setup_matrices": matrices, "products": products,
-        "materials": materials, "orders": orders, "objective": objective}
+        "name": settings.get("name", "plant"),
+        "horizon": horizon,
+        "calendars": calendars,
+        "default_calendar": settings.get("default_calendar"),
+        "machine_groups": groups,
+        "machines": machines,
+        "setup_matrices": matrices,
+        "products": products,
+        "materials": materials,
+        "orders": orders,
+        "objective": objective,
+    }
     draft = Plant.model_construct(**fields)
     for issue in reference_issues(draft):
         r.errors.append(_locate(r, issue.path, issue.message))
@@ -551,12 +655,18 @@ def _assemble(tables: dict[str, list[_Row]], r: _Reader) -> Plant:
     try:
         return Plant.model_validate(fields)
     except ValidationError as exc:  # structural rules not tied to one row
-        raise BundleError([f"{format_path(tuple(p for p in e['loc'] if isinstance(p, str | int)))}"
-                           f": {e['msg']}" for e in exc.errors()]) from exc
+        raise BundleError(
+            [
+                f"{format_path(tuple(p for p in e['loc'] if isinstance(p, str | int)))}: {e['msg']}"
+                for e in exc.errors()
+            ]
+        ) from exc
 
 
-_COLUMN_ALIASES = {("routings", "id"): "operation", ("orders", "completed_operations"):
-                   "completed_operations"}
+_COLUMN_ALIASES = {
+    ("routings", "id"): "operation",
+    ("orders", "completed_operations"): "completed_operations",
+}
 
 
 def _locate(r: _Reader, path: tuple[str | int, ...], message: str) -> str:
@@ -598,69 +708,127 @@ def plant_tables(plant: Plant) -> dict[str, list[dict[str, Any]]]:
     t: dict[str, list[dict[str, Any]]] = defaultdict(list)
     h = d["horizon"]
     obj = plant.objective
-    settings = {"name": plant.name, "start": h["start"], "end": h.get("end"),
-                "tick_seconds": plant.horizon.tick_seconds, "timezone": h.get("timezone"),
-                "default_calendar": plant.default_calendar,
-                "objective": ";".join(f"{w.term.value}:{w.weight}" for w in obj.terms),
-                "objective_kind": obj.kind}
+    settings = {
+        "name": plant.name,
+        "start": h["start"],
+        "end": h.get("end"),
+        "tick_seconds": plant.horizon.tick_seconds,
+        "timezone": h.get("timezone"),
+        "default_calendar": plant.default_calendar,
+        "objective": ";".join(f"{w.term.value}:{w.weight}" for w in obj.terms),
+        "objective_kind": obj.kind,
+    }
     t["settings"] = [{"key": k, "value": v} for k, v in settings.items() if v is not None]
     for cal in d.get("calendars", []):
-        t["calendars"].append({k: cal.get(k) for k in TABLES["calendars"][0]
-                               + TABLES["calendars"][1]})
+        t["calendars"].append(
+            {k: cal.get(k) for k in TABLES["calendars"][0] + TABLES["calendars"][1]}
+        )
         for s in cal.get("shifts", []):
-            t["shifts"].append({"calendar": cal["id"], "days": _days(s["days"]),
-                                "start": s["start"][:5] if s["start"].endswith(":00") and
-                                len(s["start"]) == 8 else s["start"],
-                                "end": s["end"][:5] if s["end"].endswith(":00") and
-                                len(s["end"]) == 8 else s["end"], "name": s.get("name")})
+            t["shifts"].append(
+                {
+                    "calendar": cal["id"],
+                    "days": _days(s["days"]),
+                    "start": s["start"][:5]
+                    if s["start"].endswith(":00") and len(s["start"]) == 8
+                    else s["start"],
+                    "end": s["end"][:5]
+                    if s["end"].endswith(":00") and len(s["end"]) == 8
+                    else s["end"],
+                    "name": s.get("name"),
+                }
+            )
         for hol in cal.get("holidays", []):
-            t["holidays"].append({"calendar": cal["id"], "date": hol["date"],
-                                  "name": hol.get("name")})
+            t["holidays"].append(
+                {"calendar": cal["id"], "date": hol["date"], "name": hol.get("name")}
+            )
         for e in cal.get("exceptions", []):
-            t["exceptions"].append({"calendar": cal["id"], "start": e["start"], "end": e["end"],
-                                    "working": str(e.get("working", False)).lower(),
-                                    "reason": e.get("reason")})
+            t["exceptions"].append(
+                {
+                    "calendar": cal["id"],
+                    "start": e["start"],
+                    "end": e["end"],
+                    "working": str(e.get("working", False)).lower(),
+                    "reason": e.get("reason"),
+                }
+            )
     for g in d.get("machine_groups", []):
         t["machine_groups"].append(g)
     for m in d["machines"]:
-        t["machines"].append({k: m.get(k) for k in ("id", "name", "group", "calendar",
-                                                    "setup_matrix")})
+        t["machines"].append(
+            {k: m.get(k) for k in ("id", "name", "group", "calendar", "setup_matrix")}
+        )
         for w in m.get("maintenance", []):
             t["maintenance"].append({"machine": m["id"], **w})
     for name, table in d.get("setup_matrices", {}).items():
         for to, v in table.get("initial", {}).items():
-            t["setups"].append({"matrix": name, "from_family": None, "to_family": to,
-                                "changeover": v})
+            t["setups"].append(
+                {"matrix": name, "from_family": None, "to_family": to, "changeover": v}
+            )
         for a, row in table.get("changeover", {}).items():
             for b, v in row.items():
-                t["setups"].append({"matrix": name, "from_family": a, "to_family": b,
-                                    "changeover": v})
+                t["setups"].append(
+                    {"matrix": name, "from_family": a, "to_family": b, "changeover": v}
+                )
     for p in d["products"]:
         t["products"].append({"id": p["id"], "name": p.get("name"), "family": p.get("family")})
         for op in p["routing"]:
             preds = op.get("predecessors")
-            t["routings"].append({
-                "product": p["id"], "operation": op["id"], "name": op.get("name"),
-                "predecessors": None if preds is None else (";".join(preds) or "-"),
-                **{k: op.get(k) for k in ("setup", "run_per_unit", "duration", "min_lag",
-                                          "max_lag", "family")},
-                "interruptible": "true" if op.get("interruptible") else None})
+            t["routings"].append(
+                {
+                    "product": p["id"],
+                    "operation": op["id"],
+                    "name": op.get("name"),
+                    "predecessors": None if preds is None else (";".join(preds) or "-"),
+                    **{
+                        k: op.get(k)
+                        for k in (
+                            "setup",
+                            "run_per_unit",
+                            "duration",
+                            "min_lag",
+                            "max_lag",
+                            "family",
+                        )
+                    },
+                    "interruptible": "true" if op.get("interruptible") else None,
+                }
+            )
             for em in op["machines"]:
                 t["routing_machines"].append({"product": p["id"], "operation": op["id"], **em})
             for kind, key in (("consume", "consumes"), ("produce", "produces")):
                 for f in op.get(key, []):
-                    t["bom"].append({"product": p["id"], "operation": op["id"],
-                                     "material": f["material"], "per_unit": f.get("per_unit", 1),
-                                     "kind": kind})
+                    t["bom"].append(
+                        {
+                            "product": p["id"],
+                            "operation": op["id"],
+                            "material": f["material"],
+                            "per_unit": f.get("per_unit", 1),
+                            "kind": kind,
+                        }
+                    )
     for m in d.get("materials", []):
         t["materials"].append({k: m.get(k) for k in ("id", "name", "unit", "initial_stock")})
         for rec in m.get("receipts", []):
             t["receipts"].append({"material": m["id"], **rec})
     for o in d["orders"]:
-        t["orders"].append({**{k: o.get(k) for k in ("id", "product", "quantity", "release",
-                                                      "due", "deadline", "weight", "status")},
-                            "completed_operations": ";".join(o.get("completed_operations", []))
-                            or None})
+        t["orders"].append(
+            {
+                **{
+                    k: o.get(k)
+                    for k in (
+                        "id",
+                        "product",
+                        "quantity",
+                        "release",
+                        "due",
+                        "deadline",
+                        "weight",
+                        "status",
+                    )
+                },
+                "completed_operations": ";".join(o.get("completed_operations", [])) or None,
+            }
+        )
     return dict(t)
 
 

@@ -88,6 +88,7 @@ def horizon_of(problem: Problem) -> int:
     for job in problem.jobs:
         base = max(base, job.release)
         for op in job.operations:
+            base = max(base, op.fixed_end() or 0)
             total += max(
                 m.duration
                 + m.setup
@@ -155,7 +156,33 @@ class CpsatModel:
             md.setup > 0 or self.machines[md.machine].setup_matrix is not None for md in op.modes
         )
 
+    def _add_fixed(self, job: Job, op: Operation) -> None:
+        """A pinned operation: constants on its machine, kept clear of other operations."""
+        assert op.fixed is not None
+        m, f = self.model, op.fixed
+        tag = f"{job.id}_{op.id}"
+        end = op.fixed_end()
+        assert end is not None
+        busy_from = f.start if f.setup_start is None else f.setup_start
+        s = m.new_int_var(f.start, f.start, f"s_{tag}")
+        e = m.new_int_var(end, end, f"e_{tag}")
+        b = m.new_int_var(busy_from, busy_from, f"b_{tag}") if self._needs_busy(op) else s
+        v = _OpVars(job, op, op.family if op.family is not None else job.family, s, e, b)
+        machine = self.machines[f.machine]
+        changeover: cp_model.IntVar | int = 0
+        if machine.setup_matrix is not None:
+            mx = self.problem.setup_matrices[machine.setup_matrix]
+            top = max([x for row in mx.changeover.values() for x in row.values()]
+                      + list(mx.initial.values()) + [0])  # fmt: skip
+            changeover = m.new_int_var(0, top, f"co_{tag}")
+        interval = m.new_fixed_size_interval_var(busy_from, end - busy_from, f"i_{tag}")
+        v.modes.append(_ModeVars(f.machine, 1, interval, end - f.start, 0, changeover))
+        self.ops.append(v)
+
     def _add_operation(self, job: Job, op: Operation) -> None:
+        if op.fixed is not None:
+            self._add_fixed(job, op)
+            return
         m, H = self.model, self.horizon
         tag = f"{job.id}_{op.id}"
         hi_end = H if job.deadline is None else min(H, job.deadline)
@@ -307,7 +334,11 @@ class CpsatModel:
                 by_machine[mv.machine].append((v, mv))
         for mid, nodes in by_machine.items():
             machine = self.machines[mid]
-            intervals = [mv.interval for _, mv in nodes]
+            intervals = [mv.interval for v, mv in nodes if v.op.fixed is None]
+            pinned = [mv.interval for v, mv in nodes if v.op.fixed is not None]
+            if pinned:
+                # pinned operations are facts: they may sit in a window, never under another
+                m.add_no_overlap([mv.interval for _, mv in nodes])
             if mid not in self.mixed:
                 calendar = (
                     self._assume("calendar", mid, f"machine {mid!r} is unavailable in its "
@@ -433,6 +464,8 @@ class CpsatModel:
             self.terms[ObjectiveTerm.FLOW_TIME] = sum(
                 self.job_end[j.id] - j.release for j in self.problem.jobs
             )
+        if ObjectiveTerm.STABILITY in wanted:
+            self.terms[ObjectiveTerm.STABILITY] = self._stability()
         if ObjectiveTerm.SETUP_TIME in wanted:
             parts: list[LinearExpr] = []
             for v in self.ops:
@@ -442,6 +475,27 @@ class CpsatModel:
                     if not isinstance(mv.changeover, int):
                         parts.append(mv.changeover)
             self.terms[ObjectiveTerm.SETUP_TIME] = sum(parts) if parts else 0
+
+    def _stability(self) -> LinearExpr:
+        """Start deviation plus machine-change cost against the reference schedule."""
+        stab = self.problem.stability
+        if stab is None:
+            return 0
+        m = self.model
+        by_key = {(v.job.id, v.op.id): v for v in self.ops}
+        parts: list[LinearExpr] = []
+        for ref in stab.reference:
+            v = by_key.get((ref.job, ref.op))
+            if v is None or v.op.fixed is not None:
+                continue
+            dev = m.new_int_var(0, self.horizon, f"dev_{ref.job}_{ref.op}")
+            m.add_abs_equality(dev, v.s - ref.start)
+            parts.append(dev)
+            if stab.machine_change:
+                for mv in v.modes:
+                    if mv.machine != ref.machine:
+                        parts.append(stab.machine_change * mv.present)
+        return sum(parts) if parts else 0
 
     # -- hints and solutions ----------------------------------------------------------
 
@@ -468,7 +522,7 @@ class CpsatModel:
                 chosen = mv.machine == r.machine
                 if not isinstance(mv.present, int):
                     m.add_hint(mv.present, chosen)
-                if not isinstance(mv.changeover, int):
+                if not isinstance(mv.changeover, int) and v.op.fixed is None:
                     m.add_hint(mv.changeover, r.start - busy_from - mv.setup if chosen else 0)
                 if mv.size is not None:
                     m.add_hint(mv.size, r.end - busy_from)

@@ -282,3 +282,27 @@ def test_bad_parameters_are_refused() -> None:
         solve(
             problem(jobs=[{"id": "J", "operations": [op(1, ("M1", 1), ("M2", 1))]}]), solver="plain"
         )
+
+
+def test_pinned_operations_and_stability() -> None:
+    """Tests that pinned operations stay put, others avoid them, and stability holds starts."""
+    p = problem(
+        jobs=[
+            {"id": "A", "operations": [op(1, ("M1", 3), fixed={"machine": "M1", "start": 2,
+                                                                "end": 7})]},
+            {"id": "B", "operations": [op(1, ("M1", 2), ("M2", 4))]},
+            {"id": "C", "operations": [op(1, ("M1", 4))]},
+        ],
+        stability={"reference": [{"job": "C", "op": 1, "machine": "M1", "start": 9}],
+                   "machine_change": 50},
+        objective={"kind": "lexicographic", "terms": [{"term": "stability"}, {"term": "makespan"}]},
+    )  # fmt: skip
+    result = _solve(p)
+    rows = {(r.job, r.op): r for r in result.schedule}
+    assert (rows["A", 1].start, rows["A", 1].end) == (2, 7)
+    assert rows["C", 1].start == 9
+    assert result.kpis["stability"] == 0
+    assert result.kpis["makespan"] == 13
+    moved = [r.model_copy(update={"start": 3, "end": 6}) if r.job == "A" else r for r in
+             result.schedule]  # fmt: skip
+    assert {v.constraint for v in validate(p, moved)} >= {"fixed"}
