@@ -25,6 +25,8 @@ from aps.validate import makespan
 
 #: Share of the time limit spent with tabu search and CP-SAT running side by side.
 TABU_SHARE = 0.7
+#: Above this many operations CP-SAT is left out: its model would not pay for itself.
+CPSAT_MAX_OPERATIONS = 10_000
 
 
 class _Best:
@@ -79,38 +81,52 @@ def solve_job_shop(
     optimal = False
     params: dict[str, object] = {}
 
-    # phase 1: tabu search thread + CP-SAT on the other workers
-    phase1_end = started + TABU_SHARE * time_limit
-    ts_result: list[tuple[list[ScheduledOperation], int]] = []
+    # phase 1: tabu search thread(s) + CP-SAT on the other workers; very large shops get
+    # tabu search on every worker (one CP-SAT model would not even finish presolve)
+    use_cpsat = problem.num_operations <= CPSAT_MAX_OPERATIONS
+    phase1_end = started + (TABU_SHARE if use_cpsat else 1.0) * time_limit
+    n_tabu = 1 if use_cpsat else max(1, workers)
 
-    def run_tabu() -> None:
+    def run_tabu(k: int) -> None:
         assert best.schedule is not None
-        ts_result.append(
-            tabu_search(problem, best.schedule, max(0.0, phase1_end - time.monotonic()),
-                        seed=seed, lower_bound=best.bound, stop=tabu_stop, on_improve=best.offer)
-        )  # fmt: skip
+        tabu_search(problem, best.schedule, max(0.0, phase1_end - time.monotonic()),
+                    seed=seed + k, lower_bound=best.bound, stop=tabu_stop,
+                    on_improve=best.offer, report_every=max(0.5, time_limit / 50))  # fmt: skip
 
-    thread = threading.Thread(target=run_tabu, daemon=True)
-    thread.start()
-    assert best.value is not None
-    built = CpsatModel(problem, horizon=best.value)
-    cmax = built.terms[ObjectiveTerm.MAKESPAN]
-    built.model.add(cmax >= lb)
-    built.model.minimize(cmax)
-    assert best.schedule is not None
-    built.add_hint(best.schedule)
-    status, _ = _run_cpsat(built, best, max(1, workers - 1), seed,
+    threads = [threading.Thread(target=run_tabu, args=(k,), daemon=True) for k in range(n_tabu)]
+    for thread in threads:
+        thread.start()
+    status = SolveStatus.UNKNOWN
+    if use_cpsat:
+        assert best.value is not None and best.schedule is not None
+        built = CpsatModel(problem, horizon=best.value)
+        cmax = built.terms[ObjectiveTerm.MAKESPAN]
+        built.model.add(cmax >= lb)
+        built.model.minimize(cmax)
+        built.add_hint(best.schedule)
+        status, _ = _run_cpsat(built, best, max(1, workers - 1), seed,
                                phase1_end - time.monotonic(), stop)  # fmt: skip
-    if status == SolveStatus.OPTIMAL or stop.is_set():
+    else:
+        while not stop.wait(0.05) and time.monotonic() < phase1_end:
+            if any(not t.is_alive() for t in threads):
+                break  # a search reached the lower bound
+    if status == SolveStatus.OPTIMAL or stop.is_set() or not use_cpsat:
         tabu_stop.set()
-    thread.join()
+    for thread in threads:
+        thread.join()
     if status == SolveStatus.OPTIMAL:
         optimal = True
-    params["phase1"] = {"tabu_threads": 1, "cpsat_workers": max(1, workers - 1)}
+    params["phase1"] = {"tabu_threads": n_tabu, "cpsat_workers": max(1, workers - 1) * use_cpsat}
 
     # phase 2: every worker on CP-SAT, hinted with the best schedule and a cut horizon
     remaining = deadline - time.monotonic()
-    if not optimal and not stop.is_set() and remaining > 0.2 and best.value is not None:
+    if (
+        use_cpsat
+        and not optimal
+        and not stop.is_set()
+        and remaining > 0.2
+        and best.value is not None
+    ):
         if best.value <= best.bound:
             optimal = True
         else:

@@ -349,6 +349,7 @@ def tabu_search(
     lower_bound: int = 0,
     stop: threading.Event | None = None,
     on_improve: Callable[[list[ScheduledOperation], int], object] | None = None,
+    report_every: float = 0.0,
 ) -> tuple[list[ScheduledOperation], int]:
     """Improve ``initial`` for ``time_limit`` seconds; returns (schedule, makespan).
 
@@ -366,14 +367,20 @@ def tabu_search(
     chunk = 50
     round_ = 0
     reported = makespan(initial)
+    last_report = 0.0
     while True:
         t0 = time.monotonic()
         best = _search(a.duration, a.job_pred, a.job_succ, a.machine, seq, best_seq, chunk,
                        stall, tenure, seed + round_, state)  # fmt: skip
         round_ += 1
         took = time.monotonic() - t0
-        if on_improve is not None and best < reported:
+        if (
+            on_improve is not None
+            and best < reported
+            and time.monotonic() - last_report >= report_every
+        ):
             reported = best
+            last_report = time.monotonic()
             start = _starts_of(a.duration, a.job_pred, a.job_succ, a.machine, best_seq)
             on_improve(a.schedule(problem, start), int(best))
         if best <= lower_bound or time.monotonic() + took >= deadline:
@@ -383,4 +390,7 @@ def tabu_search(
         if took < 0.05:
             chunk = min(chunk * 2, 100000)
     start = _starts_of(a.duration, a.job_pred, a.job_succ, a.machine, best_seq)
-    return a.schedule(problem, start), int(state[0])
+    final = a.schedule(problem, start)
+    if on_improve is not None and int(state[0]) < reported:
+        on_improve(final, int(state[0]))
+    return final, int(state[0])
