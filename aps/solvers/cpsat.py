@@ -234,19 +234,17 @@ class CpsatModel:
             else:
                 m.add(s == b + mode.setup + changeover).only_enforce_if(lit)
                 interval = self._optional(b, e, present, f"i_{tag}_{mode.machine}")
-            if (
-                not op.interruptible
-                and (not single or b is not s)
-                and mode.machine not in self.mixed
-            ):
-                m.add(e == s + mode.duration).only_enforce_if(lit)
             mv = _ModeVars(
                 mode.machine, present, interval, mode.duration, mode.setup, changeover,
                 self._sizes.get(f"i_{tag}_{mode.machine}"),
             )  # fmt: skip
-            if mode.machine in self.mixed or (op.interruptible and machine.unavailable):
+            # a zero-length operation occupies nothing: no calendar, no machine overlap
+            zero = mode.duration == 0 and mode.setup == 0 and machine.setup_matrix is None
+            if not zero and (
+                mode.machine in self.mixed or (op.interruptible and machine.unavailable)
+            ):
                 self._add_periods(v, mv, tag)
-            elif op.interruptible:
+            elif not (single and not op.interruptible and b is s):
                 m.add(e == s + mode.duration).only_enforce_if(lit)
             v.modes.append(mv)
             if not isinstance(present, int):
@@ -334,11 +332,18 @@ class CpsatModel:
                 by_machine[mv.machine].append((v, mv))
         for mid, nodes in by_machine.items():
             machine = self.machines[mid]
-            intervals = [mv.interval for v, mv in nodes if v.op.fixed is None]
-            pinned = [mv.interval for v, mv in nodes if v.op.fixed is not None]
+            # zero-length operations occupy nothing (the validator's semantics); CP-SAT
+            # would keep a size-0 interval out of the inside of other intervals
+            nodes_busy = [
+                (v, mv)
+                for v, mv in nodes
+                if not (mv.duration == 0 and mv.setup == 0 and isinstance(mv.changeover, int))
+            ]
+            intervals = [mv.interval for v, mv in nodes_busy if v.op.fixed is None]
+            pinned = [mv.interval for v, mv in nodes_busy if v.op.fixed is not None]
             if pinned:
                 # pinned operations are facts: they may sit in a window, never under another
-                m.add_no_overlap([mv.interval for _, mv in nodes])
+                m.add_no_overlap([mv.interval for _, mv in nodes_busy])
             if mid not in self.mixed:
                 calendar = (
                     self._assume("calendar", mid, f"machine {mid!r} is unavailable in its "
@@ -450,7 +455,8 @@ class CpsatModel:
                 if job.due is None:
                     continue
                 c = self.job_end[job.id]
-                t = m.new_int_var(0, H, f"T_{job.id}")
+                # an order already overdue at tick 0 has due < 0: tardiness can exceed H
+                t = m.new_int_var(0, H + max(0, -job.due), f"T_{job.id}")
                 m.add_max_equality(t, [c - job.due, 0])
                 tard.append(job.weight * t)
                 lj = m.new_bool_var(f"late_{job.id}")

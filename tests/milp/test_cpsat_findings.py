@@ -1,7 +1,7 @@
-"""CP-SAT bugs found by the MILP cross-check, minimised, as strict xfail tests.
+"""CP-SAT model bugs found by the MILP cross-check, minimised; now regression tests.
 
-When the lead fixes one, its test starts passing, strict xfail turns that into a failure,
-and the marker is removed. Each problem was checked by hand and by the validator.
+Both were fixed in ``aps/solvers/cpsat.py`` (tardiness domain, zero-length operations);
+each problem was checked by hand and by the validator.
 
 Bug 1 (``aps/solvers/cpsat.py``, ``CpsatModel._add_terms``): the tardiness variable of a
 job is created with domain ``[0, H]`` and set to ``max(C - due, 0)``; with a negative due
@@ -79,7 +79,6 @@ def test_milp_solves_the_overdue_problems() -> None:
         assert validate(p, r.schedule) == []
 
 
-@pytest.mark.xfail(strict=True, reason=BUG_1)
 def test_cpsat_schedules_an_overdue_job() -> None:
     """Tests that CP-SAT schedules a single job whose due date precedes the plan start."""
     r = solve(OVERDUE_INFEASIBLE, time_limit=10, workers=1, solver="cpsat")
@@ -87,7 +86,6 @@ def test_cpsat_schedules_an_overdue_job() -> None:
     assert r.objective == 3
 
 
-@pytest.mark.xfail(strict=True, reason=BUG_1)
 def test_cpsat_optimum_with_an_overdue_job() -> None:
     """Tests that CP-SAT finds the optimum 6 when the best plan finishes an overdue job late."""
     r = solve(OVERDUE_WRONG_OPTIMUM, time_limit=10, workers=1, solver="cpsat")
@@ -173,21 +171,18 @@ def test_milp_solves_the_zero_length_problems() -> None:
         assert validate(p, r.schedule) == []
 
 
-@pytest.mark.xfail(strict=True, reason=BUG_2)
 def test_cpsat_zero_length_inside_another_operation() -> None:
     """Tests that CP-SAT lets a zero-length operation sit inside another one's run."""
     r = solve(ZERO_INSIDE_BUSY, time_limit=10, workers=1, solver="cpsat")
     assert r.objective == 5
 
 
-@pytest.mark.xfail(strict=True, reason=BUG_2)
 def test_cpsat_zero_duration_interruptible_in_window() -> None:
     """Tests that CP-SAT starts a zero-duration interruptible operation inside a window."""
     r = solve(ZERO_IN_WINDOW, time_limit=10, workers=1, solver="cpsat")
     assert r.objective == 0
 
 
-@pytest.mark.xfail(strict=True, reason=BUG_2)
 def test_cpsat_zero_length_inside_a_window() -> None:
     """Tests that CP-SAT does not call a zero-length operation inside a window infeasible."""
     r = solve(ZERO_IN_WINDOW_DEADLINE, time_limit=10, workers=1, solver="cpsat")
