@@ -61,7 +61,17 @@ class CeleryPublisher:
         from celery import Celery
 
         self.app = Celery("aps-publisher")
-        self.app.conf.update(celery_config(settings))
+        config = celery_config(settings)
+        # Fail fast when Redis is down (kombu retries connecting forever by default): the
+        # relay marks the row and tries again later, and keeps reaping meanwhile.
+        config["broker_transport_options"] = {
+            **config["broker_transport_options"],
+            "max_retries": 1,
+            "interval_start": 0,
+            "interval_step": 0.2,
+            "interval_max": 0.5,
+        }
+        self.app.conf.update(config)
 
     def publish(self, message: Message) -> None:
         if message.task == NOTIFY_TASK:

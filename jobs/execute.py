@@ -12,6 +12,7 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import select
@@ -56,6 +57,7 @@ def run_job(
     job_id: str,
     owner: str,
     abort: threading.Event | None = None,
+    after_claim: Callable[[Claim], None] | None = None,
 ) -> str:
     """Solve ``job_id`` if this caller wins the claim; return what happened (for logs).
 
@@ -75,6 +77,8 @@ def run_job(
             _defer(db, job_id)
         log.info("job %s not run by %s: %s", job_id, owner, claim.value)
         return claim.value
+    if after_claim is not None:
+        after_claim(claim)  # fault injection in system tests
     return _solve(db, settings, claim, abort or threading.Event())
 
 

@@ -33,7 +33,7 @@ def drain_once(db: Database, publish: Publish, *, retry_after: float = 5.0) -> i
             log.warning("outbox %d for job %s not published: %s", message.id, message.job_id, exc)
             with db.write() as session:
                 outbox.mark_failed(session, message.id, f"{type(exc).__name__}: {exc}")
-            continue
+            break  # the broker is down: the rest of the batch retries after retry_after
         sent.append(message.id)
     if sent:
         with db.write() as session:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import socket
+from collections.abc import Callable
 from typing import Any
 
 from jobs.db import Database
@@ -12,6 +14,7 @@ from jobs.execute import run_job
 from jobs.notify import deliver
 from jobs.outbox import NOTIFY_TASK, SOLVE_TASK
 from jobs.settings import get_settings
+from jobs.states import Claim
 from worker.celery_app import app
 
 log = logging.getLogger(__name__)
@@ -31,6 +34,13 @@ def reset_database() -> None:
     _db = None
 
 
+def _fault() -> Callable[[Claim], None] | None:
+    """System tests set APS_TEST_FAULT=kill_child to make the pool child die mid-job."""
+    if os.environ.get("APS_TEST_FAULT") != "kill_child":
+        return None
+    return lambda _claim: os.kill(os.getpid(), signal.SIGKILL)
+
+
 @app.task(
     name=SOLVE_TASK, bind=True, acks_late=True, reject_on_worker_lost=True, ignore_result=True
 )  # type: ignore[untyped-decorator]
@@ -39,7 +49,7 @@ def solve_job(self: object, job_id: str) -> str:
     request = getattr(self, "request", None)
     task_id = getattr(request, "id", None) or "-"
     owner = f"{socket.gethostname()}:{os.getpid()}:{task_id}"
-    outcome = run_job(database(), get_settings(), job_id, owner)
+    outcome = run_job(database(), get_settings(), job_id, owner, after_claim=_fault())
     log.info("task %s job %s: %s", task_id, job_id, outcome)
     return outcome
 

@@ -132,8 +132,16 @@ class Stack:
             time.sleep(0.2)
         pytest.fail(f"aps serve not ready within 60 s:\n{self.api.text()}")
 
-    def start_worker(self, *extra: str) -> Proc:
-        worker = self._start(
+    def start_worker(self, *extra: str, env: dict[str, str] | None = None) -> Proc:
+        saved = self.env
+        self.env = {**self.env, **(env or {})}
+        try:
+            return self._wait_worker(self._start_worker_proc(*extra))
+        finally:
+            self.env = saved
+
+    def _start_worker_proc(self, *extra: str) -> Proc:
+        return self._start(
             "worker",
             [
                 APS,
@@ -147,6 +155,8 @@ class Stack:
                 *extra,
             ],
         )
+
+    def _wait_worker(self, worker: Proc) -> Proc:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if worker.popen.poll() is not None:

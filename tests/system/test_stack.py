@@ -17,7 +17,7 @@ from jobs.db import Database
 from jobs.outbox import SOLVE_TASK, Message
 from jobs.settings import DEV_API_KEY, Settings
 from tests.service.support import TERMINAL, Receiver, headers, problem_json, wait_until
-from tests.system.conftest import WEBHOOK_SECRET, Stack, service_env
+from tests.system.conftest import APS, WEBHOOK_SECRET, Stack, service_env
 
 pytestmark = pytest.mark.system
 
@@ -190,3 +190,96 @@ def test_embedded_serve_without_redis(tmp_path: Path) -> None:
             assert valid_schedule(c, job_id, FT06, DEV_API_KEY) == 55
     finally:
         stack.stop()
+
+
+def test_submission_survives_a_broker_outage(pg_url: str, tmp_path: Path) -> None:
+    """Tests the outbox: with Redis down POST still answers 202; the job runs once later."""
+    import shutil
+    import subprocess
+
+    from sqlalchemy import select
+
+    from jobs.tables import Outbox
+    from tests.service.support import free_port
+
+    server = shutil.which("redis-server")
+    if server is None:
+        pytest.skip("redis-server binary not found: install it with `apt-get install redis`")
+    port = free_port()
+    env = service_env(APS_DATABASE_URL=pg_url, APS_BROKER_URL=f"redis://127.0.0.1:{port}/0")
+    stack = Stack(env, tmp_path)
+    redis_proc: subprocess.Popen[bytes] | None = None
+    try:
+        stack.api = stack._start("api", [APS, "serve", "--port", str(stack.port)])
+        with stack.client() as c:
+            ready = wait_until(lambda: _probe(c), lambda r: r.get("database") == "ok", 60)
+            assert ready["broker"].startswith("error")
+            job_id = submit(c, FT06, time_limit=10)["id"]
+            time.sleep(1.0)
+            assert get(c, job_id)["status"] == "queued"
+            redis_proc = subprocess.Popen(
+                [
+                    server,
+                    "--bind",
+                    "127.0.0.1",
+                    "--port",
+                    str(port),
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                    "--maxmemory-policy",
+                    "noeviction",
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+            stack.start_worker()
+            state = wait_until(lambda: get(c, job_id), lambda j: j["status"] in TERMINAL, 60)
+            assert state["status"] == "succeeded" and state["attempts"] == 1
+        db = Database(pg_url)
+        with db.read() as s:
+            rows = s.scalars(select(Outbox).where(Outbox.job_id == job_id)).all()
+        db.dispose()
+        solve_rows = [r for r in rows if r.task == SOLVE_TASK]
+        assert len(solve_rows) == 1 and solve_rows[0].sent_at is not None
+        assert solve_rows[0].publish_attempts >= 2, "the first publish failed and was retried"
+    finally:
+        stack.stop()
+        if redis_proc is not None:
+            redis_proc.terminate()
+            redis_proc.wait(timeout=10)
+
+
+def _probe(c: httpx.Client) -> dict[str, Any]:
+    try:
+        data: dict[str, Any] = c.get("/readyz").json()
+        return data
+    except httpx.HTTPError:
+        return {}
+
+
+def test_child_that_always_dies_ends_failed_worker_lost(
+    celery_stack: Stack, redis_url: str
+) -> None:
+    """Tests a pool child killed on every attempt: failed(worker_lost), no message loop."""
+    import redis
+
+    celery_stack.procs[1].stop()  # replace the healthy worker with a faulty one
+    faulty = celery_stack.start_worker(env={"APS_TEST_FAULT": "kill_child"})
+    with celery_stack.client() as c:
+        job_id = submit(c, FT06, time_limit=5)["id"]
+        state = wait_until(lambda: get(c, job_id), lambda j: j["status"] in TERMINAL, 60)
+        assert (state["status"], state["reason"]) == ("failed", "worker_lost")
+        assert state["attempts"] == 3  # APS_MAX_ATTEMPTS default
+        faulty.stop()
+        assert "SIGKILL" in faulty.text() or "WorkerLostError" in faulty.text()
+        celery_stack.start_worker()
+        other = submit(c, FT06, time_limit=5)["id"]
+        done = wait_until(lambda: get(c, other), lambda j: j["status"] in TERMINAL, 60)
+        assert done["status"] == "succeeded"
+        assert get(c, job_id)["status"] == "failed"  # terminal states absorb
+    client = redis.Redis.from_url(redis_url)
+    assert client.llen("solve") == 0, "no message is left looping"
+    client.close()
