@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
+from pydantic.config import JsonDict
 
 from aps import Objective, Problem
 from aps.model import Id
@@ -76,6 +77,17 @@ class JobCreate(BaseModel):
     options: JobOptions = Field(default_factory=JobOptions)
 
 
+_ID = "3f1c9a52-7d1e-4c39-9a55-0d7b1c2e8f10"
+_LINKS: JsonDict = {
+    "self": f"/v1/jobs/{_ID}",
+    "schedule": f"/v1/jobs/{_ID}/schedule",
+    "gantt": f"/v1/jobs/{_ID}/gantt",
+    "gantt_html": f"/v1/jobs/{_ID}/gantt.html",
+    "events": f"/v1/jobs/{_ID}/events",
+    "cancel": f"/v1/jobs/{_ID}/cancel",
+}
+
+
 class JobLinks(BaseModel):
     self: str
     schedule: str
@@ -87,6 +99,19 @@ class JobLinks(BaseModel):
 
 class JobAccepted(BaseModel):
     """The answer to a submission: the job id and where to look next."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": _ID,
+                    "status": "queued",
+                    "created_at": "2026-03-02T08:00:00Z",
+                    "links": _LINKS,
+                }
+            ]
+        }
+    )
 
     id: str
     status: JobStatus
@@ -128,6 +153,59 @@ class JobSummary(BaseModel):
 class JobPublic(JobSummary):
     """A job's state: status, progress, outcome and links."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": _ID,
+                    "name": "ft06",
+                    "status": "running",
+                    "solve_status": None,
+                    "reason": None,
+                    "message": None,
+                    "created_at": "2026-03-02T08:00:00Z",
+                    "started_at": "2026-03-02T08:00:01Z",
+                    "updated_at": "2026-03-02T08:00:03Z",
+                    "finished_at": None,
+                    "objective": 57.0,
+                    "bound": 55.0,
+                    "gap": 0.035,
+                    "makespan": None,
+                    "solve_seconds": None,
+                    "num_operations": 36,
+                    "options": {"time_limit": 10.0, "workers": 1, "solver": "cpsat", "seed": 0},
+                    "attempts": 1,
+                    "cancel_requested": False,
+                    "progress": {
+                        "objective": 57.0,
+                        "bound": 55.0,
+                        "gap": 0.035,
+                        "elapsed": 0.4,
+                        "history": [
+                            {
+                                "objective": 59.0,
+                                "bound": 47.0,
+                                "gap": 0.2,
+                                "elapsed": 0.1,
+                                "attempt": 1,
+                                "at": "2026-03-02T08:00:02Z",
+                            },
+                            {
+                                "objective": 57.0,
+                                "bound": 55.0,
+                                "gap": 0.035,
+                                "elapsed": 0.4,
+                                "attempt": 1,
+                                "at": "2026-03-02T08:00:03Z",
+                            },
+                        ],
+                    },
+                    "links": _LINKS,
+                }
+            ]
+        }
+    )
+
     message: str | None
     num_operations: int
     options: dict[str, Any]
@@ -162,6 +240,38 @@ class ScheduledOperationPublic(BaseModel):
 
 class SchedulePublic(BaseModel):
     """The stored schedule with the solver's certificate (bound, gap, versions)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "job_id": _ID,
+                    "status": "succeeded",
+                    "solve_status": "OPTIMAL",
+                    "objective": 55.0,
+                    "bound": 55.0,
+                    "gap": 0.0,
+                    "makespan": 55,
+                    "wall_s": 0.29,
+                    "solver": "cpsat",
+                    "solver_version": "9.15",
+                    "seed": 0,
+                    "operations": [
+                        {
+                            "job": 0,
+                            "op": 0,
+                            "machine": 2,
+                            "start": 0,
+                            "end": 1,
+                            "setup_start": None,
+                            "start_at": None,
+                            "end_at": None,
+                        }
+                    ],
+                }
+            ]
+        }
+    )
 
     job_id: str
     status: JobStatus
