@@ -37,10 +37,17 @@ time limit / interrupt / other limits -> FEASIBLE with an incumbent, else UNKNOW
 load/model/presolve/solve errors -> MODEL_INVALID. The bound is HiGHS's MIP dual bound
 rounded up (objectives are integral); ``mip_abs_gap`` is just under 1 so "optimal" means
 proven to the tick. ``on_progress`` is fed from HiGHS's improving-solution callback and
-``stop`` from its interrupt callback (both through the ``highspy`` object underneath
-Pyomo's ``appsi_highs`` interface). ``workers`` becomes HiGHS ``threads`` (HiGHS's MIP
-search is essentially serial, so more workers rarely help). ``hint`` only tightens the
-makespan horizon; it is not passed as a MIP start.
+``stop`` from its interrupt callback. Pyomo's ``appsi_highs`` interface only translates
+the model (and later changes) into a ``highspy.Highs`` object; we run that object
+ourselves, because ``Highs.solve`` redirects the process's stdout/stderr file
+descriptors around each run, which breaks concurrent solves in one process (the
+service's in-process worker pool) and swallows other threads' output; with HiGHS's
+output off there is nothing to capture. Pyomo's ``set_instance`` captures them too (the
+HiGHS banner), so translations are serialised by a lock; they take milliseconds.
+``workers`` becomes HiGHS ``threads`` (HiGHS's MIP search is essentially serial, so more
+workers rarely help; HiGHS sizes one scheduler per process, rebuilt when the count
+changes and no solve runs). ``hint`` only tightens the makespan horizon; it is not
+passed as a MIP start.
 """
 
 from __future__ import annotations
@@ -61,6 +68,35 @@ from aps.validate import validate
 
 #: An affine expression: Pyomo expressions, variables or plain ints.
 Expr = Any
+
+# HiGHS keeps one thread scheduler per process, sized by the first solve's ``threads``;
+# asking for another size later fails the solve. It can only be rebuilt while no HiGHS
+# solve runs, so concurrent MILP solves share the current size (recorded in the result).
+_SCHEDULER_LOCK = threading.Lock()
+_TRANSLATE_LOCK = threading.Lock()
+_scheduler_threads: int | None = None
+_active_solves = 0
+
+
+def _acquire_threads(wanted: int) -> int:
+    """Register a solve and return the thread count it may use."""
+    global _scheduler_threads, _active_solves
+    import highspy
+
+    with _SCHEDULER_LOCK:
+        if _scheduler_threads != wanted and (_scheduler_threads is None or _active_solves == 0):
+            if _scheduler_threads is not None:
+                highspy.Highs.resetGlobalScheduler(True)
+            _scheduler_threads = wanted
+        _active_solves += 1
+        assert _scheduler_threads is not None
+        return _scheduler_threads
+
+
+def _release_threads() -> None:
+    global _active_solves
+    with _SCHEDULER_LOCK:
+        _active_solves -= 1
 
 
 def solver_version() -> str:
@@ -442,11 +478,11 @@ class MilpModel:
 
     # -- solutions --------------------------------------------------------------------
 
-    def extract(self, values: Any) -> list[ScheduledOperation]:
-        """Read a schedule from a ``{var: value}`` map (times rounded to ticks)."""
+    def extract(self, value_of: Callable[[Any], float]) -> list[ScheduledOperation]:
+        """Read a schedule through ``value_of(var)`` (times rounded to ticks)."""
 
         def val(x: Any) -> float:
-            return float(x) if isinstance(x, int) else float(values[x])
+            return float(x) if isinstance(x, int) else float(value_of(x))
 
         out = []
         for v in self.ops:
@@ -465,7 +501,15 @@ class MilpModel:
         return out
 
 
+def _reader(opt: Any, highs: Any) -> Callable[[Any], float]:
+    """Value of a Pyomo variable in HiGHS's current solution (via Pyomo's column map)."""
+    column = opt._pyomo_var_to_solver_var_map
+    col_value = highs.getSolution().col_value
+    return lambda var: float(col_value[column[id(var)]])
+
+
 def _status(highs: Any, has_solution: bool) -> SolveStatus:
+    """Map HiGHS's model status onto ours (see the module docstring)."""
     import highspy
 
     st = highspy.HighsModelStatus
@@ -503,9 +547,6 @@ def solve_milp(
     stop: threading.Event | None = None,
 ) -> Result:
     """Solve with the MILP model and HiGHS (weighted or lexicographic objective)."""
-    import pyomo.environ as pyo
-    from pyomo.contrib.appsi.solvers import Highs
-
     started = time.monotonic()
     check_supported(problem)
     objective = problem.objective
@@ -516,23 +557,44 @@ def solve_milp(
     if only_makespan:
         horizon = _makespan_horizon(problem, horizon, hint, seed)
     built = MilpModel(problem, horizon)
-    m = built.m
     levels: list[list[tuple[int, ObjectiveTerm]]] = (
         [[(t.weight, t.term) for t in objective.terms]]
         if objective.kind == "weighted"
         else [[(1, t.term)] for t in objective.terms]
     )
 
+    threads = _acquire_threads(int(workers))
+    try:
+        return _solve(problem, built, levels, time_limit, threads, seed, on_progress, stop, started)
+    finally:
+        _release_threads()
+
+
+def _solve(
+    problem: Problem,
+    built: MilpModel,
+    levels: list[list[tuple[int, ObjectiveTerm]]],
+    time_limit: float,
+    threads: int,
+    seed: int,
+    on_progress: Callable[[Incumbent], None] | None,
+    stop: threading.Event | None,
+    started: float,
+) -> Result:
+    """Run HiGHS level by level on the built model and assemble the result."""
+    import pyomo.environ as pyo
+    from pyomo.contrib.appsi.solvers import Highs
+
+    m = built.m
+    objective = problem.objective
     options: dict[str, Any] = {
-        "threads": int(workers),
+        "threads": threads,
         "random_seed": int(seed),
         "mip_rel_gap": 0.0,
         "mip_abs_gap": 0.999,  # integral objective: a gap below one tick is a proof
         "output_flag": False,
     }
     opt = Highs()
-    opt.config.load_solution = False
-    opt.highs_options = dict(options)
     history: list[Incumbent] = []
     level_box = [0]
 
@@ -553,8 +615,11 @@ def solve_milp(
 
     m.obj = pyo.Objective(expr=sum(w * built.terms[t] for w, t in levels[0]))
     logging.getLogger("pyomo.contrib.appsi.solvers.highs").setLevel(logging.ERROR)
-    opt.set_instance(m)
-    highs = opt._solver_model  # the highspy.Highs object Pyomo drives
+    with _TRANSLATE_LOCK:  # set_instance captures the process's stdout/stderr fds
+        opt.set_instance(m)  # Pyomo translates the model into a highspy.Highs object ...
+    highs = opt._solver_model  # ... which we run ourselves (see the module docstring)
+    for key, value in options.items():
+        highs.setOptionValue(key, value)
     highs.cbMipImprovingSolution += improving
     if stop is not None:
         highs.cbMipInterrupt += interrupt
@@ -569,18 +634,18 @@ def solve_milp(
         if k > 0:
             m.del_component(m.obj)
             m.obj = pyo.Objective(expr=sum(w * built.terms[t] for w, t in level))
+            opt.update()  # pass the new level's bound and objective to HiGHS
         remaining = time_limit - (time.monotonic() - started)
-        opt.config.time_limit = max(0.05, remaining / (len(levels) - k))
-        opt.solve(m)
+        highs.setOptionValue("time_limit", max(0.05, remaining / (len(levels) - k)))
+        highs.run()
         has_solution = highs.getInfo().primal_solution_status == 2
         level_status = _status(highs, has_solution)
         if not level_status.has_schedule:
             if k == 0:
                 status = level_status
-                if level_status == SolveStatus.MODEL_INVALID:
-                    message = f"HiGHS: {highs.modelStatusToString(highs.getModelStatus())}"
+                message = f"HiGHS: {highs.modelStatusToString(highs.getModelStatus())}"
             break
-        schedule = built.extract(opt.get_primals())
+        schedule = built.extract(_reader(opt, highs))
         values = term_values(problem, schedule)
         value = sum(w * values[t] for w, t in level)
         if k == 0:
@@ -616,7 +681,7 @@ def solve_milp(
             **{k: v for k, v in options.items() if k != "output_flag"},
             "objective": objective.kind,
             "levels": len(levels),
-            "horizon": horizon,
+            "horizon": built.H,
             "binaries": built.num_binaries,
             "constraints": len(m.c),
         },

@@ -265,3 +265,29 @@ def test_auto_picks_cpsat_otherwise() -> None:
     assert choice == "cpsat" and "zero-length" in reason
     result = solve(refused, time_limit=5, workers=1, solver="auto")
     assert result.solver == "cpsat"
+
+
+def test_thread_counts_can_change_between_and_during_solves() -> None:
+    """Tests that HiGHS's per-process scheduler does not fail solves with other workers."""
+    p = _shop(3, 3, seed=2)
+    values = {_milp(p, workers=w).objective for w in (1, 2, 1)}
+    assert len(values) == 1 and None not in values
+    results: list[Any] = []
+    threads = [
+        threading.Thread(target=lambda w=w: results.append(_milp(p, workers=w))) for w in (1, 2)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert [r.status for r in results] == [SolveStatus.OPTIMAL] * 2
+    assert {r.objective for r in results} == values
+
+
+def test_infeasible_result_says_why() -> None:
+    """Tests that an INFEASIBLE result has no schedule, no bound and HiGHS's status text."""
+    p = CASES[10][1]  # deadline too tight is infeasible
+    result = _milp(p)
+    assert result.status == SolveStatus.INFEASIBLE
+    assert result.schedule == [] and result.bound is None and result.objective is None
+    assert result.message is not None and "nfeasible" in result.message
