@@ -162,6 +162,50 @@ def _swap(u: int, v: int, seq: I64, pos: I64, mpred: I64, msucc: I64) -> None:
 
 
 @njit(cache=True, nogil=True)
+def _critical_moves(dur: I64, jp: I64, mpred: I64, start: I64, path: I64, mu: I64, mv: I64) -> int:
+    """N5 moves of one critical path into (mu, mv); returns how many (0: optimal)."""
+    n = dur.shape[0]
+    last = 0
+    for k in range(n):
+        if start[k] + dur[k] > start[last] + dur[last]:
+            last = k
+    plen = 0
+    k = last
+    while k >= 0:
+        path[plen] = k
+        plen += 1
+        a = mpred[k]
+        if a >= 0 and start[a] + dur[a] == start[k]:
+            k = a
+        elif jp[k] >= 0 and start[jp[k]] + dur[jp[k]] == start[k]:
+            k = jp[k]
+        else:
+            k = -1
+    # path[plen-1] is the first operation; blocks are machine-adjacent runs
+    nm = 0
+    i = plen - 1
+    first_block = True
+    while i >= 0:
+        j = i
+        while j - 1 >= 0 and mpred[path[j - 1]] == path[j]:
+            j -= 1
+        size = i - j + 1
+        last_block = j == 0
+        if size >= 2:
+            if not first_block:
+                mu[nm] = path[i]
+                mv[nm] = path[i - 1]
+                nm += 1
+            if not last_block and not (size == 2 and not first_block):
+                mu[nm] = path[j + 1]
+                mv[nm] = path[j]
+                nm += 1
+        first_block = False
+        i = j - 1
+    return nm
+
+
+@njit(cache=True, nogil=True)
 def _search(
     dur: I64,
     jp: I64,
@@ -177,7 +221,8 @@ def _search(
 ) -> int:
     """Run ``iterations`` tabu steps from ``seq``; keeps the best in ``best_seq``.
 
-    ``state`` carries [best makespan, stall counter, iteration] between calls.
+    ``state`` carries [best makespan, stall counter, iterations, restarts without an
+    improvement, optimal flag] between calls.
     """
     np.random.seed(seed)
     n = dur.shape[0]
@@ -190,6 +235,7 @@ def _search(
     path = np.empty(n, np.int64)
     mu = np.empty(2 * n, np.int64)
     mv = np.empty(2 * n, np.int64)
+    ties = np.empty(2 * n, np.int64)
     tabu_u = np.full(64, -1, np.int64)
     tabu_v = np.full(64, -1, np.int64)
     tabu_len = min(tenure, 64)
@@ -200,56 +246,18 @@ def _search(
     best = state[0]
     stall = state[1]
     it0 = state[2]
+    kicks = state[3]
     cur = _heads(dur, jp, js, mpred, msucc, start, indeg, queue)
     if best < 0 or cur < best:
         best = cur
         best_seq[:] = seq
     for _ in range(iterations):
-        # one critical path, walked back from the last operation
-        last = 0
-        for k in range(n):
-            if start[k] + dur[k] > start[last] + dur[last]:
-                last = k
-        plen = 0
-        k = last
-        while k >= 0:
-            path[plen] = k
-            plen += 1
-            a = mpred[k]
-            if a >= 0 and start[a] + dur[a] == start[k]:
-                k = a
-            elif jp[k] >= 0 and start[jp[k]] + dur[jp[k]] == start[k]:
-                k = jp[k]
-            elif a >= 0 and start[k] > 0:
-                k = a
-            else:
-                k = -1
-        # path is reversed: path[plen-1] is first. Collect N5 moves per block.
-        nm = 0
-        i = plen - 1
-        first_block = True
-        while i >= 0:
-            j = i
-            while j - 1 >= 0 and mpred[path[j - 1]] == path[j]:
-                j -= 1
-            # block is path[i], path[i-1], ..., path[j] (in schedule order)
-            size = i - j + 1
-            last_block = j == 0
-            if size >= 2:
-                if not first_block:
-                    mu[nm] = path[i]
-                    mv[nm] = path[i - 1]
-                    nm += 1
-                if not last_block and not (size == 2 and not first_block):
-                    mu[nm] = path[j + 1]
-                    mv[nm] = path[j]
-                    nm += 1
-            first_block = False
-            i = j - 1
+        nm = _critical_moves(dur, jp, mpred, start, path, mu, mv)
         if nm == 0:
-            break  # the critical path is one block or job chain: optimal
-        best_move = -1
+            state[4] = 1  # one block or one job chain is critical: a lower bound, optimal
+            break
         best_val = 1 << 62
+        nties = 0
         for q in range(nm):
             u, v = mu[q], mv[q]
             is_tabu = False
@@ -260,14 +268,16 @@ def _search(
             _swap(u, v, seq, pos, mpred, msucc)
             val = _heads(dur, jp, js, mpred, msucc, start, indeg, queue)
             _swap(v, u, seq, pos, mpred, msucc)
-            if val < 0:
+            if val < 0 or (is_tabu and val >= best):
                 continue
-            if (not is_tabu or val < best) and val < best_val:
+            if val < best_val:
                 best_val = val
-                best_move = q
-        if best_move < 0:
-            best_move = np.random.randint(nm)
-        u, v = mu[best_move], mv[best_move]
+                nties = 0
+            if val == best_val:
+                ties[nties] = q
+                nties += 1
+        q = ties[np.random.randint(nties)] if nties > 0 else np.random.randint(nm)
+        u, v = mu[q], mv[q]
         _swap(u, v, seq, pos, mpred, msucc)
         tabu_u[tabu_at] = u
         tabu_v[tabu_at] = v
@@ -277,24 +287,26 @@ def _search(
             best = cur
             best_seq[:] = seq
             stall = 0
+            kicks = 0
         else:
             stall += 1
         if stall >= stall_limit:
-            # jump back to the best and perturb with a few random critical swaps
+            # back to the best, then a kick of random critical moves that grows while
+            # restarts keep failing (moves are recomputed after every step)
+            kicks += 1
             seq[:] = best_seq
             for p in range(n):
                 pos[seq[p]] = p
             _links(seq, machine, n, mpred, msucc)
             cur = _heads(dur, jp, js, mpred, msucc, start, indeg, queue)
-            for _ in range(2 + np.random.randint(4)):
-                q = np.random.randint(nm)
-                u, v = mu[q], mv[q]
-                if mpred[v] == u:
-                    _swap(u, v, seq, pos, mpred, msucc)
-                    cur2 = _heads(dur, jp, js, mpred, msucc, start, indeg, queue)
-                    if cur2 < 0:
-                        _swap(v, u, seq, pos, mpred, msucc)
-            cur = _heads(dur, jp, js, mpred, msucc, start, indeg, queue)
+            strength = min(2 + kicks, 2 + n // 10)
+            for _ in range(strength):
+                nk = _critical_moves(dur, jp, mpred, start, path, mu, mv)
+                if nk == 0:
+                    break
+                q = np.random.randint(nk)
+                _swap(mu[q], mv[q], seq, pos, mpred, msucc)
+                cur = _heads(dur, jp, js, mpred, msucc, start, indeg, queue)
             stall = 0
             for t in range(64):
                 tabu_u[t] = -1
@@ -302,6 +314,7 @@ def _search(
     state[0] = best
     state[1] = stall
     state[2] = it0 + iterations
+    state[3] = kicks
     return best
 
 
@@ -362,7 +375,7 @@ def tabu_search(
     n = len(a.machine)
     tenure = int(min(60, 8 + n // a.n_machines // 2))
     stall = stall_limit if stall_limit is not None else max(500, 4 * n)
-    state = np.asarray([-1, 0, 0], dtype=np.int64)
+    state = np.asarray([-1, 0, 0, 0, 0], dtype=np.int64)
     deadline = time.monotonic() + time_limit
     chunk = 50
     round_ = 0
@@ -383,7 +396,7 @@ def tabu_search(
             last_report = time.monotonic()
             start = _starts_of(a.duration, a.job_pred, a.job_succ, a.machine, best_seq)
             on_improve(a.schedule(problem, start), int(best))
-        if best <= lower_bound or time.monotonic() + took >= deadline:
+        if best <= lower_bound or state[4] or time.monotonic() + took >= deadline:
             break
         if stop is not None and stop.is_set():
             break
