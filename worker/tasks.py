@@ -9,6 +9,8 @@ import socket
 from collections.abc import Callable
 from typing import Any
 
+from sqlalchemy.exc import OperationalError
+
 from jobs.db import Database
 from jobs.execute import run_job
 from jobs.notify import deliver
@@ -44,12 +46,16 @@ def _fault() -> Callable[[Claim], None] | None:
 @app.task(
     name=SOLVE_TASK, bind=True, acks_late=True, reject_on_worker_lost=True, ignore_result=True
 )  # type: ignore[untyped-decorator]
-def solve_job(self: object, job_id: str) -> str:
+def solve_job(self: Any, job_id: str) -> str:
     """Claim ``job_id``, solve it and commit under the lease (a no-op when it lost)."""
-    request = getattr(self, "request", None)
-    task_id = getattr(request, "id", None) or "-"
+    task_id = getattr(self.request, "id", None) or "-"
     owner = f"{socket.gethostname()}:{os.getpid()}:{task_id}"
-    outcome = run_job(database(), get_settings(), job_id, owner, after_claim=_fault())
+    try:
+        outcome = run_job(database(), get_settings(), job_id, owner, after_claim=_fault())
+    except OperationalError as exc:
+        # The database is unreachable: try again soon rather than wait for the reaper.
+        log.warning("task %s job %s: database unavailable (%s); retrying", task_id, job_id, exc)
+        raise self.retry(exc=exc, countdown=5, max_retries=120) from exc
     log.info("task %s job %s: %s", task_id, job_id, outcome)
     return outcome
 
