@@ -23,7 +23,7 @@ from aps.result import Result, SolveStatus
 from aps.solve import solve
 from aps.validate import validate
 
-METHODS = {"ours": "cpsat", "plain": "plain"}
+METHODS = {"ours": "cpsat", "plain": "plain", "pyjobshop": "pyjobshop"}
 
 
 @dataclass
@@ -60,6 +60,10 @@ def solve_method(
 ) -> Result:
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
+    if method == "pyjobshop":
+        from aps.bench_peers import solve_pyjobshop
+
+        return solve_pyjobshop(problem, time_limit, workers, seed)
     return solve(
         problem,
         time_limit=time_limit,

@@ -250,7 +250,14 @@ def bench_cmd(
     peers = [p.strip() for p in baseline.split(",")] if baseline else []
     for p in peers:
         if p not in bench.METHODS or p == "ours":
-            raise fail(f"--baseline: unknown peer {p!r}; available: plain")
+            raise fail(f"--baseline: unknown peer {p!r}; available: plain, pyjobshop")
+        if p == "pyjobshop":
+            try:
+                import pyjobshop  # noqa: F401
+            except ImportError:
+                raise fail(
+                    "--baseline pyjobshop needs the bench extra: pip install -e '.[bench]'"
+                ) from None
     methods = ["ours", *peers]
     try:
         paths = resolve(names, instances)
