@@ -21,8 +21,8 @@ from typing import Any
 import pytest
 
 DATA = Path(__file__).with_name("data")
-REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
-PG_HOST, PG_PORT = "127.0.0.1", 5432
+REDIS_HOST, REDIS_PORT = "127.0.0.1", int(os.environ.get("APS_TEST_REDIS_PORT", "6379"))
+PG_HOST, PG_PORT = "127.0.0.1", int(os.environ.get("APS_TEST_PG_PORT", "5432"))
 PG_URL = f"postgresql+psycopg://postgres@{PG_HOST}:{PG_PORT}/test"
 #: Redis DB reserved for these tests (flushed before and after); override if taken.
 REDIS_DB = int(os.environ.get("APS_TEST_REDIS_DB", "13"))
@@ -53,7 +53,7 @@ def require_redis() -> str:
         unavailable(
             f"Redis not reachable at {REDIS_HOST}:{REDIS_PORT} ({exc}): start it with "
             f"`redis-server --bind 127.0.0.1 --port {REDIS_PORT} --maxmemory-policy "
-            "noeviction --daemonize yes`"
+            "noeviction --daemonize yes` (Debian: `apt-get install redis-server`)"
         )
     finally:
         client.close()
@@ -85,8 +85,9 @@ def postgres_schema() -> Iterator[str]:
     except psycopg.Error as exc:
         unavailable(
             f"PostgreSQL not reachable at {PG_HOST}:{PG_PORT} (user postgres, database "
-            f"test): {exc}. Start it with `pg_ctlcluster 15 main start` (or `docker run -p "
-            "5432:5432 -e POSTGRES_HOST_AUTH_METHOD=trust -e POSTGRES_DB=test postgres`)"
+            "test): start it with `pg_ctlcluster 15 main start` and create the database with "
+            "`createdb -h 127.0.0.1 -U postgres test` (trust auth on loopback); error: "
+            + " ".join(str(exc).split())
         )
     try:
         yield f"{PG_URL}?options=-csearch_path%3D{schema}"
