@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 
 from jobs import outbox, states
+from jobs.broker import queue_depth
 from jobs.db import Database
 from jobs.outbox import Message
 from jobs.settings import Settings
@@ -59,6 +60,17 @@ class Relay(threading.Thread):
         if self.is_alive():
             self.join(timeout)
 
+    def _requeue_after(self) -> float:
+        """How long a queued job may wait before its message is published again.
+
+        With an empty broker queue, a job queued longer than a lease has lost its message
+        (Redis restarted without its data, or a delivery failed before the claim):
+        publish again soon. Otherwise wait ``requeue_after_seconds`` (a backlog is normal).
+        """
+        if self.settings.broker_url and queue_depth(self.settings) == 0:
+            return self.settings.lease_seconds
+        return self.settings.requeue_after_seconds
+
     def run(self) -> None:
         next_reap = 0.0
         next_prune = time.monotonic() + 60.0
@@ -69,9 +81,7 @@ class Relay(threading.Thread):
                 if now >= next_reap:
                     next_reap = now + self.settings.reaper_interval_seconds
                     with self.db.write() as session:
-                        acted = states.reap(
-                            session, requeue_after=self.settings.requeue_after_seconds
-                        )
+                        acted = states.reap(session, requeue_after=self._requeue_after())
                     if acted:
                         log.warning("reaper recovered jobs %s", acted)
                         continue  # publish their new messages at once

@@ -283,3 +283,23 @@ def test_child_that_always_dies_ends_failed_worker_lost(
     client = redis.Redis.from_url(redis_url)
     assert client.llen("solve") == 0, "no message is left looping"
     client.close()
+
+
+def test_jobs_survive_redis_losing_its_data(celery_stack: Stack, redis_url: str) -> None:
+    """Tests Redis losing every message: queued jobs are re-published and run once."""
+    import redis
+
+    celery_stack.procs[1].stop()  # no worker: the messages wait in Redis
+    with celery_stack.client() as c:
+        ids = [submit(c, FT06, time_limit=5)["id"] for _ in range(3)]
+        client = redis.Redis.from_url(redis_url)
+        wait_until(lambda: {"depth": client.llen("solve")}, lambda d: d["depth"] == 3, 10)
+        client.flushdb()  # what a restart without persistence does
+        client.close()
+        started = time.monotonic()
+        celery_stack.start_worker()
+        for job_id in ids:
+            state = wait_until(lambda j=job_id: get(c, j), lambda j: j["status"] in TERMINAL, 60)
+            assert state["status"] == "succeeded" and state["attempts"] == 1
+        # Recovered within a few leases (3 s here), not the 10-minute backstop.
+        assert time.monotonic() - started < 30
