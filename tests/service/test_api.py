@@ -424,3 +424,16 @@ def test_solver_errors_fail_the_job_with_a_reason(client: TestClient) -> None:
     state = finished(client, job_id)
     assert state["status"] == "failed" and state["reason"] == "error"
     assert state["message"]
+
+
+def test_embedded_restart_hands_running_job_back(client_factory: ClientFactory) -> None:
+    """Tests that stopping `aps serve` mid-solve re-queues the job and a restart runs it."""
+    first = client_factory()
+    job_id = submit(first, problem_json("la21"), time_limit=4, workers=1)["id"]
+    wait_until(lambda: job(first, job_id), lambda j: j["status"] == "running", 20)
+    first.__exit__(None, None, None)  # lifespan shutdown: abort and hand back
+    second = client_factory()
+    state = job(second, job_id)
+    assert state["status"] in ("retrying", "running")
+    done = finished(second, job_id, timeout=30)
+    assert done["status"] == "succeeded" and done["attempts"] == 2
