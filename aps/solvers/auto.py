@@ -16,10 +16,10 @@ small enough for HiGHS. The rule, first match wins (the reason is recorded as
    quickly with size: some 9-operation cross-check problems already take HiGHS 5-20 s,
    while on larger problems CP-SAT's too-strict constraints rarely bind, e.g. a job must
    be overdue by more than the horizon's slack for the first one to matter);
-5. otherwise -> ``milp``: a small problem with a feature CP-SAT mishandles, namely a job
-   due before the plan start (negative ``due``) with a tardiness or late-jobs term, or a
-   zero-length operation. Drop these features from :func:`cpsat_weakness` when the
-   corresponding xfail tests start passing.
+5. otherwise -> ``milp``: a small problem with a feature CP-SAT mishandles (see
+   :func:`cpsat_weakness`: pinned operations, stability references outside the horizon).
+   Drop a feature from it when the corresponding xfail tests start passing (overdue due
+   dates and zero-length operations were dropped when b31c5e3 fixed them).
 """
 
 from __future__ import annotations
@@ -66,16 +66,25 @@ def estimated_binaries(problem: Problem) -> int:
 
 
 def cpsat_weakness(problem: Problem) -> str | None:
-    """The feature CP-SAT's model is known to handle too strictly, if the problem has one."""
-    terms = {t.term for t in problem.objective.terms}
-    if terms & {ObjectiveTerm.WEIGHTED_TARDINESS, ObjectiveTerm.LATE_JOBS}:
-        overdue = [j.id for j in problem.jobs if j.due is not None and j.due < 0]
-        if overdue:
-            return f"job {overdue[0]!r} is due before the plan start"
+    """The feature CP-SAT's model is known to handle wrongly, if the problem has one.
+
+    Pinned operations (bugs 4-8 in ``tests/milp/test_cpsat_findings.py``: lost setup
+    facts, wrong setup-time and stability objectives, an overlap, a wrong INFEASIBLE) and
+    stability references farther than the horizon from tick 0 (bug 3).
+    """
     for job in problem.jobs:
         for op in job.operations:
-            if any(md.duration == 0 for md in op.modes):
-                return f"operation {op.id!r} of job {job.id!r} may take zero time"
+            if op.fixed is not None:
+                return f"operation {op.id!r} of job {job.id!r} is pinned"
+    if problem.stability is not None and ObjectiveTerm.STABILITY in {
+        t.term for t in problem.objective.terms
+    }:
+        from aps.solvers.milp import serial_horizon
+
+        horizon = serial_horizon(problem)
+        for ref in problem.stability.reference:
+            if ref.start < 0 or ref.start > horizon:
+                return f"stability reference start {ref.start} lies outside [0, {horizon}]"
     return None
 
 

@@ -125,6 +125,7 @@ def serial_horizon(problem: Problem) -> int:
     for job in problem.jobs:
         base = max(base, job.release)
         for op in job.operations:
+            base = max(base, op.fixed_end() or 0)
             total += max(
                 md.duration + md.setup + worst.get(machines[md.machine].setup_matrix or "", 0)
                 for md in op.modes
@@ -157,6 +158,17 @@ def check_supported(problem: Problem) -> None:
     machines = {m.id: m for m in problem.machines}
     for job in problem.jobs:
         for op in job.operations:
+            if op.fixed is not None:
+                f = op.fixed
+                if machines[f.machine].setup_matrix is not None and op.fixed_end() == (
+                    f.start if f.setup_start is None else f.setup_start
+                ):
+                    raise ValueError(
+                        f"milp backend: zero-length pinned operation {op.id!r} of job "
+                        f"{job.id!r} on machine {f.machine!r} with a setup matrix is not "
+                        "supported; use solver='cpsat'"
+                    )
+                continue
             for md in op.modes:
                 if (
                     md.duration == 0
@@ -193,6 +205,10 @@ class MilpModel:
         self.pyo = pyo
         self.problem = problem
         self.H = horizon
+        # big-M: pinned operations may lie beyond the horizon (facts are not re-judged)
+        self.M = max(
+            [horizon] + [op.fixed_end() or 0 for job in problem.jobs for op in job.operations]
+        )
         self.machines = {m.id: m for m in problem.machines}
         self.m = pyo.ConcreteModel(name="aps")
         self.m.t = pyo.VarList(domain=pyo.Integers)
@@ -233,6 +249,8 @@ class MilpModel:
         self._add_precedences()
         self._add_machines()
         for v in self.ops:
+            if v.op.fixed is not None:
+                continue  # pinned: constants, setup and duration not re-judged
             dur = sum(md.duration * x for md, x in zip(v.op.modes, v.present, strict=True))
             self._add(v.e == v.s + dur + sum(v.extra))
             if v.b is not v.s:
@@ -246,7 +264,23 @@ class MilpModel:
             md.setup > 0 or self.machines[md.machine].setup_matrix is not None for md in op.modes
         )
 
+    def _add_fixed(self, job: Job, op: Operation) -> None:
+        """A pinned operation: constant times on its machine, no calendar or setup rules."""
+        f = op.fixed
+        end = op.fixed_end()
+        assert f is not None and end is not None
+        busy_from = f.start if f.setup_start is None else f.setup_start
+        s = self._int(f.start, f.start)
+        e = self._int(end, end)
+        b = self._int(busy_from, busy_from) if busy_from != f.start else s
+        v = _Op(job, op, op.family if op.family is not None else job.family, s, e, b)
+        v.present = [1 if md.machine == f.machine else 0 for md in op.modes]
+        self.ops.append(v)
+
     def _add_operation(self, job: Job, op: Operation) -> None:
+        if op.fixed is not None:
+            self._add_fixed(job, op)
+            return
         H = self.H
         lo = job.release
         hi_end = H if job.deadline is None else min(H, job.deadline)
@@ -325,10 +359,13 @@ class MilpModel:
             ops = self.ops[index : index + len(job.operations)]
             index += len(job.operations)
             for p, q, lag in job.predecessor_lags():
+                if ops[p].op.fixed is not None and ops[q].op.fixed is not None:
+                    continue  # both happened already: facts, not plans
                 self._add(ops[q].s >= ops[p].e + lag.min_lag)
                 if lag.max_lag is not None:
                     self._add(ops[q].s <= ops[p].e + lag.max_lag)
-            end = self._int(job.release, max(job.release, self.H))
+            pinned = [o.e.lb for o in ops if o.op.fixed is not None]
+            end = self._int(min([0, *pinned]), self.M)  # facts may end before tick 0
             for o in ops:
                 self._add(end >= o.e)
             self.job_end[job.id] = end
@@ -337,7 +374,9 @@ class MilpModel:
         nodes: dict[Id, list[tuple[_Op, int]]] = {k: [] for k in self.machines}
         for v in self.ops:
             for k, md in enumerate(v.op.modes):
-                nodes[md.machine].append((v, k))
+                x = v.present[k]
+                if not (isinstance(x, int) and x == 0):  # skip a pinned operation's other modes
+                    nodes[md.machine].append((v, k))
         for mid, here in nodes.items():
             if self.machines[mid].setup_matrix is not None:
                 self._add_sequence(mid, here)
@@ -346,8 +385,8 @@ class MilpModel:
 
     def _add_disjunctions(self, here: list[tuple[_Op, int]]) -> None:
         """Either ``u`` ends before ``v`` is busy or the reverse, when both run here."""
-        H = self.H
-        busy = [(v, k) for v, k in here if v.op.modes[k].duration + v.op.modes[k].setup > 0]
+        H = self.M
+        busy = [(v, k) for v, k in here if _length(v, k) > 0]
         for a in range(len(busy)):
             u, ku = busy[a]
             for c in range(a + 1, len(busy)):
@@ -361,7 +400,7 @@ class MilpModel:
 
     def _add_sequence(self, mid: Id, here: list[tuple[_Op, int]]) -> None:
         """Immediate-successor path on a machine with a setup matrix."""
-        H = self.H
+        H = self.M
         name = self.machines[mid].setup_matrix
         assert name is not None
         mx = self.problem.setup_matrices[name]
@@ -387,7 +426,7 @@ class MilpModel:
             self._add(here[c][0].b >= here[a][0].e - H * (1 - y))
 
     def _add_materials(self) -> None:
-        H = self.H
+        H = self.M
         for mat in self.problem.materials:
             cons: dict[int, int] = {}
             prod: dict[int, int] = {}
@@ -424,7 +463,7 @@ class MilpModel:
                 self._add(stock >= 0)
 
     def _add_terms(self) -> None:
-        H = self.H
+        H = self.M
         wanted = {t.term for t in self.problem.objective.terms}
         ends = self.job_end
         if ObjectiveTerm.MAKESPAN in wanted:
@@ -454,6 +493,33 @@ class MilpModel:
             )
         if ObjectiveTerm.SETUP_TIME in wanted:
             self.terms[ObjectiveTerm.SETUP_TIME] = sum(v.s - v.b for v in self.ops)
+        if ObjectiveTerm.STABILITY in wanted:
+            self.terms[ObjectiveTerm.STABILITY] = self._stability()
+
+    def _stability(self) -> Expr:
+        """``|start - reference start|`` plus the machine-change cost, per reference.
+
+        Pinned operations count too (a constant), as :func:`aps.kpi.stability` counts them.
+        """
+        stab = self.problem.stability
+        if stab is None:
+            return 0
+        by_key = {(v.job.id, v.op.id): v for v in self.ops}
+        total: Expr = 0
+        for ref in stab.reference:
+            v = by_key.get((ref.job, ref.op))
+            if v is None:
+                continue
+            lo, hi = v.s.lb, v.s.ub
+            dev = self._int(0, max(abs(lo - ref.start), abs(hi - ref.start)))
+            self._add(dev >= v.s - ref.start)
+            self._add(dev >= ref.start - v.s)
+            total += dev
+            if stab.machine_change:
+                for md, x in zip(v.op.modes, v.present, strict=True):
+                    if md.machine != ref.machine:
+                        total += stab.machine_change * x
+        return total
 
     def _add_load_cuts(self, cmax: Any) -> None:
         """Valid cuts: a machine's chosen work fits before ``cmax``.
@@ -467,6 +533,8 @@ class MilpModel:
             busy: Expr = 0
             first = self.H
             for v in self.ops:
+                if v.op.fixed is not None:
+                    continue  # a subset of the operations gives a valid cut as well
                 for md, x in zip(v.op.modes, v.present, strict=True):
                     if md.machine == mid:
                         runs += md.duration * x
@@ -501,11 +569,27 @@ class MilpModel:
         return out
 
 
+def _length(v: _Op, k: int) -> int:
+    """Ticks the mode keeps its machine busy, at least (pinned: the actual block)."""
+    if v.op.fixed is not None:
+        return int(v.e.lb) - int(v.b.lb)
+    md = v.op.modes[k]
+    return md.duration + md.setup
+
+
 def _reader(opt: Any, highs: Any) -> Callable[[Any], float]:
     """Value of a Pyomo variable in HiGHS's current solution (via Pyomo's column map)."""
     column = opt._pyomo_var_to_solver_var_map
     col_value = highs.getSolution().col_value
-    return lambda var: float(col_value[column[id(var)]])
+
+    def value_of(var: Any) -> float:
+        col = column.get(id(var))
+        if col is None:  # in no constraint, so Pyomo never passed it: a pinned constant
+            assert var.lb == var.ub, var
+            return float(var.lb)
+        return float(col_value[col])
+
+    return value_of
 
 
 def _status(highs: Any, has_solution: bool) -> SolveStatus:

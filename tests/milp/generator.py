@@ -1,7 +1,7 @@
 """Seeded random small problems that exercise every feature, for the MILP/CP-SAT cross-check.
 
-Seed ``n`` forces feature ``FEATURES[n % 9]`` and primary objective term
-``TERMS[n % 5]`` (9 and 5 are coprime, so 45 consecutive seeds cover every pair); every
+Seed ``n`` forces feature ``FEATURES[n % 11]`` and primary objective term
+``TERMS[n % 6]`` (11 and 6 are coprime, so 66 consecutive seeds cover every pair); every
 other feature is switched on with probability one half, so combinations appear too.
 Problems stay small (at most 9 operations) so both exact solvers prove them quickly.
 Due dates may be negative (orders already overdue at the plan start, as the factory
@@ -25,6 +25,8 @@ FEATURES = (
     "materials",
     "horizon",
     "zero_length",
+    "pinned",
+    "stability",
 )
 TERMS = tuple(ObjectiveTerm)
 FAMILIES = ("a", "b", "c")
@@ -156,6 +158,27 @@ def random_problem(seed: int) -> Problem:
                         {"time": rng.randint(0, 20), "quantity": need - have - extra}
                     )
 
+    if "pinned" in on:
+        busy: dict[str, list[tuple[int, int]]] = {}
+        for job in rng.sample(jobs, rng.randint(1, min(2, len(jobs)))):
+            first = job["operations"][0]
+            md = rng.choice(first["modes"])
+            start = rng.randint(0, 6)
+            end = start + max(0, md["duration"] + rng.choice((0, 0, 1, -1)))
+            setup_start = start - rng.choice((0, 0, 1, 2)) if start >= 2 else start
+            if end == setup_start and "setup_matrix" in machines_of([md], machines)[0]:
+                end += 1  # the MILP refuses zero-length blocks on setup-matrix machines
+            lo = min(setup_start, start)
+            if end > lo and any(a < end and lo < b for a, b in busy.get(md["machine"], [])):
+                continue
+            busy.setdefault(md["machine"], []).append((lo, end))
+            pin: dict[str, Any] = {"machine": md["machine"], "start": start}
+            if end != start + md["duration"]:
+                pin["end"] = end
+            if setup_start != start:
+                pin["setup_start"] = setup_start
+            first["fixed"] = pin
+
     primary = TERMS[seed % len(TERMS)]
     others = [t for t in TERMS if t != primary]
     terms = [primary, *rng.sample(others, rng.randint(0, 2))]
@@ -171,6 +194,20 @@ def random_problem(seed: int) -> Problem:
             "terms": [{"term": str(t), "weight": rng.randint(1, 3)} for t in terms],
         },
     }
+    if "stability" in on or ObjectiveTerm.STABILITY in terms:
+        refs = []
+        for job in jobs:
+            for op in job["operations"]:
+                if rng.random() < 0.6:
+                    refs.append(
+                        {
+                            "job": job["id"],
+                            "op": op["id"],
+                            "machine": rng.choice(machines)["id"],
+                            "start": rng.randint(-3, 25),
+                        }
+                    )
+        data["stability"] = {"reference": refs, "machine_change": rng.randint(0, 4)}
     if "horizon" in on:
         total = sum(
             min(md["duration"] for md in op["modes"]) for j in jobs for op in j["operations"]

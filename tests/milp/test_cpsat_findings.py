@@ -1,7 +1,29 @@
-"""CP-SAT model bugs found by the MILP cross-check, minimised; now regression tests.
+"""CP-SAT model bugs found by the MILP cross-check, minimised, checked by hand and by the
+validator. Bugs 1 and 2 are fixed (b31c5e3): their tests are regression tests. Bugs 3-7
+(pinned operations and the stability term, d3ac645) are strict xfail tests: when one is
+fixed its test passes, strict xfail fails, and the marker is removed.
 
-Both were fixed in ``aps/solvers/cpsat.py`` (tardiness domain, zero-length operations);
-each problem was checked by hand and by the validator.
+Bug 3 (``CpsatModel._stability``): the deviation ``|s - reference start|`` gets domain
+``[0, H]``; a reference start more than ``H`` from every feasible start (a reference
+schedule from a longer or earlier plan) makes the model INFEASIBLE or cuts the optimum.
+Bug 4 (``CpsatModel._add_fixed`` / ``extract``): when the pinned operation's modes need no
+setup, ``b`` is ``s``, so the returned row has no ``setup_start`` although the pin has
+one (the interval does block it); the setup-time KPI and the Gantt lose the fact. The
+validator does not compare a pinned ``setup_start`` either (``_check_fixed``).
+Bug 5 (``_add_circuit`` + ``_add_terms``): a pinned operation on a setup-matrix machine
+gets a changeover variable tied to the matrix and counted in ``setup_time``, although its
+setup is the fact ``start - setup_start``: the objective and the "proved" bound exceed the
+schedule's real value (here 3 against 0).
+Bug 6 (``_add_machines``, zero-length filter): a pinned operation with ``end == start`` but
+a setup block is treated as zero-length and left out of NoOverlap: another operation is
+placed over its setup and ``solve`` raises ``ScheduleInvalidError``.
+Bug 5 also covers a pinned ``setup_start`` on a machine without a matrix: CP-SAT counts
+nothing for it, the KPI counts ``start - setup_start``.
+Bug 8 (``CpsatModel._stability``): references to pinned operations are skipped, but
+:func:`aps.kpi.stability` counts them: the reported objective is lower than the schedule's
+(a constant offset, so the schedule is still optimal, but objective and bound are wrong).
+Bug 7 (``_add_precedences``): the completion variable has domain ``[release, H]``; a job
+whose operations are all pinned and end before its release is declared INFEASIBLE.
 
 Bug 1 (``aps/solvers/cpsat.py``, ``CpsatModel._add_terms``): the tardiness variable of a
 job is created with domain ``[0, H]`` and set to ``max(C - due, 0)``; with a negative due
@@ -92,20 +114,6 @@ def test_cpsat_optimum_with_an_overdue_job() -> None:
     assert r.objective == 6
 
 
-def test_crosscheck_names_the_bug_and_only_it() -> None:
-    """Tests that the cross-check labels this bug, but not the same gap without a due < 0."""
-    from .crosscheck import compare
-
-    cp = solve(OVERDUE_WRONG_OPTIMUM, time_limit=10, workers=1, solver="cpsat")
-    mi = solve(OVERDUE_WRONG_OPTIMUM, time_limit=10, workers=1, solver="milp")
-    if cp.objective == mi.objective:
-        pytest.skip("CP-SAT bug 1 is fixed")
-    assert compare(OVERDUE_WRONG_OPTIMUM, cp, mi)[0] == "known_cpsat_bug"
-    jobs = [j.model_copy(update={"due": 10}) for j in OVERDUE_WRONG_OPTIMUM.jobs]
-    plain = OVERDUE_WRONG_OPTIMUM.model_copy(update={"jobs": jobs})
-    assert compare(plain, cp, mi)[0] == "disagree"
-
-
 ZERO_INSIDE_BUSY = Problem.model_validate(
     {
         "name": "zero-length-inside-busy",
@@ -187,3 +195,212 @@ def test_cpsat_zero_length_inside_a_window() -> None:
     """Tests that CP-SAT does not call a zero-length operation inside a window infeasible."""
     r = solve(ZERO_IN_WINDOW_DEADLINE, time_limit=10, workers=1, solver="cpsat")
     assert r.status == SolveStatus.OPTIMAL
+
+
+# -- pinned operations and the stability term (commit d3ac645) -----------------------------
+
+STABILITY_BEYOND_H = Problem.model_validate(
+    {
+        "name": "stability-reference-beyond-horizon",
+        "machines": [{"id": "M1"}],
+        "jobs": [
+            {"id": "A", "operations": [{"id": 1, "modes": [{"machine": "M1", "duration": 1}]}]}
+        ],
+        "stability": {"reference": [{"job": "A", "op": 1, "machine": "M1", "start": 5}]},
+        "objective": {"terms": [{"term": "stability"}]},
+    }
+)
+# H = 1 + 1 = 2, so A starts at 0 or 1; the best deviation is |1 - 5| = 4 > H.
+
+PINNED_SETUP_START = Problem.model_validate(
+    {
+        "name": "pinned-setup-start",
+        "machines": [{"id": "M1"}],
+        "jobs": [
+            {
+                "id": "A",
+                "operations": [
+                    {
+                        "id": 1,
+                        "modes": [{"machine": "M1", "duration": 2}],
+                        "fixed": {"machine": "M1", "start": 2, "setup_start": 0},
+                    }
+                ],
+            }
+        ],
+        "objective": {"terms": [{"term": "setup_time"}]},
+    }
+)
+# The pinned fact is a setup over [0, 2): the schedule must say so (setup time 2).
+
+PINNED_CHANGEOVER = Problem.model_validate(
+    {
+        "name": "pinned-changeover-counted",
+        "machines": [{"id": "M1", "setup_matrix": "S"}],
+        "setup_matrices": {"S": {"initial": {"a": 3}}},
+        "jobs": [
+            {
+                "id": "A",
+                "family": "a",
+                "operations": [
+                    {
+                        "id": 1,
+                        "modes": [{"machine": "M1", "duration": 2}],
+                        "fixed": {"machine": "M1", "start": 0},
+                    }
+                ],
+            }
+        ],
+        "objective": {"terms": [{"term": "setup_time"}]},
+    }
+)
+# The only schedule has no setup (pinned at 0, no setup_start): objective 0, not 3.
+
+PINNED_ZERO_RUN = Problem.model_validate(
+    {
+        "name": "pinned-zero-run-with-setup",
+        "machines": [{"id": "M1"}],
+        "jobs": [
+            {
+                "id": "A",
+                "operations": [
+                    {
+                        "id": 1,
+                        "modes": [{"machine": "M1", "duration": 1, "setup": 2}],
+                        "fixed": {"machine": "M1", "start": 2, "end": 2, "setup_start": 0},
+                    }
+                ],
+            },
+            {"id": "B", "operations": [{"id": 1, "modes": [{"machine": "M1", "duration": 2}]}]},
+        ],
+        "objective": {"terms": [{"term": "flow_time"}]},
+    }
+)
+# A's setup keeps M1 busy over [0, 2): B runs [2, 4), flow 2 + 4 = 6.
+
+PINNED_BEFORE_RELEASE = Problem.model_validate(
+    {
+        "name": "pinned-job-ends-before-release",
+        "machines": [{"id": "M1"}],
+        "jobs": [
+            {
+                "id": "A",
+                "release": 3,
+                "operations": [
+                    {
+                        "id": 1,
+                        "modes": [{"machine": "M1", "duration": 1}],
+                        "fixed": {"machine": "M1", "start": 0},
+                    }
+                ],
+            }
+        ],
+    }
+)
+# A fact ran [0, 1) (the validator does not re-judge its release): makespan 1.
+
+
+BUG_3 = "CP-SAT stability deviation domain [0, H]: references beyond H -> INFEASIBLE"
+BUG_4 = "CP-SAT drops a pinned setup_start when the op's modes need no setup"
+BUG_5 = "CP-SAT counts a pinned op's matrix changeover, not its real setup, in setup_time"
+BUG_6 = "CP-SAT leaves a pinned zero-run op's setup block out of NoOverlap (overlap)"
+BUG_8 = "CP-SAT's stability term skips pinned ops' references; the KPI counts them"
+BUG_7 = "CP-SAT completion domain starts at release; a pinned job may end before it"
+
+
+PINNED_STABILITY = Problem.model_validate(
+    {
+        "name": "pinned-stability",
+        "machines": [{"id": "M1"}],
+        "jobs": [
+            {
+                "id": "A",
+                "operations": [
+                    {
+                        "id": 1,
+                        "modes": [{"machine": "M1", "duration": 1}],
+                        "fixed": {"machine": "M1", "start": 0},
+                    }
+                ],
+            }
+        ],
+        "stability": {"reference": [{"job": "A", "op": 1, "machine": "M1", "start": 5}]},
+        "objective": {"terms": [{"term": "stability"}]},
+    }
+)
+# The pinned start is 0 against a reference 5: the KPI is 5 for the only schedule.
+
+
+def test_milp_solves_the_pinned_and_stability_problems() -> None:
+    """Tests the hand-computed answers on the MILP, each schedule validated."""
+    cases = (
+        (STABILITY_BEYOND_H, 4),
+        (PINNED_SETUP_START, 2),
+        (PINNED_CHANGEOVER, 0),
+        (PINNED_ZERO_RUN, 6),
+        (PINNED_BEFORE_RELEASE, 1),
+        (PINNED_STABILITY, 5),
+    )
+    for p, value in cases:
+        r = solve(p, time_limit=10, workers=1, solver="milp")
+        assert r.status == SolveStatus.OPTIMAL and r.objective == value, p.name
+        assert validate(p, r.schedule) == []
+
+
+@pytest.mark.xfail(strict=True, reason=BUG_3)
+def test_cpsat_stability_reference_beyond_horizon() -> None:
+    """Tests that CP-SAT accepts a reference start more than H from any feasible start."""
+    r = solve(STABILITY_BEYOND_H, time_limit=10, workers=1, solver="cpsat")
+    assert r.status == SolveStatus.OPTIMAL and r.objective == 4
+
+
+@pytest.mark.xfail(strict=True, reason=BUG_4)
+def test_cpsat_keeps_a_pinned_setup_start() -> None:
+    """Tests that CP-SAT reports a pinned operation's setup_start (a fact) as pinned."""
+    r = solve(PINNED_SETUP_START, time_limit=10, workers=1, solver="cpsat")
+    assert r.schedule[0].busy_from == 0
+    assert r.objective == 2
+
+
+@pytest.mark.xfail(strict=True, reason=BUG_5)
+def test_cpsat_objective_with_a_pinned_operation_on_a_setup_machine() -> None:
+    """Tests that CP-SAT's objective for a pinned op on a matrix machine is its real setup."""
+    r = solve(PINNED_CHANGEOVER, time_limit=10, workers=1, solver="cpsat")
+    assert r.objective == 0 and r.bound == 0
+
+
+@pytest.mark.xfail(strict=True, reason=BUG_6)
+def test_cpsat_respects_a_pinned_zero_run_setup_block() -> None:
+    """Tests that CP-SAT keeps other operations out of a pinned zero-run op's setup block."""
+    r = solve(PINNED_ZERO_RUN, time_limit=10, workers=1, solver="cpsat", check=False)
+    assert validate(PINNED_ZERO_RUN, r.schedule) == []
+    assert r.objective == 6
+
+
+@pytest.mark.xfail(strict=True, reason=BUG_7)
+def test_cpsat_pinned_job_ending_before_its_release() -> None:
+    """Tests that CP-SAT schedules a job whose pinned operations all end before its release."""
+    r = solve(PINNED_BEFORE_RELEASE, time_limit=10, workers=1, solver="cpsat")
+    assert r.status == SolveStatus.OPTIMAL and r.objective == 1
+
+
+def test_crosscheck_names_the_bug_and_only_it() -> None:
+    """Tests that the cross-check labels bug 5, but not the same gap without a pinned op."""
+    from .crosscheck import compare
+
+    cp = solve(PINNED_CHANGEOVER, time_limit=10, workers=1, solver="cpsat")
+    mi = solve(PINNED_CHANGEOVER, time_limit=10, workers=1, solver="milp")
+    if cp.objective == mi.objective:
+        pytest.skip("CP-SAT bug 5 is fixed")
+    assert compare(PINNED_CHANGEOVER, cp, mi)[0] == "known_cpsat_bug"
+    op = PINNED_CHANGEOVER.jobs[0].operations[0].model_copy(update={"fixed": None})
+    job = PINNED_CHANGEOVER.jobs[0].model_copy(update={"operations": [op]})
+    plain = PINNED_CHANGEOVER.model_copy(update={"jobs": [job]})
+    assert compare(plain, cp, mi)[0] == "disagree"
+
+
+@pytest.mark.xfail(strict=True, reason=BUG_8)
+def test_cpsat_stability_counts_pinned_operations() -> None:
+    """Tests that CP-SAT's stability objective equals the KPI when a pinned op has a reference."""
+    r = solve(PINNED_STABILITY, time_limit=10, workers=1, solver="cpsat")
+    assert r.objective == 5

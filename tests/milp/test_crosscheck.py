@@ -10,6 +10,7 @@ import os
 
 import pytest
 
+from aps.kpi import objective_value, term_values
 from aps.model import ObjectiveTerm
 from aps.result import Result, SolveStatus
 
@@ -37,6 +38,8 @@ def test_subset_covers_every_feature() -> None:
         seen.add(f"kind:{p.objective.kind}")
         if p.horizon is not None:
             seen.add("horizon")
+        if p.stability is not None and p.stability.reference:
+            seen.add("stability_reference")
         if p.setup_matrices:
             seen.add("setup_matrix")
         if any(m.unavailable for m in p.machines):
@@ -57,6 +60,10 @@ def test_subset_covers_every_feature() -> None:
                     seen.add("alternative_modes")
                 if o.interruptible:
                     seen.add("interruptible")
+                if o.fixed is not None:
+                    seen.add("pinned")
+                if any(md.duration == 0 for md in o.modes):
+                    seen.add("zero_duration")
                 if any(md.setup for md in o.modes):
                     seen.add("fixed_setup")
                 if o.produces:
@@ -82,6 +89,9 @@ def test_subset_covers_every_feature() -> None:
         "production",
         "explicit_lags",
         "max_lag",
+        "pinned",
+        "stability_reference",
+        "zero_duration",
     }
     assert wanted <= seen, sorted(wanted - seen)
 
@@ -119,5 +129,9 @@ def test_compare_flags_contradictions() -> None:
         }
     )
     verdict, detail = compare(p, cpsat, shifted)
+    assert verdict == "disagree" and "its schedule has" in detail  # objective not updated
+    value = float(objective_value(p.objective, term_values(p, shifted.schedule)))
+    consistent = shifted.model_copy(update={"objective": value, "bound": None})
+    verdict, detail = compare(p, cpsat, consistent)
     assert verdict == "disagree" and "!=" in detail
     assert compare(p, "cpsat: schedule violates 1 constraint(s)", milp)[0] == "disagree"

@@ -11,7 +11,7 @@ import pytest
 
 from aps import solve, validate
 from aps.kpi import term_values
-from aps.model import Objective, ObjectiveTerm, Problem, WeightedTerm
+from aps.model import ObjectiveTerm, Placement, Problem
 from aps.result import Incumbent, SolveStatus
 from aps.solvers.auto import MAX_MILP_OPERATIONS, choose
 from aps.solvers.milp import check_supported, serial_horizon
@@ -229,14 +229,14 @@ def test_infeasible_max_lag_with_window() -> None:
 
 
 def test_auto_picks_milp_where_cpsat_is_too_strict() -> None:
-    """Tests that auto routes a small problem with an overdue job to the MILP, and says so."""
-    from .test_cpsat_findings import OVERDUE_WRONG_OPTIMUM
+    """Tests that auto routes a small problem with a pinned operation to the MILP, and says so."""
+    from .test_cpsat_findings import PINNED_CHANGEOVER
 
-    result = solve(OVERDUE_WRONG_OPTIMUM, time_limit=10, workers=1, solver="auto")
+    result = solve(PINNED_CHANGEOVER, time_limit=10, workers=1, solver="auto")
     assert result.solver == "milp"
     assert result.parameters["auto_choice"] == "milp"
-    assert "due before the plan start" in result.parameters["auto_reason"]
-    assert result.objective == 6
+    assert "is pinned" in result.parameters["auto_reason"]
+    assert result.objective == 0
 
 
 def test_auto_picks_cpsat_otherwise() -> None:
@@ -248,14 +248,15 @@ def test_auto_picks_cpsat_otherwise() -> None:
     assert "CP-SAT is faster" in result.parameters["auto_reason"]
     assert result.objective == CASES[3][3]
     big = _shop(6, 3, seed=0)
-    jobs = [j.model_copy(update={"due": -5}) for j in big.jobs]
-    big = big.model_copy(
-        update={"jobs": jobs, "objective": Objective(terms=[WeightedTerm(term="late_jobs")])}
-    )
+    first = big.jobs[0].operations[0]
+    pin = {"machine": first.modes[0].machine, "start": 0}
+    pinned_op = first.model_copy(update={"fixed": Placement(**pin)})
+    job0 = big.jobs[0].model_copy(update={"operations": [pinned_op, *big.jobs[0].operations[1:]]})
+    big = big.model_copy(update={"jobs": [job0, *big.jobs[1:]]})
     assert big.num_operations > MAX_MILP_OPERATIONS
     choice, reason = choose(big)
     assert choice == "cpsat" and f"> {MAX_MILP_OPERATIONS}" in reason
-    assert choose(big.model_copy(update={"jobs": jobs[:2]}))[0] == "milp"
+    assert choose(big.model_copy(update={"jobs": big.jobs[:2]}))[0] == "milp"
     refused = problem(
         machines=[{"id": "M1", "setup_matrix": "S"}],
         setup_matrices={"S": {}},
