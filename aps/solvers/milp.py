@@ -28,8 +28,21 @@ uses, recomputed here, cut to a valid dispatching makespan when only makespan co
   solver may switch on only when the order holds) and every draw with ``s_c' <= s_c``
   (binaries forced on unless ``s_c' >= s_c + 1``). Arrivals count before draws at a tick,
   as in the validator;
+* pinned operations (``Operation.fixed``): constants on their machine (start, end and
+  setup start as pinned), kept in the machine disjunctions / successor paths and in the
+  stock, but free of release, deadline, calendar, duration and setup rules, and of
+  precedences between two pinned operations (the validator's rules for facts); big-M
+  constants cover pinned times beyond the horizon;
 * objectives: the same terms, weighted or lexicographic (one solve per level, each level
-  then bounded by its value, as the CP-SAT backend does).
+  then bounded by its value, as the CP-SAT backend does). ``stability`` is
+  ``|s - reference start|`` (two inequalities) plus the machine-change cost per
+  non-chosen mode, counting pinned operations as :func:`aps.kpi.stability` does;
+  ``setup_time`` is the sum of ``s - b``; tardiness allows due dates before tick 0;
+  makespan gets machine-load cuts (valid, only to tighten the LP bound).
+
+Refused (``ValueError`` naming the feature): zero-length operations (and zero-length
+pinned blocks) on setup-matrix machines. Everything else in :class:`aps.model.Problem`
+is modelled exactly; the result is validated by :mod:`aps.validate` like every backend's.
 
 Status mapping (HiGHS model status): optimal -> OPTIMAL; infeasible and
 unbounded-or-infeasible (every variable is bounded, so it is infeasible) -> INFEASIBLE;
@@ -46,8 +59,9 @@ output off there is nothing to capture. Pyomo's ``set_instance`` captures them t
 HiGHS banner), so translations are serialised by a lock; they take milliseconds.
 ``workers`` becomes HiGHS ``threads`` (HiGHS's MIP search is essentially serial, so more
 workers rarely help; HiGHS sizes one scheduler per process, rebuilt when the count
-changes and no solve runs). ``hint`` only tightens the makespan horizon; it is not
-passed as a MIP start.
+changes and no solve runs). The ``hint`` (if valid), else a valid dispatching schedule, is
+given to HiGHS as a partial MIP start (times and modes; HiGHS completes the binaries) and,
+when only makespan counts, cuts the horizon to its makespan.
 """
 
 from __future__ import annotations
@@ -607,18 +621,55 @@ def _status(highs: Any, has_solution: bool) -> SolveStatus:
     return SolveStatus.FEASIBLE if has_solution else SolveStatus.UNKNOWN
 
 
-def _makespan_horizon(
-    problem: Problem, horizon: int, hint: Sequence[ScheduledOperation] | None, seed: int
-) -> int:
-    """Cut the horizon to a valid schedule's makespan (sound when only makespan counts)."""
+def _starting_schedule(
+    problem: Problem, hint: Sequence[ScheduledOperation] | None, seed: int
+) -> tuple[str, list[ScheduledOperation]] | None:
+    """A valid schedule to start from: the caller's hint, else a dispatching schedule."""
     from aps.solvers.dispatch import best_dispatch
 
-    candidates = [list(hint)] if hint else []
-    candidates.append(best_dispatch(problem, seed=seed))
-    for sched in candidates:
+    candidates: list[tuple[str, list[ScheduledOperation]]] = []
+    if hint:
+        candidates.append(("hint", list(hint)))
+    try:
+        candidates.append(("dispatch", best_dispatch(problem, seed=seed)))
+    except Exception:  # a heuristic failing must never fail the exact solve
+        logging.getLogger(__name__).debug("dispatching failed", exc_info=True)
+    for name, sched in candidates:
         if sched and not validate(problem, sched):
-            horizon = min(horizon, max(r.end for r in sched))
-    return horizon
+            return name, sched
+    return None
+
+
+def _set_start(opt: Any, highs: Any, built: MilpModel, sched: list[ScheduledOperation]) -> bool:
+    """Give HiGHS a partial MIP start (times and modes); it completes the rest itself."""
+    import numpy as np
+
+    column = opt._pyomo_var_to_solver_var_map
+    rows = {(r.job, r.op): r for r in sched}
+    index: list[int] = []
+    value: list[float] = []
+
+    def put(var: Any, x: float) -> None:
+        col = None if isinstance(var, int) else column.get(id(var))
+        if col is not None:
+            index.append(col)
+            value.append(x)
+
+    for v in built.ops:
+        r = rows.get((v.job.id, v.op.id))
+        if r is None or r.end > built.M:
+            return False
+        put(v.s, r.start)
+        put(v.e, r.end)
+        put(v.b, r.busy_from)
+        for md, x in zip(v.op.modes, v.present, strict=True):
+            put(x, 1.0 if md.machine == r.machine else 0.0)
+    status = highs.setSolution(
+        len(index), np.array(index, dtype=np.int32), np.array(value, dtype=np.float64)
+    )
+    import highspy
+
+    return bool(status in (highspy.HighsStatus.kOk, highspy.HighsStatus.kWarning))
 
 
 def solve_milp(
@@ -638,8 +689,10 @@ def solve_milp(
     only_makespan = objective.kind == "weighted" and [t.term for t in objective.terms] == [
         ObjectiveTerm.MAKESPAN
     ]
-    if only_makespan:
-        horizon = _makespan_horizon(problem, horizon, hint, seed)
+    start = _starting_schedule(problem, hint, seed)
+    if only_makespan and start is not None:
+        # an optimal schedule never needs to end after a known feasible makespan
+        horizon = min(horizon, max(r.end for r in start[1]))
     built = MilpModel(problem, horizon)
     levels: list[list[tuple[int, ObjectiveTerm]]] = (
         [[(t.weight, t.term) for t in objective.terms]]
@@ -649,7 +702,9 @@ def solve_milp(
 
     threads = _acquire_threads(int(workers))
     try:
-        return _solve(problem, built, levels, time_limit, threads, seed, on_progress, stop, started)
+        return _solve(
+            problem, built, levels, time_limit, threads, seed, on_progress, stop, started, start
+        )
     finally:
         _release_threads()
 
@@ -664,6 +719,7 @@ def _solve(
     on_progress: Callable[[Incumbent], None] | None,
     stop: threading.Event | None,
     started: float,
+    start: tuple[str, list[ScheduledOperation]] | None,
 ) -> Result:
     """Run HiGHS level by level on the built model and assemble the result."""
     import pyomo.environ as pyo
@@ -682,16 +738,28 @@ def _solve(
     history: list[Incumbent] = []
     level_box = [0]
 
+    trusted = [0.0]  # last bound known valid; 0 like CP-SAT's dispatch incumbent
+
     def improving(event: Any) -> None:
+        out = event.data_out
+        objective_now = float(out.objective_function_value)
+        if level_box[0] != 0:  # later levels optimise other terms: not comparable
+            return
+        if history and objective_now >= history[-1].objective:
+            return  # HiGHS re-announces a MIP start once it adopts it
+        raw = float(out.mip_dual_bound)
+        # completing a partial MIP start runs a sub-MIP whose bound (with gap 0 at node 0)
+        # is not the model's: only trust a finite bound from the main search
+        if math.isfinite(raw) and (out.mip_node_count > 0 or out.mip_gap > 0):
+            trusted[0] = max(trusted[0], raw)
         inc = Incumbent(
-            objective=float(event.data_out.objective_function_value),
-            bound=float(event.data_out.mip_dual_bound),
+            objective=objective_now,
+            bound=min(trusted[0], objective_now),
             elapsed=round(time.monotonic() - started, 4),
         )
-        if level_box[0] == 0:  # later levels optimise other terms: not comparable
-            history.append(inc)
-            if on_progress is not None:
-                on_progress(inc)
+        history.append(inc)
+        if on_progress is not None:
+            on_progress(inc)
 
     def interrupt(event: Any) -> None:
         if stop is not None and stop.is_set():
@@ -704,6 +772,9 @@ def _solve(
     highs = opt._solver_model  # ... which we run ourselves (see the module docstring)
     for key, value in options.items():
         highs.setOptionValue(key, value)
+    warm_start = None
+    if start is not None and _set_start(opt, highs, built, start[1]):
+        warm_start = start[0]
     highs.cbMipImprovingSolution += improving
     if stop is not None:
         highs.cbMipInterrupt += interrupt
@@ -766,6 +837,7 @@ def _solve(
             "objective": objective.kind,
             "levels": len(levels),
             "horizon": built.H,
+            "warm_start": warm_start,
             "binaries": built.num_binaries,
             "constraints": len(m.c),
         },

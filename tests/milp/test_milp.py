@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from aps import solve, validate
-from aps.kpi import term_values
+from aps.kpi import objective_value, term_values
 from aps.model import ObjectiveTerm, Placement, Problem
 from aps.result import Incumbent, SolveStatus
 from aps.solvers.auto import MAX_MILP_OPERATIONS, choose
@@ -292,3 +292,21 @@ def test_infeasible_result_says_why() -> None:
     assert result.status == SolveStatus.INFEASIBLE
     assert result.schedule == [] and result.bound is None and result.objective is None
     assert result.message is not None and "nfeasible" in result.message
+
+
+def test_hint_is_a_mip_start() -> None:
+    """Tests that a valid hint becomes HiGHS's MIP start: the result is never worse than it."""
+    from aps.solvers.dispatch import dispatch
+
+    p = _shop(10, 6, seed=7)
+    hint = dispatch(p, "spt")
+    assert validate(p, hint) == []
+    value = objective_value(p.objective, term_values(p, hint))
+    seen: list[Incumbent] = []
+    result = _milp(p, time_limit=1.0, hint=hint, on_progress=seen.append)
+    assert result.parameters["warm_start"] == "hint"
+    assert result.status.has_schedule
+    assert result.objective is not None and result.objective <= value
+    assert seen and seen[0].objective <= value
+    assert all(inc.bound <= inc.objective for inc in seen)
+    assert result.bound is not None and all(inc.bound <= result.objective for inc in seen)
