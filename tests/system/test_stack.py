@@ -91,8 +91,8 @@ def test_celery_worker_solves_ft06_on_postgres(celery_stack: Stack) -> None:
     lines = celery_stack.procs[1].text().splitlines()
     assert sum("aps.solve[" in x and "received" in x for x in lines) == 2
     assert sum("aps.notify[" in x and "received" in x for x in lines) == 1
-    hdrs, body, _ = receiver.calls[0]
-    event = Webhook(WEBHOOK_SECRET).verify(body, hdrs)
+    call_headers, call_body, _ = receiver.calls[0]
+    event = Webhook(WEBHOOK_SECRET).verify(call_body, call_headers)
     assert event["data"]["id"] == job_id and event["data"]["makespan"] == 55
 
 
@@ -299,7 +299,11 @@ def test_jobs_survive_redis_losing_its_data(celery_stack: Stack, redis_url: str)
         started = time.monotonic()
         celery_stack.start_worker()
         for job_id in ids:
-            state = wait_until(lambda j=job_id: get(c, j), lambda j: j["status"] in TERMINAL, 60)
+
+            def fetch(j: str = job_id) -> dict[str, Any]:
+                return get(c, j)
+
+            state = wait_until(fetch, lambda j: j["status"] in TERMINAL, 60)
             assert state["status"] == "succeeded" and state["attempts"] == 1
         # Recovered within a few leases (3 s here), not the 10-minute backstop.
         assert time.monotonic() - started < 30
