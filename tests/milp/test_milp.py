@@ -310,3 +310,26 @@ def test_hint_is_a_mip_start() -> None:
     assert seen and seen[0].objective <= value
     assert all(inc.bound <= inc.objective for inc in seen)
     assert result.bound is not None and all(inc.bound <= result.objective for inc in seen)
+
+
+def test_precedence_fixes_the_machine_order() -> None:
+    """Tests that precedences fix machine orders (no binary) and expose setup/max-lag clashes."""
+    chain = problem(
+        machines=[{"id": "M1"}],
+        jobs=[{"id": "J", "operations": [op(0, ("M1", 4)), op(1, ("M1", 4, 2))]}],
+    )
+    result = _milp(chain)
+    assert result.objective == 10 and result.parameters["binaries"] == 0
+    clash = problem(
+        machines=[{"id": "M1"}],
+        jobs=[
+            {
+                "id": "J",
+                "operations": [
+                    op(0, ("M1", 4)),
+                    op(1, ("M1", 4, 2), predecessors=[{"op": 0, "max_lag": 1}]),
+                ],
+            }
+        ],
+    )
+    assert _milp(clash).status == SolveStatus.INFEASIBLE
