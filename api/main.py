@@ -52,6 +52,7 @@ def create_app(settings: Settings | None = None, *, background: bool = True) -> 
     app.state.service = service
     app.include_router(health.router)
     app.include_router(jobs.router)
+    app.include_router(__import__("api.ui", fromlist=["router"]).router)
     Instrumentator(registry=registry_for(service), excluded_handlers=["/metrics"]).instrument(
         app
     ).expose(app, endpoint="/metrics", include_in_schema=True, tags=["health"])
