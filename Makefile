@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 JSSP   ?= ../shared/jssp
 
-.PHONY: install run test lint check bench bench-sample format clean crosscheck-full
+.PHONY: install run test lint check bench bench-sample format clean crosscheck-full browser
 
 install: $(STAMP)
 
@@ -20,8 +20,12 @@ run: install
 	$(BIN)/aps serve
 
 ## Lint, type-check, architecture contract, then the whole test suite (what CI runs).
-test: install lint
+test: install lint browser
 	$(BIN)/python -m pytest
+
+## Debian's Chromium for the UI tests (tests/ui), installed only where it is missing.
+browser:
+	bash scripts/install_browser.sh
 
 lint: install
 	$(BIN)/ruff check .
