@@ -1,0 +1,192 @@
+"""The page's routes without a browser: assets, offline plotly.js, report, machine down."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.routing import APIRoute
+from fastapi.testclient import TestClient
+
+from api.main import create_app
+from api.schemas import EXAMPLE_PROBLEM
+from api.ui.router import STATIC, plotly_js_path
+from jobs.settings import DEV_API_KEY, Settings
+
+KEY = "ui-route-key-0123456789abcdef"
+HEADERS = {"X-API-Key": KEY}
+
+
+def settings(tmp_path: Path, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "database_url": f"sqlite:///{tmp_path / 'aps.db'}",
+        "broker_url": None,
+        "api_keys": f"ui:{KEY}",
+        "relay_interval_seconds": 0.05,
+        "rate_limit_per_minute": 6000,
+        "rate_limit_burst": 1000,
+        **overrides,
+    }
+    return Settings(**values)
+
+
+@pytest.fixture
+def idle(tmp_path: Path) -> Iterator[TestClient]:
+    """The API without workers: jobs stay queued."""
+    with TestClient(create_app(settings(tmp_path), background=False)) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def solved(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, str]]:
+    """An embedded app and a solved two-by-two job (a second of solving)."""
+    tmp = tmp_path_factory.mktemp("ui-routes")
+    with TestClient(create_app(settings(tmp))) as client:
+        body = {"problem": EXAMPLE_PROBLEM, "options": {"time_limit": 1}}
+        job = client.post("/v1/jobs", json=body, headers=HEADERS).json()
+        deadline = time.monotonic() + 30
+        while client.get(f"/v1/jobs/{job['id']}", headers=HEADERS).json()["status"] != "succeeded":
+            assert time.monotonic() < deadline, "the two-by-two job did not succeed in 30 s"
+            time.sleep(0.1)
+        yield client, job["id"]
+
+
+def test_page_and_assets(idle: TestClient) -> None:
+    page = idle.get("/ui")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert '<script src="/ui/vendor/plotly.min.js"></script>' in page.text
+    for name, media in (("app.js", "text/javascript"), ("app.css", "text/css")):
+        r = idle.get(f"/ui/static/{name}")
+        assert r.status_code == 200 and r.headers["content-type"].startswith(media)
+    assert idle.get("/ui/static/router.py").status_code == 404
+    assert idle.get("/ui/static/..%2Frouter.py").status_code == 404
+    assert idle.get("/ui/static/index.html").status_code == 404
+
+
+def test_no_cdn_in_the_page() -> None:
+    """Nothing the page loads comes from another host."""
+    for path in STATIC.iterdir():
+        text = path.read_text()
+        assert "http://" not in text and "https://" not in text and "//cdn" not in text, path
+
+
+def test_plotly_js_from_the_installed_package(idle: TestClient) -> None:
+    path = plotly_js_path()
+    assert path is not None and path.parts[-2:] == ("package_data", "plotly.min.js")
+    r = idle.get("/ui/vendor/plotly.min.js")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/javascript")
+    assert len(r.content) == path.stat().st_size
+
+
+def test_config_offers_the_dev_key_only_in_development(tmp_path: Path) -> None:
+    with TestClient(create_app(settings(tmp_path), background=False)) as client:
+        assert client.get("/ui/config.json").json()["dev_key"] is None
+    dev = settings(tmp_path, api_keys="")
+    with TestClient(create_app(dev, background=False)) as client:
+        config = client.get("/ui/config.json").json()
+    assert config["dev_key"] == DEV_API_KEY and config["default_time_limit"] == 5.0
+
+
+def test_example_plant(idle: TestClient) -> None:
+    plant = idle.get("/ui/example/plant.json").json()
+    assert plant["name"] == "example-plant" and len(plant["orders"]) == 60
+    assert len(plant["machines"]) == 10
+
+
+def test_routes_are_unique(tmp_path: Path) -> None:
+    """The page's endpoints shadow none of the jobs API's."""
+    app = create_app(settings(tmp_path), background=False)
+    routes = [
+        (method, r.path)
+        for r in app.routes
+        if isinstance(r, APIRoute)
+        for method in r.methods or ()
+    ]
+    assert [k for k, n in Counter(routes).items() if n > 1] == []
+
+
+def test_report_errors(idle: TestClient) -> None:
+    missing = "00000000-0000-4000-8000-000000000000"
+    assert idle.get(f"/v1/jobs/{missing}/report").status_code == 401
+    assert idle.get(f"/v1/jobs/{missing}/report", headers=HEADERS).status_code == 404
+    assert idle.get("/v1/jobs/not-a-uuid/report", headers=HEADERS).status_code == 422
+    job = idle.post(
+        "/v1/jobs", json={"problem": EXAMPLE_PROBLEM}, headers=HEADERS
+    ).json()  # stays queued: no workers
+    r = idle.get(f"/v1/jobs/{job['id']}/report", headers=HEADERS)
+    assert r.status_code == 409 and "queued" in r.json()["detail"]
+    down = {"machine": "M1", "start": 0, "end": 2}
+    r = idle.post(f"/v1/jobs/{job['id']}/machine-down", json=down, headers=HEADERS)
+    assert r.status_code == 409
+
+
+def test_report(solved: tuple[TestClient, str]) -> None:
+    client, job_id = solved
+    report = client.get(f"/v1/jobs/{job_id}/report", headers=HEADERS).json()
+    schedule = client.get(f"/v1/jobs/{job_id}/schedule", headers=HEADERS).json()
+    assert report["timezone"] is None and report["kpis"]["makespan"] == schedule["makespan"]
+    assert [m["machine"] for m in report["machines"]] == ["M1", "M2"]
+    assert {o["order"] for o in report["orders"]} == {"J1", "J2"}
+    assert set(report["kpis"]) >= {"makespan", "weighted_tardiness", "late_orders", "gap"}
+
+
+@pytest.mark.parametrize(
+    ("body", "loc"),
+    [
+        ({"machine": "M9", "start": 0, "end": 2}, ["body", "machine"]),
+        ({"machine": "M1", "start": 4, "end": 4}, ["body", "end"]),
+        ({"machine": "M1", "start": -9, "end": -1}, ["body", "end"]),
+        ({"machine": "M1", "start": "2026-03-02T08:00", "end": 5}, ["body", "start"]),
+        ({"machine": "M1", "start": "soon", "end": 5}, ["body", "start"]),
+        ({"machine": "M1", "start": 0}, ["body", "end"]),
+        ({"machine": "M1", "start": 0, "end": 2, "time_limit": 0}, ["body", "time_limit"]),
+        ({"machine": "M1", "start": 0, "end": 2, "until": 3}, ["body", "until"]),
+    ],
+)
+def test_machine_down_bad_input_names_the_field(
+    solved: tuple[TestClient, str], body: dict[str, Any], loc: list[str]
+) -> None:
+    client, job_id = solved
+    r = client.post(f"/v1/jobs/{job_id}/machine-down", json=body, headers=HEADERS)
+    assert r.status_code == 422, r.text
+    assert any(e["loc"][: len(loc)] == loc for e in r.json()["detail"]), r.json()
+
+
+def test_machine_down_repairs_and_lists_the_moves(solved: tuple[TestClient, str]) -> None:
+    client, job_id = solved
+    pytest.importorskip("aps.reschedule", reason="aps.reschedule (issue 6) is not installed")
+    before = client.get(f"/v1/jobs/{job_id}/schedule", headers=HEADERS).json()["operations"]
+    m1 = sorted((o for o in before if o["machine"] == "M1"), key=lambda o: o["start"])[0]
+    body = {"machine": "M1", "start": m1["start"], "end": m1["start"] + 2, "time_limit": 1}
+    r = client.post(f"/v1/jobs/{job_id}/machine-down", json=body, headers=HEADERS)
+    assert r.status_code == 200, r.text
+    out = r.json()
+    moved = {(m["job"], m["op"]) for m in out["moved"]}
+    assert (m1["job"], m1["op"]) in moved
+    first = next(m for m in out["moved"] if (m["job"], m["op"]) == (m1["job"], m1["op"]))
+    assert first["reason"] == "on_failed_machine" and first["start_after"] >= body["end"]
+    breakdown = [g for g in out["gantt"] if g["colour_key"] == "breakdown"]
+    assert breakdown == [
+        {
+            "id": "M1#breakdown",
+            "resource": "M1",
+            "label": "breakdown",
+            "start": body["start"],
+            "end": body["end"],
+            "kind": "downtime",
+            "order": None,
+            "colour_key": "breakdown",
+            "start_at": None,
+            "end_at": None,
+        }
+    ]
+    assert sum(g["kind"] == "run" for g in out["gantt"]) == len(before)
+    runs = [g for g in out["gantt"] if g["kind"] == "run"]
+    assert out["report"]["kpis"]["makespan"] == max(g["end"] for g in runs)
+    # a what-if: the stored schedule is unchanged
+    after = client.get(f"/v1/jobs/{job_id}/schedule", headers=HEADERS).json()["operations"]
+    assert after == before
