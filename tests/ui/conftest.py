@@ -39,7 +39,7 @@ CHROMIUM_ARGS = [
 ]
 #: The exact skip (or, with CI=true, failure) message when the browser is missing.
 MISSING_CHROMIUM = (
-    "Chromium not found at /usr/bin/chromium: run `bash scripts/install_browser.sh` "
+    f"Chromium not found at {CHROMIUM}: run `bash scripts/install_browser.sh` "
     "(apt-get install -y chromium) or `make test`, which installs it"
 )
 API_KEY = "ui-test-key-0123456789abcdef"
