@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import copy
-import time
+import json
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
@@ -148,20 +149,19 @@ def test_example_to_gantt_and_machine_down(page: Any, server: Server) -> None:
     assert page.errors == []
 
 
-def test_late_orders_highlighted(page: Any, server: Server) -> None:
-    """A job with an impossible due date: its bars are outlined and it is listed as late."""
+def test_upload_and_late_orders_highlighted(page: Any, server: Server, tmp_path: Path) -> None:
+    """An uploaded problem with an impossible due date: outlined bars, listed as late."""
     problem = copy.deepcopy(EXAMPLE_PROBLEM)
     problem["name"] = "late-two-by-two"
     problem["jobs"][0]["due"] = 2  # J1 needs 5 ticks: late whatever the schedule
-    with server.client() as http:
-        job = http.post("/v1/jobs", json={"problem": problem, "options": {"time_limit": 1}}).json()
-        deadline = time.monotonic() + 30
-        while http.get(f"/v1/jobs/{job['id']}").json()["status"] != "succeeded":
-            assert time.monotonic() < deadline, "the two-by-two job did not succeed in 30 s"
-            time.sleep(0.2)
-    row = page.locator(f"#jobs-table tr[data-id='{job['id']}']")
-    row.wait_for(timeout=10_000)
-    row.click()
+    upload = tmp_path / "late.json"
+    upload.write_text(json.dumps(problem))
+    page.fill("#time-limit", "1")
+    page.set_input_files("#upload-file", str(upload))
+    page.click("#submit-upload")
+    wait(page, "#job-status.succeeded", 30)
+    assert page.inner_text("#job-name") == "late-two-by-two"
+    assert page.locator("#jobs-table tr.selected .job-name").inner_text() == "late-two-by-two"
     wait(page, "#late-table tbody tr[data-order='J1']", 15)
     assert page.locator("#late-count").inner_text() == "1 of 2"
     outlined = page.evaluate(
