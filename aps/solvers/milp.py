@@ -51,7 +51,8 @@ unbounded-or-infeasible (every variable is bounded, so it is infeasible) -> INFE
 time limit / interrupt / other limits -> FEASIBLE with an incumbent, else UNKNOWN;
 load/model/presolve/solve errors -> MODEL_INVALID. The bound is HiGHS's MIP dual bound
 rounded up (objectives are integral); ``mip_abs_gap`` is just under 1 so "optimal" means
-proven to the tick. ``on_progress`` is fed from HiGHS's improving-solution callback and
+proven to the tick. ``on_progress`` is fed from HiGHS's improving-solution callback (first
+objective level only; the bound is HiGHS's dual bound from the main search, else 0) and
 ``stop`` from its interrupt callback. Pyomo's ``appsi_highs`` interface only translates
 the model (and later changes) into a ``highspy.Highs`` object; we run that object
 ourselves, because ``Highs.solve`` redirects the process's stdout/stderr file

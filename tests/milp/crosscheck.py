@@ -204,9 +204,9 @@ def _compare(problem: Problem, cpsat: Result | str, milp: Result | str) -> tuple
     return "inconclusive", f"cpsat {cpsat.status}, milp {milp.status}"
 
 
-def crosscheck(seed: int) -> Outcome:
+def crosscheck(seed: int, size: int = 1) -> Outcome:
     """Solve the problem of ``seed`` with both backends and compare."""
-    problem = random_problem(seed)
+    problem = random_problem(seed, size)
     cpsat = _run(problem, "cpsat", CPSAT_LIMIT)
     milp = _run(problem, "milp", MILP_LIMIT)
     verdict, detail = compare(problem, cpsat, milp)
@@ -227,12 +227,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--count", type=int, default=240)
     parser.add_argument("--start", type=int, default=0)
     parser.add_argument("--dump", type=Path, default=Path("results/crosscheck"))
+    parser.add_argument("--size", type=int, default=1, help="problem size factor (1: <= 9 ops)")
     args = parser.parse_args(argv)
     counts = {"agree": 0, "inconclusive": 0, "disagree": 0, "known_cpsat_bug": 0, "refused": 0}
     statuses: dict[str, int] = {}
     started = time.monotonic()
     for seed in range(args.start, args.start + args.count):
-        out = crosscheck(seed)
+        out = crosscheck(seed, args.size)
         counts[out.verdict] += 1
         pair = f"{out.cpsat.status if out.cpsat else '-'}/{out.milp.status if out.milp else '-'}"
         statuses[pair] = statuses.get(pair, 0) + 1
@@ -244,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         if out.verdict in ("disagree", "known_cpsat_bug"):
             args.dump.mkdir(parents=True, exist_ok=True)
-            (args.dump / f"seed-{seed}.json").write_text(random_problem(seed).to_json())
+            (args.dump / f"seed-{seed}.json").write_text(random_problem(seed, args.size).to_json())
     print("status pairs (cpsat/milp): " + json.dumps(statuses, sort_keys=True))
     print(
         f"{args.count} problems, {counts['disagree']} disagreements, "

@@ -38,8 +38,12 @@ def machines_of(modes: list[dict[str, Any]], machines: list[dict[str, Any]]) -> 
     return [by_id[md["machine"]] for md in modes]
 
 
-def random_problem(seed: int) -> Problem:
-    """The problem of ``seed``: same seed, same problem, on every machine and run."""
+def random_problem(seed: int, size: int = 1) -> Problem:
+    """The problem of ``seed``: same seed, same problem, on every machine and run.
+
+    ``size`` scales the number of jobs and the operation budget (1: at most 9 operations;
+    the exploratory ``--size 2`` run of the cross-check has at most 18).
+    """
     rng = random.Random(seed)
     forced = FEATURES[seed % len(FEATURES)]
     on = {f for f in FEATURES if f == forced or rng.random() < 0.5}
@@ -68,8 +72,8 @@ def random_problem(seed: int) -> Problem:
         for m in rng.sample(machines, rng.randint(1, n_machines)):
             m["setup_matrix"] = "S"
 
-    n_jobs = rng.randint(2, 4)
-    budget = 9
+    n_jobs = rng.randint(2, 4) * size
+    budget = 9 * size
     jobs: list[dict[str, Any]] = []
     for j in range(n_jobs):
         n_ops = min(rng.randint(1, 3), budget - (n_jobs - j - 1))
