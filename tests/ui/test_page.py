@@ -81,6 +81,8 @@ def test_example_to_gantt_and_machine_down(page: Any, server: Server) -> None:
     incumbents = len(job["progress"]["history"])
     assert incumbents >= 1
     assert page.evaluate("document.getElementById('progress').data[0].x.length") >= 1
+    # ...and the page followed the job through its server-sent events (status + incumbents)
+    assert int(page.get_attribute("#progress", "data-events") or 0) >= 2 + incumbents
 
     # KPI tiles and the time axis in the plant's zone
     kpis = page.locator("#kpis .kpi")

@@ -152,6 +152,7 @@ async function submitUpload() {
 
 async function selectJob(id) {
   if (state.stream) { state.stream.abort(); state.stream = null; }
+  $("progress").dataset.events = "0";
   state.selected = id;
   state.repair = null;
   state.original = null;
@@ -238,6 +239,8 @@ async function follow(id) {
 
 function onEvent(id, ev) {
   if (state.selected !== id) return;
+  const box = $("progress");
+  box.dataset.events = String(Number(box.dataset.events || 0) + 1);
   if (ev.kind === "incumbent" && ev.objective !== null && ev.objective !== undefined) {
     state.history.push({ elapsed: ev.elapsed ?? 0, objective: ev.objective, bound: ev.bound });
     renderProgress();
