@@ -38,6 +38,8 @@ ASSETS = {"app.js": "text/javascript", "app.css": "text/css"}
 #: The repository's example plant; an installed wheel regenerates it instead.
 EXAMPLE_PLANT = Path(__file__).resolve().parents[2] / "instances" / "plant.json"
 NO_CACHE = {"Cache-Control": "no-cache"}
+#: Breakdown times beyond this many ticks are refused (datetimes would overflow).
+MAX_TICK = 10**9
 
 pages = APIRouter(include_in_schema=False)
 api = APIRouter(prefix="/v1/jobs", tags=["ui"])
@@ -397,6 +399,9 @@ def machine_down(
         raise invalid(["body", "machine"], f"unknown machine {body.machine!r}; known: {known}")
     start = _tick(problem, body.start, "start", up=False)
     end = _tick(problem, body.end, "end", up=True)
+    for field, tick in (("start", start), ("end", end)):
+        if abs(tick) > MAX_TICK:
+            raise invalid(["body", field], f"more than {MAX_TICK} ticks from the plan start")
     if end <= start:
         raise invalid(["body", "end"], "end must be after start")
     if end <= 0:

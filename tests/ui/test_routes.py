@@ -143,6 +143,7 @@ def test_report(solved: tuple[TestClient, str]) -> None:
         ({"machine": "M1", "start": "2026-03-02T08:00", "end": 5}, ["body", "start"]),
         ({"machine": "M1", "start": "soon", "end": 5}, ["body", "start"]),
         ({"machine": "M1", "start": 0}, ["body", "end"]),
+        ({"machine": "M1", "start": 0, "end": 10**18}, ["body", "end"]),
         ({"machine": "M1", "start": 0, "end": 2, "time_limit": 0}, ["body", "time_limit"]),
         ({"machine": "M1", "start": 0, "end": 2, "until": 3}, ["body", "until"]),
     ],
@@ -190,3 +191,20 @@ def test_machine_down_repairs_and_lists_the_moves(solved: tuple[TestClient, str]
     # a what-if: the stored schedule is unchanged
     after = client.get(f"/v1/jobs/{job_id}/schedule", headers=HEADERS).json()["operations"]
     assert after == before
+
+
+def test_breakdown_times_in_the_plant_zone() -> None:
+    """Naive datetimes are the plant's wall clock (DST included); aware ones are absolute."""
+    from datetime import UTC, datetime
+
+    from api.ui.router import _tick
+    from aps.factory import load_problem
+
+    plant = load_problem(Path(__file__).resolve().parents[2] / "instances" / "plant.json")
+    assert plant.time is not None and plant.time.tick_seconds == 60
+    assert _tick(plant, datetime(2026, 3, 2, 6, 0), "start", up=False) == 360
+    assert _tick(plant, datetime(2026, 3, 2, 5, 0, tzinfo=UTC), "start", up=False) == 360
+    # 30 March is summer time (+02:00): 28 days and 6 hours, less the lost hour
+    assert _tick(plant, datetime(2026, 3, 30, 6, 0), "start", up=False) == 28 * 1440 + 300
+    assert _tick(plant, datetime(2026, 3, 2, 6, 0, 30), "end", up=True) == 361
+    assert _tick(plant, 42, "start", up=False) == 42
