@@ -89,6 +89,9 @@ def known_cpsat_bug(problem: Problem, cpsat: Result, milp: Result) -> str | None
     3. stability: the MILP's schedule (valid, better or CP-SAT INFEASIBLE) moves an
        operation more than ``H`` from its reference start (CP-SAT's deviation variable
        has domain ``[0, H]``);
+    4, 5, 8 (reporting faults, see :func:`_repair`): after undoing them the two results
+       no longer contradict each other; 5 also when, still contradicting, a pinned
+       operation on a setup-matrix machine had a phantom changeover CP-SAT optimised;
     4. CP-SAT reports a pinned operation without its pinned ``setup_start`` (when its
        modes need no setup), so its setup time differs;
     5. CP-SAT's reported objective differs from its own schedule's, with a setup-time
@@ -114,23 +117,17 @@ def known_cpsat_bug(problem: Problem, cpsat: Result, milp: Result) -> str | None
         return None
     if _invalid(milp) or not milp.status.has_schedule:
         return None
-    for r in cpsat.schedule:
-        o = pinned.get((r.job, r.op))
-        if o is not None and o.fixed is not None:
-            want = o.fixed.start if o.fixed.setup_start is None else o.fixed.setup_start
-            if r.busy_from != want:
-                return "bug 4: cpsat drops a pinned setup_start"
-    if cpsat.status == SolveStatus.OPTIMAL and cpsat.objective != _reported(problem, cpsat):
-        terms = {t.term for t in problem.objective.terms}
-        matrix = {m.id for m in problem.machines if m.setup_matrix is not None}
-        if ObjectiveTerm.SETUP_TIME in terms and any(
-            o.fixed is not None and (o.fixed.machine in matrix or o.fixed.setup_start is not None)
-            for o in pinned.values()
-        ):
-            return "bug 5: cpsat's setup_time ignores a pinned operation's real setup"
-        refs = problem.stability.reference if problem.stability else []
-        if ObjectiveTerm.STABILITY in terms and any((r.job, r.op) in pinned for r in refs):
-            return "bug 8: cpsat's stability term leaves out pinned operations"
+    repaired, fixes = _repair(problem, cpsat)
+    if fixes:
+        verdict, _ = _compare(problem, repaired, milp)
+        if verdict != "disagree":  # the reporting faults explain the whole contradiction
+            return "; ".join(fixes)
+        if any(f.startswith("bug 5") for f in fixes):
+            matrix = {m.id for m in problem.machines if m.setup_matrix is not None}
+            if any(o.fixed is not None and o.fixed.machine in matrix for o in pinned.values()):
+                # the phantom changeover of a pinned operation also steered the search
+                return "bug 5: cpsat optimised a pinned operation's phantom changeover"
+        return None
     weaker = cpsat.status == SolveStatus.INFEASIBLE or (
         cpsat.status.has_schedule
         and _levels(problem, cpsat) > _levels(problem, milp)
@@ -153,6 +150,47 @@ def known_cpsat_bug(problem: Problem, cpsat: Result, milp: Result) -> str | None
             if all(o.fixed is not None for o in job.operations) and done[job.id] < job.release:
                 return "bug 7: cpsat completion domain starts at the release of a pinned job"
     return None
+
+
+def _repair(problem: Problem, cpsat: Result) -> tuple[Result, list[str]]:
+    """Undo CP-SAT's known reporting faults (bugs 4, 5, 8); say which ones applied.
+
+    Rows of pinned operations get their pinned ``setup_start`` back (4). When the reported
+    objective still differs from the schedule's and a setup-time term meets a pinned setup
+    or a pinned operation on a matrix machine (5), or a stability term meets a reference
+    to a pinned operation (8), the objective is recomputed (and an OPTIMAL bound set to
+    it; otherwise the bound is dropped, its offset being unknown).
+    """
+    pinned = _pinned(problem)
+    fixes: list[str] = []
+    rows = []
+    for r in cpsat.schedule:
+        o = pinned.get((r.job, r.op))
+        if o is not None and o.fixed is not None:
+            want = o.fixed.start if o.fixed.setup_start is None else o.fixed.setup_start
+            if r.busy_from != want:
+                r = r.model_copy(update={"setup_start": want if want != r.start else None})
+                if not fixes:
+                    fixes.append("bug 4: cpsat drops a pinned setup_start")
+        rows.append(r)
+    repaired = cpsat.model_copy(update={"schedule": rows})
+    if not cpsat.status.has_schedule or cpsat.objective == _reported(problem, repaired):
+        return repaired, fixes
+    terms = {t.term for t in problem.objective.terms}
+    matrix = {m.id for m in problem.machines if m.setup_matrix is not None}
+    if ObjectiveTerm.SETUP_TIME in terms and any(
+        o.fixed is not None and (o.fixed.machine in matrix or o.fixed.setup_start is not None)
+        for o in pinned.values()
+    ):
+        fixes.append("bug 5: cpsat's setup_time ignores a pinned operation's real setup")
+    refs = problem.stability.reference if problem.stability else []
+    if ObjectiveTerm.STABILITY in terms and any((r.job, r.op) in pinned for r in refs):
+        fixes.append("bug 8: cpsat's stability term leaves out pinned operations")
+    if fixes[-1:] and not fixes[-1].startswith("bug 4"):
+        value = _reported(problem, repaired)
+        bound = value if cpsat.status == SolveStatus.OPTIMAL else None
+        repaired = repaired.model_copy(update={"objective": value, "bound": bound})
+    return repaired, fixes
 
 
 def _reported(problem: Problem, result: Result) -> float:
