@@ -110,8 +110,14 @@ def claim_batch(session: Session, *, limit: int = 50, retry_after: float = 30.0)
 
 
 def mark_sent(session: Session, message_ids: list[int]) -> None:
-    if message_ids:
-        session.execute(update(Outbox).where(Outbox.id.in_(message_ids)).values(sent_at=utcnow()))
+    """Mark messages published; a job's ``enqueued_at`` becomes the publish time, which is
+    what the reaper's lost-message check measures from."""
+    if not message_ids:
+        return
+    now = utcnow()
+    session.execute(update(Outbox).where(Outbox.id.in_(message_ids)).values(sent_at=now))
+    published = select(Outbox.job_id).where(Outbox.id.in_(message_ids), Outbox.task == SOLVE_TASK)
+    session.execute(update(Job).where(Job.id.in_(published)).values(enqueued_at=now))
 
 
 def mark_failed(session: Session, message_id: int, error: str) -> None:

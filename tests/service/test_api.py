@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import threading
+import uuid
 from typing import Any
 
 import pytest
@@ -127,15 +128,27 @@ def test_every_v1_route_needs_a_valid_key(idle_client: TestClient) -> None:
 
 
 def test_other_tenants_job_is_404_everywhere(client: TestClient) -> None:
-    """Tests that tenant B gets 404 on every route taking tenant A's job id (BOLA)."""
+    """Tests that tenant B cannot tell tenant A's job id from an unknown one (BOLA)."""
     job_id = submit(client)["id"]
     finished(client, job_id)
     before = job(client, job_id)
+    unknown = str(uuid.uuid4())
+    checked = 0
     for method, path in _job_routes(client):
         if "{job_id}" not in path:
             continue
-        r = client.request(method, path.replace("{job_id}", job_id), headers=headers("beta"))
-        assert r.status_code == 404, (method, path, r.text)
+        theirs = client.request(
+            method, path.replace("{job_id}", job_id), headers=headers("beta"), json={}
+        )
+        nobody = client.request(
+            method, path.replace("{job_id}", unknown), headers=headers("beta"), json={}
+        )
+        assert (theirs.status_code, theirs.content) == (nobody.status_code, nobody.content)
+        assert theirs.status_code in (404, 422), (method, path, theirs.text)
+        if method == "GET" or path.endswith("/cancel"):
+            assert theirs.status_code == 404, (method, path, theirs.text)
+            checked += 1
+    assert checked >= 6
     after = job(client, job_id)
     assert after == before
     assert client.get("/v1/jobs", headers=headers("beta")).json()["count"] == 0

@@ -215,7 +215,21 @@ def test_submission_survives_a_broker_outage(pg_url: str, tmp_path: Path) -> Non
             ready = wait_until(lambda: _probe(c), lambda r: r.get("database") == "ok", 60)
             assert ready["broker"].startswith("error")
             job_id = submit(c, FT06, time_limit=10)["id"]
-            time.sleep(1.0)
+            db = Database(pg_url)
+
+            def outbox_error() -> dict[str, Any]:
+                with db.read() as s:
+                    return {
+                        "error": s.scalar(
+                            select(Outbox.last_error).where(
+                                Outbox.job_id == job_id, Outbox.task == SOLVE_TASK
+                            )
+                        )
+                    }
+
+            failed = wait_until(outbox_error, lambda o: o["error"] is not None, 30)
+            assert "Error" in failed["error"]  # the relay tried, failed and kept the row
+            db.dispose()
             assert get(c, job_id)["status"] == "queued"
             redis_proc = subprocess.Popen(
                 [
