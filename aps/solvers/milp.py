@@ -63,8 +63,11 @@ HiGHS banner), so translations are serialised by a lock; they take milliseconds.
 ``workers`` becomes HiGHS ``threads`` (HiGHS's MIP search is essentially serial, so more
 workers rarely help; HiGHS sizes one scheduler per process, rebuilt when the count
 changes and no solve runs). The ``hint`` (if valid), else a valid dispatching schedule, is
-given to HiGHS as a partial MIP start (times and modes; HiGHS completes the binaries) and,
-when only makespan counts, cuts the horizon to its makespan.
+used, when only makespan counts, to cut the horizon to its makespan. It is not given to
+HiGHS as a MIP start: with a partial start HiGHS 1.16 reported the optimum's objective
+while ``getSolution()`` still held the start (found by the cross-check). As a guard, a
+solution vector whose schedule is worse than HiGHS's reported objective is never
+returned as OPTIMAL.
 
 Scale: the Pyomo model is built and translated in Python before HiGHS starts (about 15 s
 for the 263-operation example plant, 80 000 binaries); that time counts against
@@ -698,38 +701,6 @@ def _starting_schedule(
     return None
 
 
-def _set_start(opt: Any, highs: Any, built: MilpModel, sched: list[ScheduledOperation]) -> bool:
-    """Give HiGHS a partial MIP start (times and modes); it completes the rest itself."""
-    import numpy as np
-
-    column = opt._pyomo_var_to_solver_var_map
-    rows = {(r.job, r.op): r for r in sched}
-    index: list[int] = []
-    value: list[float] = []
-
-    def put(var: Any, x: float) -> None:
-        col = None if isinstance(var, int) else column.get(id(var))
-        if col is not None:
-            index.append(col)
-            value.append(x)
-
-    for v in built.ops:
-        r = rows.get((v.job.id, v.op.id))
-        if r is None or r.end > built.M:
-            return False
-        put(v.s, r.start)
-        put(v.e, r.end)
-        put(v.b, r.busy_from)
-        for md, x in zip(v.op.modes, v.present, strict=True):
-            put(x, 1.0 if md.machine == r.machine else 0.0)
-    status = highs.setSolution(
-        len(index), np.array(index, dtype=np.int32), np.array(value, dtype=np.float64)
-    )
-    import highspy
-
-    return bool(status in (highspy.HighsStatus.kOk, highspy.HighsStatus.kWarning))
-
-
 def solve_milp(
     problem: Problem,
     time_limit: float,
@@ -747,10 +718,12 @@ def solve_milp(
     only_makespan = objective.kind == "weighted" and [t.term for t in objective.terms] == [
         ObjectiveTerm.MAKESPAN
     ]
-    start = _starting_schedule(problem, hint, seed)
-    if only_makespan and start is not None:
+    horizon_from = None
+    start = _starting_schedule(problem, hint, seed) if only_makespan else None
+    if start is not None:
         # an optimal schedule never needs to end after a known feasible makespan
         horizon = min(horizon, max(r.end for r in start[1]))
+        horizon_from = start[0]
     built = MilpModel(problem, horizon)
     levels: list[list[tuple[int, ObjectiveTerm]]] = (
         [[(t.weight, t.term) for t in objective.terms]]
@@ -761,7 +734,16 @@ def solve_milp(
     threads = _acquire_threads(int(workers))
     try:
         return _solve(
-            problem, built, levels, time_limit, threads, seed, on_progress, stop, started, start
+            problem,
+            built,
+            levels,
+            time_limit,
+            threads,
+            seed,
+            on_progress,
+            stop,
+            started,
+            horizon_from,
         )
     finally:
         _release_threads()
@@ -777,7 +759,7 @@ def _solve(
     on_progress: Callable[[Incumbent], None] | None,
     stop: threading.Event | None,
     started: float,
-    start: tuple[str, list[ScheduledOperation]] | None,
+    horizon_from: str | None,
 ) -> Result:
     """Run HiGHS level by level on the built model and assemble the result."""
     import pyomo.environ as pyo
@@ -806,8 +788,8 @@ def _solve(
         if history and objective_now >= history[-1].objective:
             return  # HiGHS re-announces a MIP start once it adopts it
         raw = float(out.mip_dual_bound)
-        # completing a partial MIP start runs a sub-MIP whose bound (with gap 0 at node 0)
-        # is not the model's: only trust a finite bound from the main search
+        # only trust a finite bound from the main search (HiGHS sub-MIPs, e.g. completing
+        # a start, report their own bound with gap 0 at node 0)
         if math.isfinite(raw) and (out.mip_node_count > 0 or out.mip_gap > 0):
             trusted[0] = max(trusted[0], raw)
         inc = Incumbent(
@@ -830,9 +812,9 @@ def _solve(
     highs = opt._solver_model  # ... which we run ourselves (see the module docstring)
     for key, value in options.items():
         highs.setOptionValue(key, value)
-    warm_start = None
-    if start is not None and _set_start(opt, highs, built, start[1]):
-        warm_start = start[0]
+    # No MIP start: with a partial start (highspy setSolution, sparse), HiGHS 1.16 reports
+    # the optimum's objective but getSolution() still returns the completed start
+    # (cross-check seed 5285); the start is only used to cut a makespan horizon.
     highs.cbMipImprovingSolution += improving
     if stop is not None:
         highs.cbMipInterrupt += interrupt
@@ -867,6 +849,15 @@ def _solve(
         schedule = built.extract(_reader(opt, highs))
         values = term_values(problem, schedule)
         value = sum(w * values[t] for w, t in level)
+        reported = float(highs.getInfo().objective_function_value)
+        if value > reported + 0.5:
+            # the model's objective is never below the schedule's true value, so HiGHS's
+            # solution vector is not the solution it reports: trust neither as optimal
+            level_status = SolveStatus.FEASIBLE
+            message = (
+                f"HiGHS reported objective {reported:g} but its solution vector has "
+                f"{value}; kept as a feasible schedule, optimality not claimed"
+            )
         if k == 0:
             raw = float(highs.getInfo().mip_dual_bound)
             bound = float(min(value, math.ceil(raw - 1e-6))) if math.isfinite(raw) else None
@@ -901,7 +892,7 @@ def _solve(
             "objective": objective.kind,
             "levels": len(levels),
             "horizon": built.H,
-            "warm_start": warm_start,
+            "horizon_from": horizon_from,
             "binaries": built.num_binaries,
             "constraints": len(m.c),
         },
