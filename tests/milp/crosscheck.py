@@ -98,7 +98,9 @@ def known_cpsat_bug(problem: Problem, cpsat: Result, milp: Result) -> str | None
        term and a pinned operation on a setup-matrix machine or with a pinned setup
        (CP-SAT counts the matrix changeover, or nothing, not ``start - setup_start``);
     6. CP-SAT's schedule overlaps the setup block of a pinned operation whose run has
-       zero length (left out of NoOverlap as if it occupied nothing);
+       zero length (left out of NoOverlap as if it occupied nothing); when bug 4 also
+       dropped that setup from the report, the validator cannot see the overlap until
+       the pinned setup is restored;
     7. CP-SAT INFEASIBLE while a job's operations are all pinned and end before its
        release (the completion variable's domain starts at the release);
     8. CP-SAT's reported objective differs from its own schedule's, with a stability term
@@ -119,6 +121,15 @@ def known_cpsat_bug(problem: Problem, cpsat: Result, milp: Result) -> str | None
         return None
     repaired, fixes = _repair(problem, cpsat)
     if fixes:
+        broken = [str(v) for v in validate(problem, repaired.schedule)]
+        if broken:  # restoring the pinned setup reveals an overlap the report hid
+            hidden = any(o.fixed_end() == o.fixed.start for o in pinned.values() if o.fixed)
+            if hidden and all("no_overlap" in v for v in broken):
+                return (
+                    "bug 4 hides bug 6: cpsat overlaps a pinned zero-run operation's setup "
+                    "and drops that setup from its report"
+                )
+            return None
         verdict, _ = _compare(problem, repaired, milp)
         if verdict != "disagree":  # the reporting faults explain the whole contradiction
             return "; ".join(fixes)

@@ -16,7 +16,9 @@ setup is the fact ``start - setup_start``: the objective and the "proved" bound 
 schedule's real value (here 3 against 0).
 Bug 6 (``_add_machines``, zero-length filter): a pinned operation with ``end == start`` but
 a setup block is treated as zero-length and left out of NoOverlap: another operation is
-placed over its setup and ``solve`` raises ``ScheduleInvalidError``.
+placed over its setup and ``solve`` raises ``ScheduleInvalidError``. Worse, when the
+pinned modes need no setup, bug 4 also drops that setup from the report and the overlap
+passes validation unseen (``PINNED_HIDDEN_OVERLAP``).
 Bug 5 also covers a pinned ``setup_start`` on a machine without a matrix: CP-SAT counts
 nothing for it, the KPI counts ``start - setup_start``.
 Bug 8 (``CpsatModel._stability``): references to pinned operations are skipped, but
@@ -404,3 +406,42 @@ def test_cpsat_stability_counts_pinned_operations() -> None:
     """Tests that CP-SAT's stability objective equals the KPI when a pinned op has a reference."""
     r = solve(PINNED_STABILITY, time_limit=10, workers=1, solver="cpsat")
     assert r.objective == 5
+
+
+PINNED_HIDDEN_OVERLAP = Problem.model_validate(
+    {
+        "name": "pinned-zero-run-setup-hidden",
+        "machines": [{"id": "M1"}],
+        "jobs": [
+            {
+                "id": "A",
+                "operations": [
+                    {
+                        "id": 1,
+                        "modes": [{"machine": "M1", "duration": 0}],
+                        "fixed": {"machine": "M1", "start": 2, "setup_start": 0},
+                    }
+                ],
+            },
+            {"id": "B", "operations": [{"id": 1, "modes": [{"machine": "M1", "duration": 2}]}]},
+        ],
+        "objective": {"terms": [{"term": "flow_time"}]},
+    }
+)
+# M1 is busy with A's pinned setup over [0, 2): B runs [2, 4), flow 2 + 4 = 6. CP-SAT puts
+# B over [0, 2) (bug 6) and reports A without its setup (bug 4), so the validator, which
+# does not compare a pinned setup_start, sees nothing wrong.
+
+
+def test_milp_keeps_the_hidden_pinned_setup() -> None:
+    """Tests that the MILP keeps B off A's pinned setup block and reports that setup."""
+    r = solve(PINNED_HIDDEN_OVERLAP, time_limit=10, workers=1, solver="milp")
+    assert r.objective == 6
+    assert {x.job: x.busy_from for x in r.schedule}["A"] == 0
+
+
+@pytest.mark.xfail(strict=True, reason=f"{BUG_4}; {BUG_6}")
+def test_cpsat_keeps_off_a_hidden_pinned_setup() -> None:
+    """Tests that CP-SAT keeps other operations off a pinned setup it does not report."""
+    r = solve(PINNED_HIDDEN_OVERLAP, time_limit=10, workers=1, solver="cpsat")
+    assert r.objective == 6
