@@ -12,7 +12,7 @@ from fastapi.routing import APIRoute
 from prometheus_fastapi_instrumentator import Instrumentator
 
 from api.metrics import registry_for
-from api.routes import health, jobs
+from api.routes import health, jobs, plant, webhooks
 from api.schemas import JobCreate
 from api.service import Service
 from aps import __version__
@@ -52,6 +52,9 @@ def create_app(settings: Settings | None = None, *, background: bool = True) -> 
     app.state.service = service
     app.include_router(health.router)
     app.include_router(jobs.router)
+    app.include_router(plant.router)  # live plant (issue 6)
+    app.include_router(plant.callbacks)
+    app.include_router(webhooks.router)
     app.include_router(__import__("api.ui", fromlist=["router"]).router)
     Instrumentator(registry=registry_for(service), excluded_handlers=["/metrics"]).instrument(
         app

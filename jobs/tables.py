@@ -201,3 +201,109 @@ def dml(session: Session, statement: Executable) -> int:
     """Run an UPDATE/DELETE and return the rows it matched: the compare-and-set verdict."""
     result = cast(CursorResult[Any], session.execute(statement))
     return result.rowcount
+
+
+# -- live plant (issue 6): appended; jobs/plant.py owns these -----------------------------
+
+
+class Plant(Base):
+    """A tenant's live plant: the current (derived) problem and its published schedule.
+
+    One per tenant. ``state`` counts every write of ``problem``/``version`` so a run that
+    read an older state cannot publish over a newer one (compare-and-set).
+    """
+
+    __tablename__ = "plants"
+
+    tenant_id: Mapped[str] = mapped_column(
+        ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True
+    )
+    id: Mapped[str] = mapped_column(String(36), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    source: Mapped[str | None] = mapped_column(Text)  # plant JSON as loaded (new orders)
+    problem: Mapped[str] = mapped_column(Text)  # aps.Problem JSON (derived after repairs)
+    options: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    status: Mapped[str] = mapped_column(String(20))  # solving, published, failed
+    message: Mapped[str | None] = mapped_column(Text)
+    needs_solve: Mapped[bool] = mapped_column(Boolean, default=True)
+    run_queued: Mapped[bool] = mapped_column(Boolean, default=False)
+    run_owner: Mapped[str | None] = mapped_column(String(200))
+    run_lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    state: Mapped[int] = mapped_column(Integer, default=0)
+    version: Mapped[int] = mapped_column(Integer, default=0)  # 0: nothing published yet
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class PlantSchedule(Base):
+    """One published schedule of a plant (history), with its problem and diff."""
+
+    __tablename__ = "plant_schedules"
+    __table_args__ = (UniqueConstraint("plant_id", "version"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    plant_id: Mapped[str] = mapped_column(String(36))
+    version: Mapped[int] = mapped_column(Integer)
+    phase: Mapped[str] = mapped_column(String(20))  # solved, greedy, improved
+    cause: Mapped[str] = mapped_column(String(200))
+    problem: Mapped[str] = mapped_column(Text)
+    result: Mapped[str] = mapped_column(Text)  # aps.Result JSON
+    diff: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    details: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class PlantEvent(Base):
+    """The webhook inbox: one row per accepted ``webhook-id`` with its first response."""
+
+    __tablename__ = "plant_events"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "webhook_id"),
+        Index("ix_plant_events_pending", "plant_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    plant_id: Mapped[str] = mapped_column(String(36))
+    webhook_id: Mapped[str] = mapped_column(String(255))
+    type: Mapped[str] = mapped_column(String(40))
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    status: Mapped[str] = mapped_column(String(20))  # pending, applied, stale, superseded
+    status_code: Mapped[int] = mapped_column(Integer)
+    response: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    applied_version: Mapped[int | None] = mapped_column(Integer)
+
+
+class CallbackSubscription(Base):
+    """A tenant's callback URL for plant and job events (``schedule.published`` ...)."""
+
+    __tablename__ = "callback_subscriptions"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    url: Mapped[str] = mapped_column(String(2000))
+    events: Mapped[list[str]] = mapped_column(JSONType)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    disabled_reason: Mapped[str | None] = mapped_column(String(200))
+
+
+class CallbackDelivery(Base):
+    """One event for one subscription; its id is the stable ``webhook-id`` of retries."""
+
+    __tablename__ = "callback_deliveries"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(String(100))
+    subscription_id: Mapped[str] = mapped_column(
+        ForeignKey("callback_subscriptions.id", ondelete="CASCADE")
+    )
+    type: Mapped[str] = mapped_column(String(40))
+    body: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    outcome: Mapped[str | None] = mapped_column(String(40))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

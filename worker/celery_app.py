@@ -21,7 +21,7 @@ from jobs.settings import get_settings
 log = logging.getLogger(__name__)
 
 settings = get_settings()
-app = Celery("aps", include=["worker.tasks"])
+app = Celery("aps", include=["worker.tasks", "worker.plant_tasks"])  # plant: issue 6
 app.conf.update(celery_config(settings))
 
 _relay: Relay | None = None

@@ -1,0 +1,141 @@
+"""Inbound ERP/MES events (issue 6): ``POST /v1/webhooks/erp``, Standard Webhooks.
+
+Order of checks, so that nothing of a rejected request is stored: API key (401), the
+signature over ``id.timestamp.raw_body`` with each configured secret (401; 300 s
+tolerance and constant-time comparison are ``standardwebhooks.Webhook.verify``'s), a
+replayed ``webhook-id`` (the first response again, no second effect), the payload
+(422 naming the field), the plant (404 when none is loaded) and its consistency (422).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, HTTPException, Request, status
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import IntegrityError
+from starlette.concurrency import run_in_threadpool
+
+from api.deps import ServiceDep, TenantDep
+from api.schemas import Message, Problem422
+from api.service import Service
+from jobs import plant as store
+from jobs.plant import Invalid, Rejected
+
+router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
+
+
+def _verify(secrets: list[str], raw: bytes, headers: dict[str, str]) -> None:
+    """Accept when any secret verifies (two during a rotation); else 401."""
+    from standardwebhooks import Webhook
+
+    if not secrets:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            "no inbound webhook secret configured (APS_WEBHOOK_SECRETS or the plant's "
+            "options.webhook_secrets): cannot verify the signature",
+        )
+    for secret in secrets:
+        try:
+            Webhook(secret).verify(raw, headers)
+            return
+        except Exception:  # WebhookVerificationError; a bad header format too
+            continue
+    raise HTTPException(
+        status.HTTP_401_UNAUTHORIZED,
+        "webhook signature verification failed (webhook-id, webhook-timestamp within "
+        "300 s, webhook-signature)",
+    )
+
+
+def _handle(
+    service: Service, tenant: str, webhook_id: str, raw: bytes, headers: dict[str, str]
+) -> tuple[int, dict[str, Any], bool]:
+    with service.db.read() as session:
+        plant = store.get_plant(session, tenant)
+        secrets = store.inbound_secrets(plant)
+    _verify(secrets, raw, headers)
+    with service.db.read() as session:
+        seen = store.find_event(session, tenant, webhook_id)
+        if seen is not None:
+            return seen.status_code, dict(seen.response), True
+    try:
+        envelope, data = store.parse_event(raw)
+    except Invalid as exc:
+        raise RequestValidationError(
+            [{"loc": r.loc, "msg": r.msg, "type": "value_error"} for r in exc.items]
+        ) from None
+    if plant is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no plant loaded for this tenant")
+    try:
+        with service.db.write() as session:
+            current = store.get_plant(session, tenant)
+            if current is None:
+                raise HTTPException(status.HTTP_404_NOT_FOUND, "no plant loaded for this tenant")
+            code, body = store.accept_event(session, current, webhook_id, envelope, data)
+            return code, body, False
+    except Rejected as exc:
+        raise RequestValidationError(
+            [{"loc": exc.loc, "msg": exc.msg, "type": "value_error"}]
+        ) from None
+    except IntegrityError:  # the same webhook-id raced in: answer as the winner did
+        with service.db.read() as session:
+            seen = store.find_event(session, tenant, webhook_id)
+        if seen is None:
+            raise
+        return seen.status_code, dict(seen.response), True
+
+
+@router.post(
+    "/erp",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses={
+        200: {"description": "Replayed webhook-id, or a stale event (not applied)."},
+        401: {"model": Message, "description": "Bad API key or webhook signature."},
+        404: {"model": Message, "description": "No plant loaded for this tenant."},
+        422: {"model": Problem422, "description": "Malformed or inconsistent event."},
+    },
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "example": {
+                        "type": "machine.down",
+                        "timestamp": "2026-03-03T08:00:00+01:00",
+                        "data": {"machine": "CNC-1", "from": "2026-03-03T08:00:00+01:00"},
+                    }
+                }
+            },
+        }
+    },
+)
+async def erp_webhook(
+    request: Request,
+    tenant: TenantDep,
+    service: ServiceDep,
+    webhook_id: Annotated[str, Header(alias="webhook-id", min_length=1, max_length=255)],
+    webhook_timestamp: Annotated[str, Header(alias="webhook-timestamp", max_length=20)],
+    webhook_signature: Annotated[str, Header(alias="webhook-signature", max_length=2000)],
+) -> JSONResponse:
+    """One ERP/MES event (``type``, ``timestamp`` = when it occurred, ``data``).
+
+    Types: machine.down, machine.up, operation.started, operation.completed,
+    order.created, order.updated, order.cancelled, material.received, calendar.changed.
+    Accepted events are applied by the next (coalesced) reschedule.
+    """
+    raw = await request.body()
+    headers = {
+        "webhook-id": webhook_id,
+        "webhook-timestamp": webhook_timestamp,
+        "webhook-signature": webhook_signature,
+    }
+    code, body, replayed = await run_in_threadpool(
+        _handle, service, tenant, webhook_id, raw, headers
+    )
+    if code == 202 and not replayed:
+        service.wake_relay()
+    return JSONResponse(
+        body, status_code=code, headers={"Webhook-Replayed": "true"} if replayed else None
+    )
