@@ -115,9 +115,13 @@ async def erp_webhook(
     request: Request,
     tenant: TenantDep,
     service: ServiceDep,
-    webhook_id: Annotated[str, Header(alias="webhook-id", min_length=1, max_length=255)],
-    webhook_timestamp: Annotated[str, Header(alias="webhook-timestamp", max_length=20)],
-    webhook_signature: Annotated[str, Header(alias="webhook-signature", max_length=2000)],
+    webhook_id: Annotated[str | None, Header(alias="webhook-id", max_length=255)] = None,
+    webhook_timestamp: Annotated[
+        str | None, Header(alias="webhook-timestamp", max_length=20)
+    ] = None,
+    webhook_signature: Annotated[
+        str | None, Header(alias="webhook-signature", max_length=2000)
+    ] = None,
 ) -> JSONResponse:
     """One ERP/MES event (``type``, ``timestamp`` = when it occurred, ``data``).
 
@@ -125,6 +129,11 @@ async def erp_webhook(
     order.created, order.updated, order.cancelled, material.received, calendar.changed.
     Accepted events are applied by the next (coalesced) reschedule.
     """
+    if not (webhook_id and webhook_timestamp and webhook_signature):
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            "unsigned request: webhook-id, webhook-timestamp and webhook-signature are required",
+        )
     raw = await request.body()
     headers = {
         "webhook-id": webhook_id,
