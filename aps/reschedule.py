@@ -187,6 +187,10 @@ class RescheduleResult(BaseModel):
     #: operations that kept their published machine and start, over those compared
     kept_share: float = 1.0
     greedy_seconds: float = 0.0
+    #: free operations over all CP-SAT neighbourhoods (None: CP-SAT saw the whole problem)
+    neighbourhood: int | None = None
+    #: CP-SAT solves run (neighbourhoods of the disruption, in time order)
+    rounds: int = 0
     solver_message: str | None = None
     violations: list[Violation] = Field(default_factory=list)
 
@@ -232,6 +236,7 @@ def reschedule(
     machine_change: int = 60,
     resume: Container[Key] | None = None,
     stop: threading.Event | None = None,
+    max_free: int = 60,
 ) -> RescheduleResult:
     """Apply ``events`` to ``problem`` and repair ``published`` with minimal disruption.
 
@@ -252,7 +257,7 @@ def reschedule(
         derived.problem, derived.reference, efficiency_weight, machine_change
     )
     down = {m: [(s, e) for s, e in ws] for m, ws in derived.down.items()}
-    kept = diff(derived.problem, _previous(published, derived), schedule, down=down,
+    kept = diff(repair_problem, _previous(published, derived), schedule, down=down,
                 now=derived.now, origins=derived.origins)  # fmt: skip
     result = RescheduleResult(
         problem=derived.problem,
@@ -284,31 +289,41 @@ def reschedule(
     remaining = time_limit - (time.monotonic() - started)
     if not improve or remaining <= 0.2 or (stop is not None and stop.is_set()):
         return result
-    from aps.solve import solve
+    from aps.reschedule_improve import improve as run_cpsat
 
-    repair_problem = _room_for_references(repair_problem, schedule)
-    solved = solve(
-        repair_problem, remaining, workers, seed, hint=schedule, solver="cpsat", stop=stop
-    )
-    result.solver_message = solved.message
-    if solved.status.has_schedule and solved.schedule:
-        value = objective_value(
-            repair_problem.objective, term_values(repair_problem, solved.schedule)
-        )
-        if _better(repair_problem.objective, repair_problem, solved.schedule, schedule):
-            second = Publication(
-                phase="improved", schedule=solved.schedule,
-                diff=diff(derived.problem, schedule, solved.schedule, now=derived.now),
-                objective=value, elapsed=round(time.monotonic() - started, 4),
-            )  # fmt: skip
-            result.publications.append(second)
-            result.schedule = solved.schedule
-            result.kept_share = diff(
-                derived.problem, _previous(published, derived), solved.schedule,
-                down=down, now=derived.now, origins=derived.origins,
-            ).kept_share  # fmt: skip
-            if on_publish is not None:
-                on_publish(second)
+    best: list[ScheduledOperation] = schedule
+
+    def accept(candidate: list[ScheduledOperation]) -> bool:
+        """Publish ``candidate`` when it beats the last published schedule."""
+        nonlocal best
+        if not _better(repair_problem.objective, repair_problem, candidate, best):
+            return False
+        value = objective_value(repair_problem.objective, term_values(repair_problem, candidate))
+        pub = Publication(
+            phase="improved", schedule=candidate,
+            diff=diff(repair_problem, best, candidate, now=derived.now),
+            objective=value, elapsed=round(time.monotonic() - started, 4),
+        )  # fmt: skip
+        best = candidate
+        result.publications.append(pub)
+        if on_publish is not None:
+            on_publish(pub)
+        return True
+
+    found = run_cpsat(
+        derived.problem, repair_problem, schedule, derived.reference, derived.down,
+        derived.now, started + time_limit, accept, workers, seed, stop=stop, max_free=max_free,
+    )  # fmt: skip
+    result.solver_message = found.message
+    result.neighbourhood = None if found.whole else found.free
+    result.rounds = found.rounds
+    if best is not schedule:
+        result.schedule = best
+        result.stranded = _stranded(derived, best)
+        result.kept_share = diff(
+            derived.problem, _previous(published, derived), best,
+            down=down, now=derived.now, origins=derived.origins,
+        ).kept_share  # fmt: skip
     return result
 
 
@@ -321,27 +336,6 @@ def _stranded(derived: Derived, schedule: Sequence[ScheduledOperation]) -> list[
         and r.end > derived.open_down[r.machine]
         and (r.job, r.op) not in frozen
     ]
-
-
-def _room_for_references(problem: Problem, hint: Sequence[ScheduledOperation]) -> Problem:
-    """Work around the core bounding each stability deviation by the model horizon.
-
-    ``CpsatModel._stability`` gives ``|start - reference|`` the domain ``[0, horizon]``;
-    when a reference start lies past the serial horizon (possible after a long downtime
-    ended early) the model is wrongly INFEASIBLE. An explicit horizon past the references
-    and the hint restores it (only then, so large plants keep their horizon cut).
-    """
-    from aps.solvers.cpsat import horizon_of
-
-    if problem.horizon is not None or problem.stability is None:
-        return problem
-    top = max((r.start for r in problem.stability.reference), default=0)
-    bound = horizon_of(problem)
-    if top < bound:
-        return problem
-    return problem.model_copy(
-        update={"horizon": max(top, bound, max((r.end for r in hint), default=0)) + 1}
-    )
 
 
 def _better(

@@ -170,3 +170,20 @@ def test_improvement_after_machine_up_is_published_second() -> None:
     reasons = {(m.job, m.op): m.reason for m in seen[1].diff.moved}
     assert reasons[("J1", "o1")] == "improved"
     assert not validate(res.problem, res.schedule)
+
+
+def test_neighbourhood_improvement_is_replayed_valid() -> None:
+    """Tests that CP-SAT on a neighbourhood (max_free below the free count) improves validly."""
+    seen: list[Publication] = []
+    res = machine_down(three_machines(), PUBLISHED, "A", 5, until=15, time_limit=5, workers=1,
+                       max_free=3, on_publish=seen.append)  # fmt: skip
+    assert res.neighbourhood == 3 and res.rounds >= 1  # J3 left the model: C's time a window
+    assert [p.phase for p in seen] == ["greedy", "improved"]
+    got = by_key(res.schedule)
+    # the optimum of 10 x makespan + stability: J2 first on B (5 ticks early), then J1/o2
+    assert (got[("J2", "o1")].start, got[("J1", "o2")].start) == (15, 25)
+    assert seen[1].objective == 10 * 35 + (15 + 15 + 5)
+    assert got[("J3", "o1")] == PUBLISHED[3]
+    assert not validate(res.problem, res.schedule)
+    # only J2 moved, into B's idle time before J1/o2: its old slot was still free
+    assert {(m.job, m.op): m.reason for m in seen[1].diff.moved} == {("J2", "o1"): "improved"}
