@@ -51,6 +51,10 @@ def enqueue_notify(
     session: Session, job_id: str, status: str, *, attempt: int = 1, delay: float = 0.0
 ) -> None:
     """Stage the job's end-of-job callback (only for jobs that registered a URL)."""
+    if attempt == 1:  # issue 6: also job.succeeded/job.failed to the tenant's callback URLs
+        from jobs.plant import emit_job_event
+
+        emit_job_event(session, job_id, status)
     url = session.scalar(select(Job.callback_url).where(Job.id == job_id))
     if not url:
         return
