@@ -1,0 +1,94 @@
+"""Tenant callback URLs: signed schedule.published / order.late / job.* deliveries,
+410 disables the URL, private targets are refused unless configured."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+from standardwebhooks import Webhook
+
+from tests.plant.conftest import ClientFactory
+from tests.plant.support import plant_state, post_event
+from tests.plant.test_webhooks import event, load, small_problem
+from tests.service.support import Receiver, headers, wait_until
+
+OUT = "whsec_" + base64.b64encode(b"outbound-plant-secret-0123456789").decode()
+
+
+def _bodies(receiver: Receiver) -> list[dict[str, Any]]:
+    out = []
+    for hdrs, body, _ in list(receiver.calls):
+        Webhook(OUT).verify(body, hdrs)  # signed with APS_WEBHOOK_SECRET
+        out.append(json.loads(body))
+    return out
+
+
+def test_callbacks_to_registered_urls(client_factory: ClientFactory) -> None:
+    client = client_factory(allow_private_callbacks=True, webhook_secret=OUT)
+    receiver = Receiver([200])
+    gone = Receiver([410])
+    try:
+        made = client.post(
+            "/v1/callbacks",
+            json={"url": receiver.url, "events": ["schedule.published", "job.succeeded"]},
+            headers=headers(),
+        )
+        assert made.status_code == 201, made.text
+        assert (
+            client.post("/v1/callbacks", json={"url": gone.url}, headers=headers()).status_code
+            == 201
+        )
+        bad = client.post(
+            "/v1/callbacks", json={"url": receiver.url, "events": ["nope"]}, headers=headers()
+        )
+        assert bad.status_code == 422 and bad.json()["detail"][0]["loc"][:2] == ["body", "events"]
+        load(client)
+        wait_until(
+            lambda: {"types": [b["type"] for b in _bodies(receiver)]},
+            lambda s: {"schedule.published", "job.succeeded"} <= set(s["types"]),
+            10,
+        )
+        published = next(b for b in _bodies(receiver) if b["type"] == "schedule.published")
+        assert published["data"]["version"] == 1
+        # an ordinary job's end reaches the tenant's URL too
+        job = client.post(
+            "/v1/jobs",
+            json={"problem": small_problem(), "options": {"time_limit": 1}},
+            headers=headers(),
+        )
+        assert job.status_code == 202
+        job_id = job.json()["id"]
+        wait_until(
+            lambda: {"ids": [b["data"].get("id") for b in _bodies(receiver)]},
+            lambda s: job_id in s["ids"],
+            15,
+        )
+        # 410 Gone disabled the second URL after its first delivery
+        listed = client.get("/v1/callbacks", headers=headers()).json()
+        disabled = [c for c in listed if c["url"] == gone.url]
+        assert disabled[0]["disabled_at"] is not None and len(gone.calls) == 1
+        assert (
+            post_event(client, event("machine.down", machine="M1", **{"from": 1})).status_code
+            == 202
+        )
+        wait_until(
+            lambda: {"versions": [b["data"].get("version") for b in _bodies(receiver)]},
+            lambda s: 2 in s["versions"],
+            15,
+        )
+        assert len(gone.calls) == 1
+        assert plant_state(client)["version"] >= 2
+    finally:
+        receiver.close()
+        gone.close()
+
+
+def test_private_callback_urls_refused(client_factory: ClientFactory) -> None:
+    client = client_factory()
+    answer = client.post(
+        "/v1/callbacks", json={"url": "http://127.0.0.1:9/hook"}, headers=headers()
+    )
+    assert answer.status_code == 422
+    assert answer.json()["detail"][0]["loc"] == ["body", "url"]
