@@ -55,6 +55,7 @@ class PlantPublic(BaseModel):
     orders: int
     num_operations: int
     pending_events: int
+    running: bool = Field(description="A solve or reschedule is staged or running.")
     now: int | None = Field(description="The latest fact applied (tick).")
     downtimes: list[list[Any]] = Field(description="[machine, from, until|null] applied")
     options: dict[str, Any]
@@ -139,6 +140,7 @@ def _public(plant: Plant, pending: int) -> PlantPublic:
         orders=len(problem.jobs),
         num_operations=problem.num_operations,
         pending_events=pending,
+        running=plant.run_queued or plant.run_owner is not None,
         now=meta.get("now"),
         downtimes=[list(d) for d in meta.get("downtimes", [])],
         options=options,

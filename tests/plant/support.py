@@ -74,7 +74,7 @@ def wait_version(client: Client, version: int, timeout: float = 40.0) -> dict[st
 
 
 def wait_quiet(client: Client, timeout: float = 20.0) -> dict[str, Any]:
-    """Until no event is pending and the version stopped moving for a second."""
+    """Until no event is pending, no run is staged or running, and the version is steady."""
     last: list[int] = []
 
     def fetch() -> dict[str, Any]:
@@ -84,7 +84,12 @@ def wait_quiet(client: Client, timeout: float = 20.0) -> dict[str, Any]:
 
     return wait_until(
         fetch,
-        lambda s: s["pending_events"] == 0 and len(last) > 5 and len(set(last[-6:])) == 1,
+        lambda s: (
+            s["pending_events"] == 0
+            and not s["running"]
+            and len(last) > 2
+            and len(set(last[-3:])) == 1
+        ),
         timeout,
         interval=0.2,
     )
