@@ -29,8 +29,10 @@ The derived problem
 * Interrupted operations *restart* (the partial run is lost, all modes stay open) or
   *resume*: the part that ran is pinned on the failed machine and ends at the failure,
   and a new operation ``"<op>~rest"`` carries the remaining work (the remaining ticks on
-  the same machine, or a full restart on an alternative machine), the products and the
-  successors. By default interruptible operations resume and the others restart
+  the same machine, without a new fixed setup, or a full restart on an alternative
+  machine), the products and the successors; the consumption stays with the part that
+  ran. A restart moves the whole operation, its consumption included (scrap of the
+  first attempt is not modelled). By default interruptible operations resume and the others restart
   (``resume=`` overrides it per operation).
 * What the breakdown made impossible is relaxed and reported: a deadline the greedy
   repair misses, the horizon, a maximum lag after an operation that is already done.
@@ -186,6 +188,8 @@ class RescheduleResult(BaseModel):
     stranded: list[tuple[Id, Id]] = Field(default_factory=list)
     #: operations that kept their published machine and start, over those compared
     kept_share: float = 1.0
+    #: the final schedule against the one published before the events (reasons included)
+    changes: ScheduleDiff = Field(default_factory=ScheduleDiff)
     greedy_seconds: float = 0.0
     #: free operations over all CP-SAT neighbourhoods (None: CP-SAT saw the whole problem)
     neighbourhood: int | None = None
@@ -196,8 +200,11 @@ class RescheduleResult(BaseModel):
 
     @property
     def diff(self) -> ScheduleDiff:
-        """The diff of the final schedule against the schedule published before the event."""
-        return self.publications[-1].diff if self.publications else ScheduleDiff()
+        """The final schedule against the schedule published before the events.
+
+        Each publication's own ``diff`` is against the previous publication instead.
+        """
+        return self.changes
 
 
 # -- entry points -------------------------------------------------------------------------
@@ -241,8 +248,11 @@ def reschedule(
     """Apply ``events`` to ``problem`` and repair ``published`` with minimal disruption.
 
     ``time_limit`` bounds the whole call; the greedy repair is published first (no
-    solver), then CP-SAT (``improve``) may publish a better schedule. ``resume`` lists
-    the interrupted operations that resume (default: the interruptible ones).
+    solver), then CP-SAT (``improve``) publishes each better schedule it finds. Above
+    ``max_free`` unpinned operations CP-SAT works on neighbourhoods of the disruption
+    (:mod:`aps.reschedule_improve`). ``resume`` lists the interrupted operations that
+    resume (default: the interruptible ones). ``efficiency_weight`` and
+    ``machine_change`` set the repair objective (module doc).
     """
     started = time.monotonic()
     derived = derive(problem, published, events, now=now, resume=resume)
@@ -269,6 +279,7 @@ def reschedule(
         interrupted=derived.interrupted,
         relaxations=relaxations,
         kept_share=kept.kept_share,
+        changes=kept,
         greedy_seconds=round(greedy_seconds, 4),
         violations=violations,
         stranded=_stranded(derived, schedule),
@@ -320,10 +331,11 @@ def reschedule(
     if best is not schedule:
         result.schedule = best
         result.stranded = _stranded(derived, best)
-        result.kept_share = diff(
-            derived.problem, _previous(published, derived), best,
+        result.changes = diff(
+            repair_problem, _previous(published, derived), best,
             down=down, now=derived.now, origins=derived.origins,
-        ).kept_share  # fmt: skip
+        )  # fmt: skip
+        result.kept_share = result.changes.kept_share
     return result
 
 

@@ -187,3 +187,9 @@ def test_neighbourhood_improvement_is_replayed_valid() -> None:
     assert not validate(res.problem, res.schedule)
     # only J2 moved, into B's idle time before J1/o2: its old slot was still free
     assert {(m.job, m.op): m.reason for m in seen[1].diff.moved} == {("J2", "o1"): "improved"}
+    # the result's own diff is against the schedule published before the event
+    assert {(m.job, m.op): m.reason for m in res.diff.moved} == {
+        ("J1", "o1"): "on_failed_machine",
+        ("J1", "o2"): "pushed_by_predecessor",
+        ("J2", "o1"): "displaced_by_conflict",
+    }
