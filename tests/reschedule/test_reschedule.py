@@ -193,3 +193,30 @@ def test_neighbourhood_improvement_is_replayed_valid() -> None:
         ("J1", "o2"): "pushed_by_predecessor",
         ("J2", "o1"): "displaced_by_conflict",
     }
+
+
+def test_impossible_deadline_is_relaxed_and_reported() -> None:
+    """Tests that a deadline the breakdown makes impossible is dropped and reported."""
+    p = three_machines(
+        jobs=[
+            {"id": "J1", "operations": [op("o1", ("A", 10)), op("o2", ("B", 10))]},
+            {"id": "J2", "operations": [op("o1", ("B", 10))], "deadline": 32},
+        ]
+    )
+    res = machine_down(p, PUBLISHED[:3], "A", 5, until=15, improve=False)
+    assert [(r.kind, r.subject) for r in res.relaxations] == [("deadline", "J2")]
+    assert next(j for j in res.problem.jobs if j.id == "J2").deadline is None
+    assert by_key(res.schedule)[("J2", "o1")].end == 45
+    assert not validate(res.problem, res.schedule) and res.publications
+
+
+def test_max_lag_after_a_done_operation_is_relaxed() -> None:
+    """Tests that a maximum lag after a pinned predecessor that cannot hold is relaxed."""
+    lagged = op("o2", ("B", 10), predecessors=[{"op": "o1", "max_lag": 5}])
+    p = three_machines(jobs=[{"id": "J1", "operations": [op("o1", ("A", 10)), lagged]}])
+    pub = [row("J1", "o1", "A", 0, 10), row("J1", "o2", "B", 10, 20)]
+    res = machine_down(p, pub, "B", 8, until=30, improve=False)
+    assert ("J1", "o1") in res.frozen
+    assert [(r.kind, r.subject) for r in res.relaxations] == [("max_lag", "J1/o1->o2")]
+    assert by_key(res.schedule)[("J1", "o2")].start == 30
+    assert not validate(res.problem, res.schedule)
