@@ -23,7 +23,7 @@ FT06 = problem_json("ft06")
 def submit(
     client: TestClient, problem: dict[str, Any] | None = None, tenant: str = "acme", **options: Any
 ) -> dict[str, Any]:
-    body = {"problem": problem or FT06, "options": {"time_limit": 10, **options}}
+    body = {"problem": problem or FT06, "options": {"time_limit": 2, **options}}
     r = client.post("/v1/jobs", json=body, headers=headers(tenant))
     assert r.status_code == 202, r.text
     data: dict[str, Any] = r.json()

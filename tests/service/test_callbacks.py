@@ -34,7 +34,9 @@ def receiver_factory() -> Iterator[Any]:
 
 def _run(client: TestClient, url: str) -> str:
     r = client.post(
-        "/v1/jobs", json={"problem": FT06, "options": {"callback_url": url}}, headers=headers()
+        "/v1/jobs",
+        json={"problem": FT06, "options": {"callback_url": url, "time_limit": 2}},
+        headers=headers(),
     )
     assert r.status_code == 202, r.text
     job_id: str = r.json()["id"]

@@ -91,7 +91,9 @@ def test_upload_with_bad_options_or_type(idle_client: TestClient) -> None:
 def test_gantt_shapes_and_html(client: TestClient) -> None:
     """Tests the neutral, frappe, vis and plotly Gantt shapes and the HTML page."""
     ft06 = problem_json("ft06")
-    r = client.post("/v1/jobs", json={"problem": ft06}, headers=headers())
+    r = client.post(
+        "/v1/jobs", json={"problem": ft06, "options": {"time_limit": 2}}, headers=headers()
+    )
     job_id = r.json()["id"]
     wait_until(
         lambda: client.get(f"/v1/jobs/{job_id}", headers=headers()).json(),

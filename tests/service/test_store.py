@@ -218,7 +218,7 @@ def test_run_job_twice_solves_once(db_url: str) -> None:
             tenant_id="acme",
             name="ft06",
             problem_json=json.dumps(FT06),
-            options={"time_limit": 5.0, "workers": 1},
+            options={"time_limit": 2.0, "workers": 1},
             num_operations=36,
             callback_url=None,
             max_attempts=3,

@@ -67,6 +67,7 @@ def service_env(**values: str) -> dict[str, str]:
         {
             "APS_API_KEYS": API_KEYS,
             "APS_LEASE_SECONDS": "3",
+            "APS_MAX_ATTEMPTS": "2",
             "APS_HEARTBEAT_SECONDS": "0.5",
             "APS_REAPER_INTERVAL_SECONDS": "0.5",
             "APS_RELAY_INTERVAL_SECONDS": "0.1",

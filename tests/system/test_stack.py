@@ -66,14 +66,14 @@ def test_celery_worker_solves_ft06_on_postgres(celery_stack: Stack) -> None:
     receiver = Receiver([200])
     with celery_stack.client() as c:
         assert c.get("/readyz").json()["broker"] == "ok"
-        job_id = submit(c, FT06, time_limit=10, callback_url=receiver.url)["id"]
+        job_id = submit(c, FT06, time_limit=2, callback_url=receiver.url)["id"]
         state = wait_until(lambda: get(c, job_id), lambda j: j["status"] in TERMINAL, 60)
         assert state["status"] == "succeeded", state
         assert state["makespan"] == 55 and state["attempts"] == 1
         assert valid_schedule(c, job_id, FT06) == 55
         # Tenant isolation and idempotency across the real stack.
         assert c.get(f"/v1/jobs/{job_id}", headers=headers("beta")).status_code == 404
-        body = {"problem": FT06, "options": {"time_limit": 5}}
+        body = {"problem": FT06, "options": {"time_limit": 2}}
         key = headers(**{"Idempotency-Key": "erp-42"})
         a = c.post("/v1/jobs", json=body, headers=key)
         b = c.post("/v1/jobs", json=body, headers=key)
@@ -121,8 +121,8 @@ def test_duplicate_delivery_commits_once(celery_stack: Stack, pg_url: str, redis
 
     publisher = CeleryPublisher(Settings(database_url=pg_url, broker_url=redis_url))
     with celery_stack.client() as c:
-        job_id = submit(c, FT06, time_limit=5)["id"]
-        publisher.publish(Message(0, SOLVE_TASK, job_id, {"time_limit": 5}))
+        job_id = submit(c, FT06, time_limit=2)["id"]
+        publisher.publish(Message(0, SOLVE_TASK, job_id, {"time_limit": 2}))
         wait_until(lambda: get(c, job_id), lambda j: j["status"] in TERMINAL, 60)
         time.sleep(1.0)  # let the second delivery run (and do nothing)
     publisher.close()
@@ -182,7 +182,7 @@ def test_embedded_serve_without_redis(tmp_path: Path) -> None:
         assert DEV_API_KEY in api.text()
         with stack.client() as c:
             assert c.get("/readyz").json()["broker"] == "embedded"
-            job_id = submit(c, FT06, key=DEV_API_KEY, time_limit=10)["id"]
+            job_id = submit(c, FT06, key=DEV_API_KEY, time_limit=2)["id"]
             state = wait_until(
                 lambda: get(c, job_id, DEV_API_KEY), lambda j: j["status"] in TERMINAL, 60
             )
@@ -214,7 +214,7 @@ def test_submission_survives_a_broker_outage(pg_url: str, tmp_path: Path) -> Non
         with stack.client() as c:
             ready = wait_until(lambda: _probe(c), lambda r: r.get("database") == "ok", 60)
             assert ready["broker"].startswith("error")
-            job_id = submit(c, FT06, time_limit=10)["id"]
+            job_id = submit(c, FT06, time_limit=2)["id"]
             db = Database(pg_url)
 
             def outbox_error() -> dict[str, Any]:
@@ -283,14 +283,14 @@ def test_child_that_always_dies_ends_failed_worker_lost(
     celery_stack.procs[1].stop()  # replace the healthy worker with a faulty one
     faulty = celery_stack.start_worker(env={"APS_TEST_FAULT": "kill_child"})
     with celery_stack.client() as c:
-        job_id = submit(c, FT06, time_limit=5)["id"]
+        job_id = submit(c, FT06, time_limit=2)["id"]
         state = wait_until(lambda: get(c, job_id), lambda j: j["status"] in TERMINAL, 60)
         assert (state["status"], state["reason"]) == ("failed", "worker_lost")
-        assert state["attempts"] == 3  # APS_MAX_ATTEMPTS default
+        assert state["attempts"] == 2  # APS_MAX_ATTEMPTS in service_env
         faulty.stop()
         assert "SIGKILL" in faulty.text() or "WorkerLostError" in faulty.text()
         celery_stack.start_worker()
-        other = submit(c, FT06, time_limit=5)["id"]
+        other = submit(c, FT06, time_limit=2)["id"]
         done = wait_until(lambda: get(c, other), lambda j: j["status"] in TERMINAL, 60)
         assert done["status"] == "succeeded"
         assert get(c, job_id)["status"] == "failed"  # terminal states absorb
@@ -305,7 +305,7 @@ def test_jobs_survive_redis_losing_its_data(celery_stack: Stack, redis_url: str)
 
     celery_stack.procs[1].stop()  # no worker: the messages wait in Redis
     with celery_stack.client() as c:
-        ids = [submit(c, FT06, time_limit=5)["id"] for _ in range(3)]
+        ids = [submit(c, FT06, time_limit=2)["id"] for _ in range(3)]
         client = redis.Redis.from_url(redis_url)
         wait_until(lambda: {"depth": client.llen("solve")}, lambda d: d["depth"] == 3, 10)
         client.flushdb()  # what a restart without persistence does
