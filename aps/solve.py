@@ -40,8 +40,9 @@ def solve(
         Called with every improving incumbent (objective, bound, elapsed seconds).
     solver
         ``"cpsat"`` (our model), ``"plain"`` (the textbook job-shop model, benchmarks),
-        ``"milp"`` (the Pyomo/HiGHS model, :mod:`aps.solvers.milp`) or ``"auto"`` (one of
-        them per problem, see :mod:`aps.solvers.auto`; the choice is in ``parameters``).
+        ``"milp"`` (the Pyomo/HiGHS model, :mod:`aps.solvers.milp`) or ``"auto"`` (CP-SAT,
+        the MILP, or CP-SAT checked by the MILP, per problem: :mod:`aps.solvers.auto`; the
+        choice and the check are in ``parameters``).
     stop
         Set this event to stop the search early; the best schedule so far is kept.
     check
@@ -60,22 +61,9 @@ def solve(
     if workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers}")
     if solver == "auto":
-        from aps.solvers.auto import choose
+        from aps.solvers.auto import solve_auto
 
-        choice, reason = choose(problem)
-        result = solve(
-            problem,
-            time_limit,
-            workers,
-            seed,
-            hint,
-            on_progress,
-            solver=choice,
-            stop=stop,
-            check=check,
-        )
-        result.parameters = {**result.parameters, "auto_choice": choice, "auto_reason": reason}
-        return result
+        return solve_auto(problem, time_limit, workers, seed, hint, on_progress, stop, check)
     if solver == "cpsat" and problem.is_job_shop():
         from aps.solvers.jobshop import solve_job_shop
 

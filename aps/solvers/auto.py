@@ -1,33 +1,43 @@
-"""``solver="auto"``: pick CP-SAT or the MILP per problem, and say why.
+"""``solver="auto"``: pick CP-SAT, the MILP or both (CP-SAT checked by the MILP) per problem.
 
 Measured on the 240 cross-check problems (``make crosscheck-full``, one worker each, at
 most 9 operations): CP-SAT needed 10.7 s in total, the MILP 20.1 s (2.2 s at most); the
 MILP was faster on 52 of them, all where CP-SAT needed at most 0.34 s. On the
 263-operation example plant the MILP (80 000 binaries) spends about 15 s just building
 the model and finds nothing in 20 s, where CP-SAT returns a plan. Speed never favours the
-MILP where it matters, so ``auto`` uses it only where CP-SAT's model is known to be
-wrong (``tests/milp/test_cpsat_findings.py``) and the problem is small enough for
-HiGHS. The rule, first match wins (the reason is recorded as ``parameters["auto_reason"]``,
-the backend as ``parameters["auto_choice"]`` and in ``Result.solver``):
+MILP where it matters; its value is a second, independent answer. So ``auto`` lets
+CP-SAT answer and, on problems small enough for HiGHS, has the MILP check that answer.
+The rule, first match wins (recorded as ``parameters["auto_choice"]`` and
+``parameters["auto_reason"]``; ``Result.solver`` names the backend whose answer is
+returned):
 
 1. the ``milp`` extra (Pyomo, highspy) is not installed -> ``cpsat``;
 2. the MILP refuses a feature (:func:`aps.solvers.milp.check_supported`) -> ``cpsat``;
-3. no feature CP-SAT mishandles -> ``cpsat`` (faster, scales far better);
-4. more than :data:`MAX_MILP_OPERATIONS` operations or, estimated, more than
+3. more than :data:`MAX_MILP_OPERATIONS` operations or, estimated, more than
    :data:`MAX_MILP_BINARIES` binaries -> ``cpsat`` (a big-M MILP's LP bound degrades
-   quickly with size and building it costs seconds; a plan with CP-SAT's known faults,
-   which are about pinned facts and reported objectives, beats no plan);
-5. otherwise -> ``milp``: a small problem with a feature CP-SAT mishandles (see
-   :func:`cpsat_weakness`: pinned operations, stability references outside the horizon).
-   Drop a feature from it when the corresponding xfail tests start passing (overdue due
-   dates and zero-length operations were dropped when b31c5e3 fixed them).
+   quickly with size and building it costs seconds);
+4. a feature CP-SAT's model is known to get wrong (:func:`cpsat_weakness`) -> ``milp``;
+   drop a feature from it when its xfail test in ``tests/milp/test_cpsat_findings.py``
+   passes (overdue due dates and zero-length operations were dropped with b31c5e3);
+5. otherwise -> ``cpsat+milp`` (:func:`solve_auto`): CP-SAT with half the time limit,
+   then the MILP with the rest; ``parameters["auto_check"]`` records the verdict
+   ("agree: ...", "partial: ...", or "DISAGREE: ..." -- a solver bug, also logged) and
+   ``parameters["auto_other"]`` the other backend's status, objective and bound. The
+   larger of the two proven bounds is reported, so two non-optimal answers can still
+   prove a weighted objective optimal.
 """
 
 from __future__ import annotations
 
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
 from importlib.util import find_spec
+from typing import Any
 
 from aps.model import Id, ObjectiveTerm, Problem
+from aps.result import Incumbent, Result, ScheduledOperation, SolveStatus, relative_gap
 
 #: Above this many operations the MILP is not chosen.
 MAX_MILP_OPERATIONS = 15
@@ -89,6 +99,10 @@ def cpsat_weakness(problem: Problem) -> str | None:
     return None
 
 
+#: The choice that runs CP-SAT, then certifies its answer with the MILP.
+BOTH = "cpsat+milp"
+
+
 def choose(problem: Problem) -> tuple[str, str]:
     """Return ``(backend, reason)`` for ``problem`` following the module's rule."""
     from aps.solvers.milp import check_supported
@@ -99,13 +113,113 @@ def choose(problem: Problem) -> tuple[str, str]:
         check_supported(problem)
     except ValueError as exc:
         return "cpsat", f"milp refuses the problem: {exc}"
-    weakness = cpsat_weakness(problem)
-    if weakness is None:
-        return "cpsat", "no feature CP-SAT mishandles; CP-SAT is faster"
     n = problem.num_operations
     if n > MAX_MILP_OPERATIONS:
-        return "cpsat", f"{weakness}, but {n} operations > {MAX_MILP_OPERATIONS}"
+        return "cpsat", f"{n} operations > {MAX_MILP_OPERATIONS}"
     b = estimated_binaries(problem)
     if b > MAX_MILP_BINARIES:
-        return "cpsat", f"{weakness}, but about {b} MILP binaries > {MAX_MILP_BINARIES}"
-    return "milp", f"{weakness} (CP-SAT's model is too strict there); {n} operations"
+        return "cpsat", f"about {b} MILP binaries > {MAX_MILP_BINARIES}"
+    weakness = cpsat_weakness(problem)
+    if weakness is not None:
+        return "milp", f"{weakness} (CP-SAT's model is known to be wrong there); {n} operations"
+    return BOTH, f"small problem ({n} operations, about {b} MILP binaries): CP-SAT, MILP checks"
+
+
+def solve_auto(
+    problem: Problem,
+    time_limit: float,
+    workers: int,
+    seed: int,
+    hint: Sequence[ScheduledOperation] | None = None,
+    on_progress: Callable[[Incumbent], None] | None = None,
+    stop: threading.Event | None = None,
+    check: bool = True,
+) -> Result:
+    """Solve with the backend :func:`choose` picks; for ``cpsat+milp``, certify.
+
+    CP-SAT gets half the time limit, the MILP the rest. The returned result is CP-SAT's
+    unless the MILP contradicts it (then the better validated answer: a schedule beats an
+    INFEASIBLE claim, a lower objective beats a higher one) or CP-SAT's schedule failed
+    validation. Both bounds are proven, so the larger one is reported (and can prove
+    optimality). ``parameters["auto_check"]`` says what happened; a contradiction is also
+    logged as a warning: it is a solver bug to report.
+    """
+    from aps.solve import solve
+    from aps.validate import ScheduleInvalidError
+
+    started = time.monotonic()
+    choice, reason = choose(problem)
+    notes: dict[str, Any] = {"auto_choice": choice, "auto_reason": reason}
+    if choice != BOTH:
+        result = solve(problem, time_limit, workers, seed, hint, on_progress,
+                       solver=choice, stop=stop, check=check)  # fmt: skip
+        result.parameters = {**result.parameters, **notes}
+        return result
+    try:
+        first: Result | None = solve(problem, time_limit / 2, workers, seed, hint, on_progress,
+                                     solver="cpsat", stop=stop, check=check)  # fmt: skip
+        failed = None
+    except ScheduleInvalidError as exc:
+        first, failed = None, str(exc)
+    if first is not None and stop is not None and stop.is_set():
+        first.parameters = {**first.parameters, **notes, "auto_check": "not checked: stopped"}
+        return first
+    remaining = max(0.1, time_limit - (time.monotonic() - started))
+    second = solve(problem, remaining, workers, seed, hint, None, solver="milp", stop=stop,
+                   check=check)  # fmt: skip
+    if first is None:
+        verdict, best = f"DISAGREE: cpsat schedule invalid ({failed})", second
+    else:
+        verdict, best = _certify(first, second, problem.objective.kind == "weighted")
+    if verdict.startswith("DISAGREE"):
+        logging.getLogger(__name__).warning("%s: %s", problem.name, verdict)
+    other = second if best is first else first
+    notes["auto_check"] = verdict
+    if other is not None:
+        notes["auto_other"] = {
+            "solver": other.solver,
+            "status": str(other.status),
+            "objective": other.objective,
+            "bound": other.bound,
+            "wall_s": other.wall_s,
+        }
+    best.parameters = {**best.parameters, **notes}
+    best.wall_s = round(time.monotonic() - started, 3)
+    return best
+
+
+def _certify(cpsat: Result, milp: Result, weighted: bool) -> tuple[str, Result]:
+    """Compare CP-SAT's answer with the MILP's; return the verdict and the answer to keep.
+
+    Two bounds only prove a weighted objective: a lexicographic result's bound is about
+    its first level.
+    """
+    inf = SolveStatus.INFEASIBLE
+    if cpsat.status == inf and milp.status.has_schedule:
+        return f"DISAGREE: cpsat INFEASIBLE, milp found {milp.objective}", milp
+    if milp.status == inf and cpsat.status.has_schedule:
+        return f"DISAGREE: milp INFEASIBLE, cpsat found {cpsat.objective}", cpsat
+    if cpsat.status == inf and milp.status == inf:
+        return "agree: both INFEASIBLE", cpsat
+    if not (cpsat.status.has_schedule and milp.status.has_schedule):
+        keep = cpsat if cpsat.status.has_schedule else milp
+        return f"partial: cpsat {cpsat.status}, milp {milp.status}", keep
+    assert cpsat.objective is not None and milp.objective is not None
+    keep = cpsat if cpsat.objective <= milp.objective else milp
+    value = cpsat.objective if keep is cpsat else milp.objective
+    for a, b in ((cpsat, milp), (milp, cpsat)):
+        if a.bound is not None and b.objective is not None and a.bound > b.objective + 1e-6:
+            return f"DISAGREE: {a.solver} bound {a.bound} exceeds {b.solver} objective " + (
+                f"{b.objective}"
+            ), keep
+    if cpsat.status == milp.status == SolveStatus.OPTIMAL:
+        return f"agree: both OPTIMAL at {value:g}", keep
+    if not weighted:
+        return f"partial: cpsat {cpsat.status}, milp {milp.status}", keep
+    bounds = [r.bound for r in (cpsat, milp) if r.bound is not None]
+    bound = max(bounds) if bounds else None
+    if bound is not None and bound >= value - 1e-6:
+        keep.status, keep.bound, keep.gap = SolveStatus.OPTIMAL, value, 0.0
+        return f"agree: proved OPTIMAL by the two bounds at {value:g}", keep
+    keep.bound, keep.gap = bound, relative_gap(value, bound)
+    return f"partial: objective {value}, best bound {bound}", keep

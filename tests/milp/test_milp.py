@@ -12,8 +12,8 @@ import pytest
 from aps import solve, validate
 from aps.kpi import objective_value, term_values
 from aps.model import ObjectiveTerm, Placement, Problem
-from aps.result import Incumbent, SolveStatus
-from aps.solvers.auto import MAX_MILP_OPERATIONS, choose
+from aps.result import Incumbent, Result, SolveStatus
+from aps.solvers.auto import BOTH, MAX_MILP_OPERATIONS, choose
 from aps.solvers.milp import check_supported, serial_horizon
 
 from ..core.factories import op, problem
@@ -239,14 +239,56 @@ def test_auto_picks_milp_where_cpsat_is_too_strict() -> None:
     assert result.objective == 0
 
 
-def test_auto_picks_cpsat_otherwise() -> None:
-    """Tests that auto uses CP-SAT for plain, large or MILP-refused problems."""
+def test_auto_certifies_small_problems() -> None:
+    """Tests that auto answers a small problem with CP-SAT and records the MILP's agreement."""
     plain = CASES[3][1]  # setups group the families
     result = solve(plain, time_limit=10, workers=1, solver="auto")
-    assert result.solver == "cpsat"
-    assert result.parameters["auto_choice"] == "cpsat"
-    assert "CP-SAT is faster" in result.parameters["auto_reason"]
-    assert result.objective == CASES[3][3]
+    assert result.parameters["auto_choice"] == BOTH
+    assert result.parameters["auto_check"] == f"agree: both OPTIMAL at {CASES[3][3]}"
+    assert result.solver == "cpsat" and result.objective == CASES[3][3]
+    assert result.parameters["auto_other"]["solver"] == "milp"
+    assert result.parameters["auto_other"]["objective"] == CASES[3][3]
+
+
+def test_auto_returns_the_milp_answer_on_a_contradiction(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Tests that a false CP-SAT INFEASIBLE is overruled by the MILP's schedule and logged."""
+    import aps.solvers.cpsat as cpsat_module
+
+    def wrong(problem: Problem, *args: Any, **kw: Any) -> Result:
+        return Result(name=problem.name, status=SolveStatus.INFEASIBLE, wall_s=0.0,
+                      solver="cpsat", solver_version="fake")  # fmt: skip
+
+    monkeypatch.setattr(cpsat_module, "solve_cpsat", wrong)
+    p = CASES[3][1]
+    with caplog.at_level("WARNING", logger="aps.solvers.auto"):
+        result = solve(p, time_limit=10, workers=1, solver="auto")
+    assert result.solver == "milp" and result.objective == CASES[3][3]
+    assert result.parameters["auto_check"].startswith("DISAGREE: cpsat INFEASIBLE")
+    assert result.parameters["auto_other"]["status"] == "INFEASIBLE"
+    assert any("DISAGREE" in r.getMessage() for r in caplog.records)
+
+
+def test_two_bounds_can_prove_optimality() -> None:
+    """Tests that the larger of two bounds proves a weighted optimum but not a lexicographic one."""
+    from aps.solvers.auto import _certify
+
+    def res(solver: str, objective: float, bound: float) -> Result:
+        return Result(name="p", status=SolveStatus.FEASIBLE, objective=objective, bound=bound,
+                      wall_s=0.0, solver=solver, solver_version="x")  # fmt: skip
+
+    verdict, kept = _certify(res("cpsat", 10, 7), res("milp", 11, 10), True)
+    assert verdict == "agree: proved OPTIMAL by the two bounds at 10"
+    assert kept.solver == "cpsat" and kept.status == SolveStatus.OPTIMAL and kept.bound == 10
+    verdict, kept = _certify(res("cpsat", 10, 7), res("milp", 11, 10), False)
+    assert verdict.startswith("partial") and kept.status == SolveStatus.FEASIBLE
+    verdict, kept = _certify(res("cpsat", 10, 7), res("milp", 12, 11), True)
+    assert verdict.startswith("DISAGREE: milp bound 11") and kept.solver == "cpsat"
+
+
+def test_auto_picks_cpsat_for_large_or_refused_problems() -> None:
+    """Tests that auto uses CP-SAT alone for large or MILP-refused problems."""
     big = _shop(6, 3, seed=0)
     first = big.jobs[0].operations[0]
     pin = {"machine": first.modes[0].machine, "start": 0}
@@ -265,7 +307,7 @@ def test_auto_picks_cpsat_otherwise() -> None:
     choice, reason = choose(refused)
     assert choice == "cpsat" and "zero-length" in reason
     result = solve(refused, time_limit=5, workers=1, solver="auto")
-    assert result.solver == "cpsat"
+    assert result.solver == "cpsat" and result.parameters["auto_choice"] == "cpsat"
 
 
 def test_thread_counts_can_change_between_and_during_solves() -> None:
