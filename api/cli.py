@@ -21,7 +21,9 @@ def _settings() -> Settings:
         return get_settings()
     except ValidationError as exc:
         first = exc.errors()[0]
-        typer.echo(f"aps: error: bad APS_* setting {first['loc']}: {first['msg']}", err=True)
+        where = "".join(f" APS_{str(part).upper()}" for part in first["loc"])
+        message = str(first["msg"]).removeprefix("Value error, ")
+        typer.echo(f"aps: error: bad setting{where}: {message}", err=True)
         raise typer.Exit(2) from None
 
 
