@@ -21,6 +21,11 @@ arrives after a later ``machine.up`` of the machine ends at that up; a ``machine
 older than a known later ``machine.down``, an ``operation.started`` after the operation's
 ``operation.completed`` and an ``order.updated`` older than the order's latest update are
 stale: accepted (200, ``"status": "stale"``) and not applied.
+
+Callbacks: each publication stages ``schedule.published`` and one ``order.late`` per
+order late in the new version but not in the previous one (the diff's ``became_late``
+compares both schedules against the *new* due dates, so a due date moved earlier would
+not count); ``job.succeeded``/``job.failed`` for plant solves and ordinary jobs.
 """
 
 from __future__ import annotations
@@ -938,7 +943,6 @@ def _initial(
     diff_json: dict[str, Any] | None = None
     if previous is not None:
         diff_json = _safe_diff(problem, previous.schedule, result.schedule)
-    late = _late_orders(problem, result.schedule)
     version = _publish(
         db,
         plant_id,
@@ -948,9 +952,8 @@ def _initial(
         phase="solved",
         cause="plant loaded" if not event_ids else "solve after events",
         diff=diff_json,
-        details={"late_orders": late},
+        details={},
         event_ids=event_ids,
-        late=late,
     )
     return "stale" if version is None else "published"
 
@@ -1029,7 +1032,6 @@ def _reschedule(
         diff=greedy.publications[0].diff.model_dump(mode="json"),
         details=_details(greedy, events),
         event_ids=ids,
-        late=[str(j) for j in greedy.publications[0].diff.became_late],
     )
     if version is None:
         return "stale"
@@ -1051,7 +1053,6 @@ def _reschedule(
         diff=second.diff.model_dump(mode="json"),
         details=_details(better, events),
         event_ids=(),
-        late=[str(j) for j in second.diff.became_late],
     )
     return "published"
 
@@ -1120,7 +1121,6 @@ def _publish(
     diff: dict[str, Any] | None,
     details: dict[str, Any],
     event_ids: Sequence[int],
-    late: Sequence[str],
 ) -> int | None:
     """Store a new version if the plant is still at ``state``; None when it moved on."""
     with db.write() as session:
@@ -1142,6 +1142,11 @@ def _publish(
             return None
         plant = session.scalar(select(Plant).where(Plant.id == plant_id))
         assert plant is not None
+        before = latest_schedule(session, plant)  # the previous version (not yet added)
+        was_late = set(before.details.get("late_orders", [])) if before is not None else set()
+        late_now = _late_orders(problem, result.schedule)
+        details = {**details, "late_orders": late_now}
+        late = [o for o in late_now if o not in was_late]
         session.add(
             PlantSchedule(
                 tenant_id=plant.tenant_id,

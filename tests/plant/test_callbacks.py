@@ -80,6 +80,20 @@ def test_callbacks_to_registered_urls(client_factory: ClientFactory) -> None:
         )
         assert len(gone.calls) == 1
         assert plant_state(client)["version"] >= 2
+        # an order made late by an update is announced to a URL that wants order.late
+        late = Receiver([200])
+        try:
+            sub = {"url": late.url, "events": ["order.late"]}
+            assert client.post("/v1/callbacks", json=sub, headers=headers()).status_code == 201
+            update = event("order.updated", order="O0", due=1)
+            assert post_event(client, update).status_code == 202
+            wait_until(lambda: {"calls": len(late.calls)}, lambda s: s["calls"] >= 1, 15)
+            body = json.loads(late.calls[0][1])
+            assert body["type"] == "order.late"
+            assert (body["data"]["order"], body["data"]["due"]) == ("O0", 1)
+            assert body["data"]["completion"] > 1
+        finally:
+            late.close()
     finally:
         receiver.close()
         gone.close()
