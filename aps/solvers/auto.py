@@ -165,8 +165,20 @@ def solve_auto(
         first.parameters = {**first.parameters, **notes, "auto_check": "not checked: stopped"}
         return first
     remaining = max(0.1, time_limit - (time.monotonic() - started))
-    second = solve(problem, remaining, workers, seed, hint, None, solver="milp", stop=stop,
-                   check=check)  # fmt: skip
+    try:
+        second = solve(problem, remaining, workers, seed, hint, None, solver="milp", stop=stop,
+                       check=check)  # fmt: skip
+    except Exception as exc:  # the check is optional: never lose CP-SAT's answer to it
+        if first is None:
+            raise
+        logging.getLogger(__name__).warning("%s: MILP check failed", problem.name, exc_info=True)
+        verdict = (
+            f"DISAGREE: milp failed ({exc})"
+            if isinstance(exc, ScheduleInvalidError)
+            else (f"not checked: milp failed ({type(exc).__name__}: {exc})")
+        )
+        first.parameters = {**first.parameters, **notes, "auto_check": verdict}
+        return first
     if first is None:
         verdict, best = f"DISAGREE: cpsat schedule invalid ({failed})", second
     else:

@@ -381,3 +381,20 @@ def test_precedence_fixes_the_machine_order() -> None:
         ],
     )
     assert _milp(clash).status == SolveStatus.INFEASIBLE
+
+
+def test_auto_keeps_cpsat_when_the_milp_check_fails(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests that a crashing MILP check leaves CP-SAT's answer and says it was not checked."""
+    import aps.solvers.milp as milp_module
+
+    def broken(*args: Any, **kw: Any) -> Result:
+        raise RuntimeError("HiGHS went away")
+
+    monkeypatch.setattr(milp_module, "solve_milp", broken)
+    p = CASES[3][1]
+    result = solve(p, time_limit=10, workers=1, solver="auto")
+    assert result.solver == "cpsat" and result.objective == CASES[3][3]
+    assert (
+        result.parameters["auto_check"]
+        == "not checked: milp failed (RuntimeError: HiGHS went away)"
+    )
