@@ -229,13 +229,14 @@ def _check_times(
 def _check_fixed(job: Job, op: Operation, row: ScheduledOperation) -> list[Violation]:
     assert op.fixed is not None
     key = (job.id, op.id)
-    want = (op.fixed.machine, op.fixed.start, op.fixed_end())
-    got = (row.machine, row.start, row.end)
+    setup_start = op.fixed.start if op.fixed.setup_start is None else op.fixed.setup_start
+    want = (op.fixed.machine, op.fixed.start, op.fixed_end(), setup_start)
+    got = (row.machine, row.start, row.end, row.busy_from)
     if got != want:
         return [
             _v("fixed", f"pinned operation {key} must stay on {want[0]!r} over "
-               f"[{want[1]}, {want[2]}), found {got[0]!r} over [{got[1]}, {got[2]})",
-               [key], [row.start, row.end])
+               f"[{want[1]}, {want[2]}) with setup from {want[3]}, found {got[0]!r} over "
+               f"[{got[1]}, {got[2]}) with setup from {got[3]}", [key], [row.start, row.end])
         ]  # fmt: skip
     return []
 

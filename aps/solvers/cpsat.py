@@ -132,6 +132,7 @@ class CpsatModel:
         self.tardy: dict[Id, tuple[cp_model.IntVar, cp_model.IntVar]] = {}
         self.circuits: list[tuple[Id, list[_OpVars], dict[tuple[int, int], cp_model.IntVar]]] = []
         self._sizes: dict[str, cp_model.IntVar] = {}
+        self._devs: list[tuple[cp_model.IntVar, tuple[Id, Id], int]] = []
         self.terms: dict[ObjectiveTerm, LinearExpr] = {}
         self._build()
 
@@ -166,17 +167,13 @@ class CpsatModel:
         busy_from = f.start if f.setup_start is None else f.setup_start
         s = m.new_int_var(f.start, f.start, f"s_{tag}")
         e = m.new_int_var(end, end, f"e_{tag}")
-        b = m.new_int_var(busy_from, busy_from, f"b_{tag}") if self._needs_busy(op) else s
+        # the pinned setup block is a fact too: keep it even when no mode needs a setup
+        separate = self._needs_busy(op) or busy_from != f.start
+        b = m.new_int_var(busy_from, busy_from, f"b_{tag}") if separate else s
         v = _OpVars(job, op, op.family if op.family is not None else job.family, s, e, b)
-        machine = self.machines[f.machine]
-        changeover: cp_model.IntVar | int = 0
-        if machine.setup_matrix is not None:
-            mx = self.problem.setup_matrices[machine.setup_matrix]
-            top = max([x for row in mx.changeover.values() for x in row.values()]
-                      + list(mx.initial.values()) + [0])  # fmt: skip
-            changeover = m.new_int_var(0, top, f"co_{tag}")
         interval = m.new_fixed_size_interval_var(busy_from, end - busy_from, f"i_{tag}")
-        v.modes.append(_ModeVars(f.machine, 1, interval, end - f.start, 0, changeover))
+        # its setup is what happened (start - setup_start), not a matrix changeover
+        v.modes.append(_ModeVars(f.machine, 1, interval, end - f.start, f.start - busy_from, 0))
         self.ops.append(v)
 
     def _add_operation(self, job: Job, op: Operation) -> None:
@@ -320,7 +317,9 @@ class CpsatModel:
                                 f"{lag.max_lag} ticks of {ops[p].op.id!r}",
                             )
                         )  # fmt: skip
-            end = m.new_int_var(job.release, self.horizon, f"C_{job.id}")
+            # pinned operations may have ended before the release, or after the horizon
+            top = max([self.horizon, *(o.op.fixed_end() or 0 for o in ops)])
+            end = m.new_int_var(0, top, f"C_{job.id}")
             m.add_max_equality(end, [o.e for o in ops])
             self.job_end[job.id] = end
 
@@ -382,7 +381,8 @@ class CpsatModel:
             arcs.append((0, i, first))
             arcs.append((i, 0, last))
             handles[0, i], handles[i, 0] = first, last
-            m.add(mv.changeover == mx.time(None, v.family)).only_enforce_if(first)
+            if v.op.fixed is None:
+                m.add(mv.changeover == mx.time(None, v.family)).only_enforce_if(first)
             if isinstance(mv.present, int):
                 all_optional = False
             else:
@@ -395,7 +395,8 @@ class CpsatModel:
                 arcs.append((i, j, lit))
                 handles[i, j] = lit
                 m.add(vj.b >= vi.e).only_enforce_if(lit)
-                m.add(mj.changeover == mx.time(vi.family, vj.family)).only_enforce_if(lit)
+                if vj.op.fixed is None:
+                    m.add(mj.changeover == mx.time(vi.family, vj.family)).only_enforce_if(lit)
         if all_optional:
             handles[0, 0] = m.new_bool_var(f"empty_{machine.id}")
             arcs.append((0, 0, handles[0, 0]))
@@ -492,9 +493,17 @@ class CpsatModel:
         parts: list[LinearExpr] = []
         for ref in stab.reference:
             v = by_key.get((ref.job, ref.op))
-            if v is None or v.op.fixed is not None:
+            if v is None:
                 continue
-            dev = m.new_int_var(0, self.horizon, f"dev_{ref.job}_{ref.op}")
+            if v.op.fixed is not None:  # a fact: a constant part of the term
+                assert v.op.fixed is not None
+                parts.append(abs(v.op.fixed.start - ref.start))
+                if stab.machine_change and v.op.fixed.machine != ref.machine:
+                    parts.append(stab.machine_change)
+                continue
+            # a reference far outside [0, H] can lie more than H away from every start
+            dev = m.new_int_var(0, self.horizon + abs(ref.start), f"dev_{ref.job}_{ref.op}")
+            self._devs.append((dev, (ref.job, ref.op), ref.start))
             m.add_abs_equality(dev, v.s - ref.start)
             parts.append(dev)
             if stab.machine_change:
@@ -549,6 +558,8 @@ class CpsatModel:
             on.update(itertools.pairwise(seq))
             for key, lit in arcs.items():
                 m.add_hint(lit, key in on)
+        for dev, ref_key, ref_start in self._devs:
+            m.add_hint(dev, abs(rows[ref_key].start - ref_start))
         done: dict[Id, int] = {}
         for r in schedule:
             done[r.job] = max(done.get(r.job, 0), r.end)
@@ -655,7 +666,12 @@ def _lower_bound(problem: Problem) -> int:
         stack = [i for i, d in enumerate(indeg) if d == 0]
         while stack:
             i = stack.pop()
-            finish[i] = min(max(ready[i], md.setup) + md.duration for md in job.operations[i].modes)
+            pinned = job.operations[i].fixed_end()
+            finish[i] = (
+                pinned  # a fact, whatever the release says
+                if pinned is not None
+                else min(max(ready[i], md.setup) + md.duration for md in job.operations[i].modes)
+            )
             for q, min_lag in by_pred.get(i, ()):
                 ready[q] = max(ready[q], finish[i] + min_lag)
                 indeg[q] -= 1
@@ -665,7 +681,11 @@ def _lower_bound(problem: Problem) -> int:
     load: dict[Id, int] = {}
     for job in problem.jobs:
         for op in job.operations:
-            if len(op.modes) == 1:
+            if op.fixed is not None:
+                f = op.fixed
+                busy_from = f.start if f.setup_start is None else f.setup_start
+                load[f.machine] = load.get(f.machine, 0) + (op.fixed_end() or f.start) - busy_from
+            elif len(op.modes) == 1:
                 md = op.modes[0]
                 load[md.machine] = load.get(md.machine, 0) + md.duration + md.setup
     return max([job_lb, *load.values()])

@@ -1,7 +1,7 @@
 """CP-SAT model bugs found by the MILP cross-check, minimised, checked by hand and by the
-validator. Bugs 1 and 2 are fixed (b31c5e3): their tests are regression tests. Bugs 3-7
-(pinned operations and the stability term, d3ac645) are strict xfail tests: when one is
-fixed its test passes, strict xfail fails, and the marker is removed.
+validator. Bugs 1 and 2 were fixed in b31c5e3, bugs 3-8 (pinned operations and the
+stability term, introduced in d3ac645) right after they were found; every test here is
+now a regression test.
 
 Bug 3 (``CpsatModel._stability``): the deviation ``|s - reference start|`` gets domain
 ``[0, H]``; a reference start more than ``H`` from every feasible start (a reference
@@ -349,14 +349,12 @@ def test_milp_solves_the_pinned_and_stability_problems() -> None:
         assert validate(p, r.schedule) == []
 
 
-@pytest.mark.xfail(strict=True, reason=BUG_3)
 def test_cpsat_stability_reference_beyond_horizon() -> None:
     """Tests that CP-SAT accepts a reference start more than H from any feasible start."""
     r = solve(STABILITY_BEYOND_H, time_limit=10, workers=1, solver="cpsat")
     assert r.status == SolveStatus.OPTIMAL and r.objective == 4
 
 
-@pytest.mark.xfail(strict=True, reason=BUG_4)
 def test_cpsat_keeps_a_pinned_setup_start() -> None:
     """Tests that CP-SAT reports a pinned operation's setup_start (a fact) as pinned."""
     r = solve(PINNED_SETUP_START, time_limit=10, workers=1, solver="cpsat")
@@ -364,14 +362,12 @@ def test_cpsat_keeps_a_pinned_setup_start() -> None:
     assert r.objective == 2
 
 
-@pytest.mark.xfail(strict=True, reason=BUG_5)
 def test_cpsat_objective_with_a_pinned_operation_on_a_setup_machine() -> None:
     """Tests that CP-SAT's objective for a pinned op on a matrix machine is its real setup."""
     r = solve(PINNED_CHANGEOVER, time_limit=10, workers=1, solver="cpsat")
     assert r.objective == 0 and r.bound == 0
 
 
-@pytest.mark.xfail(strict=True, reason=BUG_6)
 def test_cpsat_respects_a_pinned_zero_run_setup_block() -> None:
     """Tests that CP-SAT keeps other operations out of a pinned zero-run op's setup block."""
     r = solve(PINNED_ZERO_RUN, time_limit=10, workers=1, solver="cpsat", check=False)
@@ -379,7 +375,6 @@ def test_cpsat_respects_a_pinned_zero_run_setup_block() -> None:
     assert r.objective == 6
 
 
-@pytest.mark.xfail(strict=True, reason=BUG_7)
 def test_cpsat_pinned_job_ending_before_its_release() -> None:
     """Tests that CP-SAT schedules a job whose pinned operations all end before its release."""
     r = solve(PINNED_BEFORE_RELEASE, time_limit=10, workers=1, solver="cpsat")
@@ -401,7 +396,6 @@ def test_crosscheck_names_the_bug_and_only_it() -> None:
     assert compare(plain, cp, mi)[0] == "disagree"
 
 
-@pytest.mark.xfail(strict=True, reason=BUG_8)
 def test_cpsat_stability_counts_pinned_operations() -> None:
     """Tests that CP-SAT's stability objective equals the KPI when a pinned op has a reference."""
     r = solve(PINNED_STABILITY, time_limit=10, workers=1, solver="cpsat")
@@ -440,7 +434,6 @@ def test_milp_keeps_the_hidden_pinned_setup() -> None:
     assert {x.job: x.busy_from for x in r.schedule}["A"] == 0
 
 
-@pytest.mark.xfail(strict=True, reason=f"{BUG_4}; {BUG_6}")
 def test_cpsat_keeps_off_a_hidden_pinned_setup() -> None:
     """Tests that CP-SAT keeps other operations off a pinned setup it does not report."""
     r = solve(PINNED_HIDDEN_OVERLAP, time_limit=10, workers=1, solver="cpsat")
