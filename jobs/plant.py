@@ -232,6 +232,18 @@ def list_schedules(session: Session, plant: Plant, limit: int, offset: int) -> l
     )
 
 
+def list_events(
+    session: Session, plant: Plant, status: str | None, limit: int, offset: int
+) -> list[PlantEvent]:
+    """The inbox of the current plant, newest first."""
+    stmt = select(PlantEvent).where(
+        PlantEvent.plant_id == plant.id, PlantEvent.tenant_id == plant.tenant_id
+    )
+    if status is not None:
+        stmt = stmt.where(PlantEvent.status == status)
+    return list(session.scalars(stmt.order_by(PlantEvent.id.desc()).limit(limit).offset(offset)))
+
+
 def pending_count(session: Session, plant: Plant) -> int:
     return len(
         session.scalars(
@@ -1014,11 +1026,16 @@ def _reschedule(
         "stop": stop,
     }
     started = time.monotonic()
-    greedy = reschedule(edited, published, core, time_limit=limit, improve=False, **common)
-    if not greedy.publications:
+    try:
+        greedy = reschedule(edited, published, core, time_limit=limit, improve=False, **common)
+        reason = None if greedy.publications else f"no valid repair: {greedy.solver_message}"
+    except Exception as exc:  # never leave the events pending: they would loop forever
+        log.exception("plant %s: reschedule crashed", plant_id)
+        reason = f"reschedule failed: {type(exc).__name__}: {exc}"
+    if reason is not None:
         with db.write() as session:
             _close_events(session, ids, "failed", None)
-            _set_message(session, plant_id, f"no valid repair: {greedy.solver_message}")
+            _set_message(session, plant_id, reason)
         return "failed"
     cause = ", ".join(sorted({e.type for e in events}))
     version = _publish(
@@ -1038,7 +1055,11 @@ def _reschedule(
     remaining = limit - (time.monotonic() - started)
     if remaining <= 0.5 or stop.is_set():
         return "published"
-    better = reschedule(edited, published, core, time_limit=remaining, improve=True, **common)
+    try:
+        better = reschedule(edited, published, core, time_limit=remaining, improve=True, **common)
+    except Exception:  # the greedy repair is published; the improvement is optional
+        log.exception("plant %s: CP-SAT improvement crashed", plant_id)
+        return "published"
     if len(better.publications) < 2:
         return "published"
     second = better.publications[-1]

@@ -390,6 +390,41 @@ def read_schedules(
     return ScheduleVersions(data=data, limit=limit, offset=offset)
 
 
+class InboxEvent(BaseModel):
+    webhook_id: str
+    type: str
+    occurred_at: datetime
+    received_at: datetime
+    status: str = Field(description="pending, applied, stale, failed or superseded")
+    applied_version: int | None
+
+
+class InboxEvents(BaseModel):
+    data: list[InboxEvent]
+    limit: int
+    offset: int
+
+
+@router.get("/events", response_model=InboxEvents, responses={**ERRORS, 404: NO_PLANT})
+def read_events(
+    tenant: TenantDep,
+    service: ServiceDep,
+    status_: Annotated[
+        Literal["pending", "applied", "stale", "failed", "superseded"] | None,
+        Query(alias="status"),
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> InboxEvents:
+    """The webhook inbox of the current plant: what each event became (and in which
+    published version it was applied)."""
+    plant, _ = _load(service, tenant)
+    with service.db.read() as session:
+        rows = store.list_events(session, plant, status_, limit, offset)
+        data = [InboxEvent.model_validate(r, from_attributes=True) for r in rows]
+    return InboxEvents(data=data, limit=limit, offset=offset)
+
+
 GanttShape = Literal["neutral", "frappe", "vis", "plotly"]
 
 

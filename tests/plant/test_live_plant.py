@@ -112,6 +112,11 @@ def test_machine_down_end_to_end(client: TestClient) -> None:
     state = wait_quiet(client)
     assert state["version"] == latest and state["downtimes"] == [[machine, tick, until]]
 
+    inbox = client.get("/v1/plant/events", headers=headers()).json()["data"]
+    assert [(e["webhook_id"], e["status"], e["applied_version"]) for e in inbox] == [
+        ("msg_down_1", "applied", 2)
+    ]
+
     # another tenant sees no plant
     assert client.get("/v1/plant", headers=headers("beta")).status_code == 404
     assert client.get("/v1/plant/schedule", headers=headers("beta")).status_code == 404
