@@ -44,7 +44,15 @@ from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
 import httpx
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
@@ -294,6 +302,14 @@ def _stage(session: Session, task: str, key: str, time_limit: float, delay: floa
 TimeValue = Annotated[int | datetime, Field(union_mode="left_to_right")]
 
 
+def _name(value: object) -> object:
+    """Integer ids (plain job shops number their machines) are sent as numbers too."""
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+Name = Annotated[str, BeforeValidator(_name), Field(min_length=1, max_length=200)]
+
+
 def to_tick(problem: Problem, value: int | datetime, loc: Sequence[str | int]) -> int:
     """A tick from a tick number or a datetime (naive: the plant's local time)."""
     if isinstance(value, int):
@@ -339,29 +355,29 @@ class _Data(BaseModel):
 
 
 class MachineDownData(_Data):
-    machine: str = Field(min_length=1, max_length=200)
+    machine: Name
     from_: TimeValue | None = Field(default=None, alias="from")
     until: TimeValue | None = None
 
 
 class MachineUpData(_Data):
-    machine: str = Field(min_length=1, max_length=200)
+    machine: Name
     at: TimeValue | None = None
 
 
 class OperationStartedData(_Data):
-    order: str = Field(min_length=1, max_length=200)
-    operation: str = Field(min_length=1, max_length=200)
-    machine: str = Field(min_length=1, max_length=200)
+    order: Name
+    operation: Name
+    machine: Name
     at: TimeValue | None = None
     setup_start: TimeValue | None = None
     remaining: int | None = Field(default=None, ge=0, description="ticks of work left")
 
 
 class OperationCompletedData(_Data):
-    order: str = Field(min_length=1, max_length=200)
-    operation: str = Field(min_length=1, max_length=200)
-    machine: str = Field(min_length=1, max_length=200)
+    order: Name
+    operation: Name
+    machine: Name
     started_at: TimeValue
     completed_at: TimeValue | None = None
     setup_start: TimeValue | None = None
@@ -374,7 +390,7 @@ class OrderCreatedData(_Data):
 
 
 class OrderUpdatedData(_Data):
-    order: str = Field(min_length=1, max_length=200)
+    order: Name
     release: TimeValue | None = None
     due: TimeValue | None = None
     deadline: TimeValue | None = None
@@ -382,11 +398,11 @@ class OrderUpdatedData(_Data):
 
 
 class OrderCancelledData(_Data):
-    order: str = Field(min_length=1, max_length=200)
+    order: Name
 
 
 class MaterialReceivedData(_Data):
-    material: str = Field(min_length=1, max_length=200)
+    material: Name
     quantity: int = Field(gt=0)
     at: TimeValue | None = None
 
@@ -400,7 +416,7 @@ class WindowData(_Data):
 class CalendarChangedData(_Data):
     """The machine's planned unavailability from now on (replaces the previous list)."""
 
-    machine: str = Field(min_length=1, max_length=200)
+    machine: Name
     unavailable: list[WindowData] = Field(max_length=10_000)
 
 

@@ -221,3 +221,35 @@ def test_put_rejections_keep_the_plant(client: TestClient) -> None:
     state = plant_state(client)
     assert (state["version"], state["status"], state["orders"]) == (1, "published", 4)
     assert json.loads(client.get("/v1/plant/problem", headers=headers()).content)["name"] == "small"
+
+
+def test_out_of_order_delivery(client: TestClient) -> None:
+    load(client)
+    _, _, rows = version(client, 1)
+    first = min(rows, key=lambda r: (r.start, str(r.job)))
+    later = "2026-03-02T09:00:00+00:00"
+    # machine.up at 200 arrives and is applied before the machine.down at 100 it ends
+    # (after the plan: a retroactive breakdown under running work is the core's case)
+    assert (
+        post_event(client, event("machine.up", machine="M2", at=200, timestamp=later)).status_code
+        == 202
+    )
+    wait_quiet(client)
+    down = post_event(client, event("machine.down", machine="M2", **{"from": 100}))
+    assert down.status_code == 202
+    state = wait_quiet(client)
+    assert state["downtimes"] == [["M2", 100, 200]]  # bounded by the up that came first
+    # an up older than a known later down is stale; so is a start after the completion
+    stale_up = post_event(client, event("machine.up", machine="M2", at=50))
+    assert (stale_up.status_code, stale_up.json()["status"]) == (200, "stale")
+    op = {"order": str(first.job), "operation": str(first.op), "machine": str(first.machine)}
+    done = event("operation.completed", started_at=first.start, completed_at=first.end, **op)
+    assert post_event(client, done, msg_id="msg_done").status_code == 202
+    started = post_event(client, event("operation.started", at=first.start, **op))
+    assert (started.status_code, started.json()["status"]) == (200, "stale")
+    state = wait_quiet(client)
+    assert state["downtimes"] == [["M2", 100, 200]]
+    inbox = client.get("/v1/plant/events", params={"status": "stale"}, headers=headers())
+    assert len(inbox.json()["data"]) == 2
+    _, problem, rows = version(client, state["version"])
+    assert validate(problem, rows) == []
