@@ -228,15 +228,14 @@ def test_infeasible_max_lag_with_window() -> None:
     assert _milp(p).status == SolveStatus.INFEASIBLE
 
 
-def test_auto_picks_milp_where_cpsat_is_too_strict() -> None:
-    """Tests that auto routes a small problem with a pinned operation to the MILP, and says so."""
+def test_auto_certifies_a_pinned_problem() -> None:
+    """Tests that auto, with no known CP-SAT weakness left, has the MILP agree on a pinned case."""
     from .test_cpsat_findings import PINNED_CHANGEOVER
 
     result = solve(PINNED_CHANGEOVER, time_limit=10, workers=1, solver="auto")
-    assert result.solver == "milp"
-    assert result.parameters["auto_choice"] == "milp"
-    assert "is pinned" in result.parameters["auto_reason"]
-    assert result.objective == 0
+    assert result.parameters["auto_choice"] == BOTH
+    assert result.parameters["auto_check"].startswith("agree")
+    assert result.solver == "cpsat" and result.objective == 0
 
 
 def test_auto_certifies_small_problems() -> None:
@@ -298,7 +297,7 @@ def test_auto_picks_cpsat_for_large_or_refused_problems() -> None:
     assert big.num_operations > MAX_MILP_OPERATIONS
     choice, reason = choose(big)
     assert choice == "cpsat" and f"> {MAX_MILP_OPERATIONS}" in reason
-    assert choose(big.model_copy(update={"jobs": big.jobs[:2]}))[0] == "milp"
+    assert choose(big.model_copy(update={"jobs": big.jobs[:2]}))[0] == BOTH
     refused = problem(
         machines=[{"id": "M1", "setup_matrix": "S"}],
         setup_matrices={"S": {}},
