@@ -47,8 +47,6 @@ validator is the stated semantics, so the model is the side flagged here.)
 
 from __future__ import annotations
 
-import pytest
-
 from aps import solve, validate
 from aps.model import Problem
 from aps.result import SolveStatus
@@ -379,21 +377,6 @@ def test_cpsat_pinned_job_ending_before_its_release() -> None:
     """Tests that CP-SAT schedules a job whose pinned operations all end before its release."""
     r = solve(PINNED_BEFORE_RELEASE, time_limit=10, workers=1, solver="cpsat")
     assert r.status == SolveStatus.OPTIMAL and r.objective == 1
-
-
-def test_crosscheck_names_the_bug_and_only_it() -> None:
-    """Tests that the cross-check labels bug 5, but not the same gap without a pinned op."""
-    from .crosscheck import compare
-
-    cp = solve(PINNED_CHANGEOVER, time_limit=10, workers=1, solver="cpsat")
-    mi = solve(PINNED_CHANGEOVER, time_limit=10, workers=1, solver="milp")
-    if cp.objective == mi.objective:
-        pytest.skip("CP-SAT bug 5 is fixed")
-    assert compare(PINNED_CHANGEOVER, cp, mi)[0] == "known_cpsat_bug"
-    op = PINNED_CHANGEOVER.jobs[0].operations[0].model_copy(update={"fixed": None})
-    job = PINNED_CHANGEOVER.jobs[0].model_copy(update={"operations": [op]})
-    plain = PINNED_CHANGEOVER.model_copy(update={"jobs": [job]})
-    assert compare(plain, cp, mi)[0] == "disagree"
 
 
 def test_cpsat_stability_counts_pinned_operations() -> None:
