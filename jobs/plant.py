@@ -1052,6 +1052,9 @@ def _reschedule(
         with db.write() as session:
             _close_events(session, ids, "failed", None)
             _set_message(session, plant_id, reason)
+            plant = session.scalar(select(Plant).where(Plant.id == plant_id))
+            if plant is not None:
+                emit(session, plant.tenant_id, "job.failed", _run_data(plant, reason, "reschedule"))
         return "failed"
     cause = ", ".join(sorted({e.type for e in events}))
     version = _publish(
@@ -1215,7 +1218,7 @@ def _publish(
                 "links": {"schedule": f"/v1/plant/schedule?version={plant.version}"},
             },
         )
-        if phase in ("solved", "greedy"):
+        if phase == "solved":  # a repair announces itself by schedule.published alone
             emit(session, plant.tenant_id, "job.succeeded", _run_data(plant, None))
         done = _completions(problem, result.schedule)
         jobs = {str(j.id): j for j in problem.jobs}
@@ -1242,9 +1245,11 @@ def _completions(problem: Problem, schedule: Sequence[ScheduledOperation]) -> di
     return {str(k): v for k, v in completion_times(problem, schedule).items()}
 
 
-def _run_data(plant: Plant, message: str | None) -> dict[str, Any]:
+def _run_data(plant: Plant, message: str | None, run: str = "solve") -> dict[str, Any]:
+    """The ``job.*`` payload of a plant run (``run``: solve or reschedule)."""
     return {
         "plant_id": plant.id,
+        "run": run,
         "version": plant.version,
         "status": plant.status,
         "message": message,
