@@ -253,3 +253,27 @@ def test_out_of_order_delivery(client: TestClient) -> None:
     assert len(inbox.json()["data"]) == 2
     _, problem, rows = version(client, state["version"])
     assert validate(problem, rows) == []
+
+
+def test_upload_replaces_the_plant_and_keeps_history(client: TestClient) -> None:
+    load(client)
+    upload = client.put(
+        "/v1/plant",
+        files={"file": ("small.json", json.dumps(small_problem()).encode(), "application/json")},
+        data={"options": json.dumps({"time_limit": 1})},
+        headers=headers(),
+    )
+    assert upload.status_code == 202, upload.text
+    state = wait_version(client, 2)
+    assert state["status"] == "published" and state["version"] == 2
+    csv = client.get("/v1/plant/schedule", params={"format": "csv"}, headers=headers())
+    assert csv.status_code == 200 and csv.text.startswith("job,op,machine,setup_start,start,end")
+    assert len(csv.text.strip().splitlines()) == 1 + 8
+    html = client.get("/v1/plant/gantt.html", headers=headers())
+    assert html.status_code == 200 and "plotly" in html.text.lower()
+    versions = client.get("/v1/plant/schedules", headers=headers()).json()["data"]
+    assert [(v["version"], v["phase"]) for v in versions] == [(2, "solved"), (1, "solved")]
+    assert (
+        client.get("/v1/plant/schedule", params={"version": 7}, headers=headers()).status_code
+        == 404
+    )
