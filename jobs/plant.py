@@ -672,9 +672,12 @@ def _new_job(plant: Plant, problem: Problem, data: OrderCreatedData) -> Job:
     except ValidationError as exc:
         first = exc.errors()[0]
         loc = list(first["loc"])
+        msg = str(first["msg"]).replace("Value error, ", "").replace("orders[0].", "order.")
         if loc[:2] == ["orders", 0]:
             loc = ["order", *loc[2:]]
-        raise Rejected([*d, *loc], first["msg"]) from None
+        elif not loc and msg.startswith("order."):  # a reference check names its field
+            loc = ["order", msg.split(":")[0].removeprefix("order.")]
+        raise Rejected([*d, *loc], msg) from None
     except CompileError as exc:
         raise Rejected([*d, "order"], str(exc)) from None
     if not compiled.jobs:

@@ -112,10 +112,40 @@ def test_machine_down_end_to_end(client: TestClient) -> None:
     state = wait_quiet(client)
     assert state["version"] == latest and state["downtimes"] == [[machine, tick, until]]
 
-    inbox = client.get("/v1/plant/events", headers=headers()).json()["data"]
-    assert [(e["webhook_id"], e["status"], e["applied_version"]) for e in inbox] == [
-        ("msg_down_1", "applied", 2)
+    # a new plant-JSON order from the ERP is compiled and scheduled by the next repair
+    order = {"id": "SA-900", "product": "FRAME", "quantity": 10, "due": at(problem1, until)}
+    bad = post_event(
+        client,
+        {
+            "type": "order.created",
+            "timestamp": at(problem1, until),
+            "data": {"order": {**order, "product": "NOPE"}},
+        },
+    )
+    assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == [
+        "body",
+        "data",
+        "order",
+        "product",
     ]
+    created = post_event(
+        client,
+        {"type": "order.created", "timestamp": at(problem1, until), "data": {"order": order}},
+        msg_id="msg_new_order",
+    )
+    assert created.status_code == 202, created.text
+    state = wait_quiet(client)
+    _, problem, rows = version(client, state["version"])
+    assert validate(problem, rows) == []
+    assert {r.job for r in rows if r.job == "SA-900"} == {"SA-900"}
+    assert min(r.start for r in rows if r.job == "SA-900") >= until
+    latest = state["version"]
+    inbox = client.get("/v1/plant/events", headers=headers()).json()["data"]
+    assert [(e["webhook_id"], e["status"]) for e in inbox] == [
+        ("msg_new_order", "applied"),
+        ("msg_down_1", "applied"),
+    ]
+    assert inbox[1]["applied_version"] == 2
 
     # another tenant sees no plant
     assert client.get("/v1/plant", headers=headers("beta")).status_code == 404
