@@ -869,13 +869,17 @@ def run_plant(
             == 1
         )
         if not won:
-            # another run holds the plant; try again shortly (it may miss late events)
-            _stage(session, PLANT_RUN_TASK, plant_id, _run_budget(plant.options), 1.0)
+            # Another run holds the plant: it picks up pending events before it ends, but
+            # an event can slip in after its last look, and a crashed holder only lets
+            # go when its lease expires. Try again soon, or at that expiry.
+            left = (plant.run_lease_expires_at or now) - now
+            wait = min(max(left.total_seconds(), 0.0) + 0.1, 1.0)
+            _stage(session, PLANT_RUN_TASK, plant_id, _run_budget(plant.options), wait)
             return "busy"
     outcome = "idle"
     try:
         for _ in range(20):
-            if stop.is_set():
+            if stop.is_set() or not _renew(db, plant_id, owner):
                 break
             step = _step(db, settings, plant_id, stop)
             if step == "idle":
@@ -892,6 +896,23 @@ def run_plant(
             if plant is not None and (plant.needs_solve or pending_count(session, plant)):
                 request_run(session, plant, delay=0.2)
     return outcome
+
+
+def _renew(db: Database, plant_id: str, owner: str) -> bool:
+    """Extend this run's lease before each step (a step is at most one solve)."""
+    with db.write() as session:
+        budget = _run_budget(
+            session.scalar(select(Plant.options).where(Plant.id == plant_id)) or {}
+        )
+        return (
+            dml(
+                session,
+                update(Plant)
+                .where(Plant.id == plant_id, Plant.run_owner == owner)
+                .values(run_lease_expires_at=utcnow() + timedelta(seconds=budget + 60.0)),
+            )
+            == 1
+        )
 
 
 def _step(db: Database, settings: Settings, plant_id: str, stop: threading.Event) -> str:
