@@ -229,10 +229,53 @@ def _check_limits(problem: Problem, options: PlantOptions, service: Service) -> 
         )
 
 
+PUT_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "description": "Plant JSON (top-level `orders`), tick-level Problem JSON "
+                    '(top-level `jobs`), or either wrapped as `{"plant"|"problem": ..., '
+                    '"options": PlantOptions}`.',
+                },
+                "example": {
+                    "problem": {
+                        "name": "two-machines",
+                        "machines": [{"id": "M1"}, {"id": "M2"}],
+                        "jobs": [
+                            {
+                                "id": "O1",
+                                "operations": [
+                                    {"id": "a", "modes": [{"machine": "M1", "duration": 3}]}
+                                ],
+                            }
+                        ],
+                    },
+                    "options": {"time_limit": 3, "reschedule_time_limit": 3},
+                },
+            },
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {
+                        "file": {"type": "array", "items": {"type": "string", "format": "binary"}},
+                        "options": {"type": "string", "description": "JobOptions as JSON."},
+                    },
+                }
+            },
+        },
+    }
+}
+
+
 @router.put(
     "",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=PlantPublic,
+    openapi_extra=PUT_BODY,
     responses={**ERRORS, 415: {"model": Message, "description": "Unsupported content type."}},
 )
 async def put_plant(request: Request, tenant: TenantDep, service: ServiceDep) -> PlantPublic:
