@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 JSSP   ?= ../shared/jssp
 
-.PHONY: install run test lint check bench bench-sample10 bench-sample60 bench-taillard bench-classic bench-scale format clean crosscheck-full browser
+.PHONY: install run test lint check bench bench-sample10 bench-sample60 bench-taillard bench-classic bench-scale bench-service worker format clean crosscheck-full browser
 
 install: $(STAMP)
 
@@ -68,6 +68,14 @@ bench-classic: install
 ## MILP (HiGHS) vs CP-SAT on 240 seeded random problems; `make test` runs the first 24.
 crosscheck-full: install
 	$(BIN)/python -m tests.milp.crosscheck --count 240
+
+## The service: submissions/s and p50/p99 with 50 clients, end-to-end jobs/s (loopback).
+bench-service: install
+	$(BIN)/python scripts/bench_service.py
+
+## A Celery worker for APS_BROKER_URL (production shape; `make run` needs none).
+worker: install
+	$(BIN)/aps worker
 
 ## Very large instances: first validated schedule, makespan vs simple LB, peak memory.
 bench-scale: install

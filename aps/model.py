@@ -24,12 +24,20 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    NonNegativeInt,
     PositiveInt,
     StrictInt,
     field_validator,
     model_validator,
 )
+
+#: Every tick value stays within +-2**40 (about 2 million years of minutes): the solvers
+#: add and multiply them, and CP-SAT's 64-bit domains must not overflow.
+MAX_TICK = 2**40
+Tick = Annotated[int, Field(ge=-MAX_TICK, le=MAX_TICK)]
+Ticks = Annotated[int, Field(ge=0, le=MAX_TICK)]
+PositiveTicks = Annotated[int, Field(gt=0, le=MAX_TICK)]
+Quantity = Annotated[int, Field(gt=0, le=MAX_TICK)]
+Amount = Annotated[int, Field(ge=0, le=MAX_TICK)]
 
 #: An identifier: JSSP files use 0-based integers, factory data uses strings.
 Id = StrictInt | Annotated[str, Field(min_length=1, max_length=200)]
@@ -42,8 +50,8 @@ class _Frozen(BaseModel):
 class Window(_Frozen):
     """A half-open tick interval ``[start, end)``."""
 
-    start: int
-    end: int
+    start: Tick
+    end: Tick
     reason: str | None = Field(default=None, max_length=200)
 
     @model_validator(mode="after")
@@ -61,8 +69,8 @@ class Mode(_Frozen):
     """
 
     machine: Id
-    duration: NonNegativeInt
-    setup: NonNegativeInt = 0
+    duration: Ticks
+    setup: Ticks = 0
 
 
 class Lag(_Frozen):
@@ -73,8 +81,8 @@ class Lag(_Frozen):
     """
 
     op: Id
-    min_lag: int = 0
-    max_lag: int | None = None
+    min_lag: Tick = 0
+    max_lag: Tick | None = None
 
     @model_validator(mode="after")
     def _lags(self) -> Self:
@@ -87,7 +95,7 @@ class MaterialFlow(_Frozen):
     """A quantity of a material consumed at an operation's start or produced at its end."""
 
     material: Id
-    quantity: PositiveInt
+    quantity: Quantity
 
 
 class Placement(_Frozen):
@@ -99,9 +107,9 @@ class Placement(_Frozen):
     """
 
     machine: Id
-    start: int
-    end: int | None = None
-    setup_start: int | None = None
+    start: Tick
+    end: Tick | None = None
+    setup_start: Tick | None = None
 
     @model_validator(mode="after")
     def _ordered(self) -> Self:
@@ -162,10 +170,10 @@ class Job(_Frozen):
 
     id: Id
     operations: list[Operation] = Field(min_length=1)
-    release: NonNegativeInt = 0
-    due: int | None = None
-    deadline: int | None = None
-    weight: NonNegativeInt = 1
+    release: Ticks = 0
+    due: Tick | None = None
+    deadline: Tick | None = None
+    weight: Amount = 1
     family: str | None = Field(default=None, max_length=200)
 
     @model_validator(mode="after")
@@ -229,8 +237,8 @@ class SetupMatrix(_Frozen):
     machine.
     """
 
-    changeover: dict[str, dict[str, NonNegativeInt]] = Field(default_factory=dict)
-    initial: dict[str, NonNegativeInt] = Field(default_factory=dict)
+    changeover: dict[str, dict[str, Ticks]] = Field(default_factory=dict)
+    initial: dict[str, Ticks] = Field(default_factory=dict)
 
     def time(self, before: str | None, after: str | None) -> int:
         """Changeover ticks from ``before`` to ``after`` (``None`` means nothing ran)."""
@@ -268,15 +276,15 @@ class Machine(_Frozen):
 class Receipt(_Frozen):
     """A scheduled arrival of ``quantity`` units at tick ``time``."""
 
-    time: int
-    quantity: PositiveInt
+    time: Tick
+    quantity: Quantity
 
 
 class Material(_Frozen):
     """An item with stock: never negative, fed by receipts and producing operations."""
 
     id: Id
-    initial: NonNegativeInt = 0
+    initial: Amount = 0
     receipts: list[Receipt] = Field(default_factory=list)
     name: str | None = Field(default=None, max_length=200)
 
@@ -294,7 +302,7 @@ class ObjectiveTerm(StrEnum):
 
 class WeightedTerm(_Frozen):
     term: ObjectiveTerm
-    weight: PositiveInt = 1
+    weight: Quantity = 1
 
 
 class Objective(_Frozen):
@@ -342,7 +350,7 @@ class Reference(_Frozen):
     job: Id
     op: Id
     machine: Id
-    start: int
+    start: Tick
 
 
 class Stability(_Frozen):
@@ -353,7 +361,7 @@ class Stability(_Frozen):
     """
 
     reference: list[Reference] = Field(default_factory=list)
-    machine_change: NonNegativeInt = 0
+    machine_change: Ticks = 0
 
 
 class TimeBase(_Frozen):
@@ -389,7 +397,7 @@ class Problem(_Frozen):
     setup_matrices: dict[str, SetupMatrix] = Field(default_factory=dict)
     objective: Objective = Field(default_factory=Objective)
     stability: Stability | None = None
-    horizon: PositiveInt | None = None
+    horizon: PositiveTicks | None = None
     time: TimeBase | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
 
