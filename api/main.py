@@ -15,6 +15,7 @@ from api.metrics import registry_for
 from api.routes import health, jobs, plant, webhooks
 from api.schemas import JobCreate
 from api.service import Service
+from api.ui import router as ui_router
 from aps import __version__
 from jobs.settings import Settings, get_settings
 
@@ -55,7 +56,7 @@ def create_app(settings: Settings | None = None, *, background: bool = True) -> 
     app.include_router(plant.router)  # live plant (issue 6)
     app.include_router(plant.callbacks)
     app.include_router(webhooks.router)
-    app.include_router(__import__("api.ui", fromlist=["router"]).router)
+    app.include_router(ui_router)  # the planner page (issue 9)
     Instrumentator(registry=registry_for(service), excluded_handlers=["/metrics"]).instrument(
         app
     ).expose(app, endpoint="/metrics", include_in_schema=True, tags=["health"])
