@@ -91,7 +91,7 @@ def test_machine_down_end_to_end(client: TestClient) -> None:
     state = wait_version(client, 2)
     state = wait_quiet(client)
     latest = state["version"]
-    assert latest >= 2 and state["downtimes"] == [[machine, tick, until]]
+    assert latest >= 2 and state["downtimes"] == [[machine, tick, until]], state
     previous = rows1
     for v in range(2, latest + 1):
         body, problem, rows = version(client, v)

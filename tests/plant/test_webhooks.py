@@ -7,6 +7,7 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 
 from aps.validate import validate
@@ -121,13 +122,17 @@ def test_signatures_rotation_and_rejections(client: TestClient) -> None:
     again = post_event(client, down, secret=SECRET, msg_id="msg_rot")
     assert (again.status_code, again.json()) == (202, first.json())
     state = wait_quiet(client)
-    assert state["downtimes"] == [["M3", 2, 10]]
+    assert state["downtimes"] == [["M3", 2, 10]], state
     _, problem, rows = version(client, state["version"])
     assert validate(problem, rows) == []
     assert all(r.end <= 2 or r.busy_from >= 10 for r in rows if r.machine == "M3")
 
 
-def test_event_types_coalesce_into_one_reschedule(client: TestClient) -> None:
+def test_event_types_coalesce_into_one_reschedule(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a window wide enough for the whole burst even on a loaded machine
+    monkeypatch.setenv("APS_PLANT_COALESCE_SECONDS", "3")
     load(client)
     base, _, rows = version(client, 1)
     first = min(rows, key=lambda r: (r.start, str(r.job)))
@@ -172,7 +177,7 @@ def test_event_types_coalesce_into_one_reschedule(client: TestClient) -> None:
     assert "O9" in jobs and "O3" not in jobs
     assert (jobs["O2"].due, jobs["O2"].weight) == (25, 3)
     assert [(r.time, r.quantity) for r in problem.materials[0].receipts] == [(8, 5)]
-    assert state["downtimes"] == [["M1", 7, 12]]
+    assert state["downtimes"] == [["M1", 7, 12]], state
     done = {(r.job, r.op): r for r in rows}[(first.job, first.op)]
     assert (done.start, done.end) == (first.start, first.end + 1)
     assert all(r.end <= 7 or r.busy_from >= 12 for r in rows if r.machine == "M1")
@@ -238,7 +243,7 @@ def test_out_of_order_delivery(client: TestClient) -> None:
     down = post_event(client, event("machine.down", machine="M2", **{"from": 100}))
     assert down.status_code == 202
     state = wait_quiet(client)
-    assert state["downtimes"] == [["M2", 100, 200]]  # bounded by the up that came first
+    assert state["downtimes"] == [["M2", 100, 200]], state  # bounded by the up that came first
     # an up older than a known later down is stale; so is a start after the completion
     stale_up = post_event(client, event("machine.up", machine="M2", at=50))
     assert (stale_up.status_code, stale_up.json()["status"]) == (200, "stale")
@@ -248,7 +253,7 @@ def test_out_of_order_delivery(client: TestClient) -> None:
     started = post_event(client, event("operation.started", at=first.start, **op))
     assert (started.status_code, started.json()["status"]) == (200, "stale")
     state = wait_quiet(client)
-    assert state["downtimes"] == [["M2", 100, 200]]
+    assert state["downtimes"] == [["M2", 100, 200]], state
     inbox = client.get("/v1/plant/events", params={"status": "stale"}, headers=headers())
     assert len(inbox.json()["data"]) == 2
     _, problem, rows = version(client, state["version"])
