@@ -69,10 +69,14 @@ def test_bad_cells_name_file_row_and_column(bundle: Path) -> None:
     edit(bundle / "routings.csv", "FRAME,cut,,,PT15M", "FRAME,cut,,,15 minutes")
     errors = errors_of(bundle)
     assert any(e.startswith("orders.csv, row 3, column 'quantity': ") for e in errors), errors
-    assert ("orders.csv, row 3, column 'due': '2026-03-07T22:00:00' needs a UTC offset, e.g. "
-            "2026-03-02T06:00:00+01:00") in errors
-    assert ("routings.csv, row 2, column 'setup': '15 minutes' is not a duration; write e.g. "
-            "PT1H30M or 01:30:00") in errors
+    assert (
+        "orders.csv, row 3, column 'due': '2026-03-07T22:00:00' needs a UTC offset, e.g. "
+        "2026-03-02T06:00:00+01:00"
+    ) in errors
+    assert (
+        "routings.csv, row 2, column 'setup': '15 minutes' is not a duration; write e.g. "
+        "PT1H30M or 01:30:00"
+    ) in errors
 
 
 def test_unknown_references_name_the_row(bundle: Path) -> None:
@@ -81,18 +85,20 @@ def test_unknown_references_name_the_row(bundle: Path) -> None:
     edit(bundle / "machine_groups.csv", "CNC,CNC machining,cnc", "CNC,CNC machining,cnx")
     errors = errors_of(bundle)
     assert "orders.csv, row 4, column 'product': unknown product 'GADGET'" in errors
-    assert ("routing_machines.csv, row 2, column 'machine': unknown machine or group 'LASER'"
-            in errors)
-    assert ("machine_groups.csv, row 3, column 'setup_matrix': unknown setup matrix 'cnx'"
-            in errors)
+    assert (
+        "routing_machines.csv, row 2, column 'machine': unknown machine or group 'LASER'" in errors
+    )
+    assert "machine_groups.csv, row 3, column 'setup_matrix': unknown setup matrix 'cnx'" in errors
 
 
 def test_rows_of_child_tables_must_name_a_known_parent(bundle: Path) -> None:
     edit(bundle / "receipts.csv", "MOTOR,", "MOTORS,")
     edit(bundle / "maintenance.csv", "CNC-1,", "CNC-9,")
     errors = errors_of(bundle)
-    assert any(e.startswith("receipts.csv, row ") and "column 'material'" in e
-               and "MOTORS" in e for e in errors), errors
+    assert any(
+        e.startswith("receipts.csv, row ") and "column 'material'" in e and "MOTORS" in e
+        for e in errors
+    ), errors
     assert "maintenance.csv, row 2, column 'machine': unknown machine 'CNC-9'" in errors
 
 
@@ -129,13 +135,15 @@ def test_json_errors_name_the_path(tmp_path: Path) -> None:
 
 def test_not_a_bundle(tmp_path: Path) -> None:
     (tmp_path / "x.txt").write_text("hi")
-    assert errors_of(tmp_path / "x.txt")[0].endswith("not a folder, .zip, .xlsx or .json "
-                                                      "plant input")
+    assert errors_of(tmp_path / "x.txt")[0].endswith(
+        "not a folder, .zip, .xlsx or .json plant input"
+    )
     assert "no such file" in errors_of(tmp_path / "missing.zip")[0]
 
 
-@settings(max_examples=15, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(data=small_plants())
 def test_random_plants_survive_the_csv_round_trip(tmp_path: Path, data: dict[str, Any]) -> None:
     plant = Plant.model_validate(data)
@@ -154,13 +162,30 @@ def _leaves(obj: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
 
 EXAMPLE_DATA = json.loads(EXAMPLE_JSON.read_text())
 LEAVES = _leaves(EXAMPLE_DATA)
-JUNK = ["", "x", -1, 0, 10**12, "PT-5M", "2026-13-01T00:00:00+01:00", None, [], {}, "24:00",
-        True, 1.5, "P1Y", "2026-03-02T00:00:00", "2020-01-01T00:00:00+00:00", "Mars/X", ";"]
+JUNK = [
+    "",
+    "x",
+    -1,
+    0,
+    10**12,
+    "PT-5M",
+    "2026-13-01T00:00:00+01:00",
+    None,
+    [],
+    {},
+    "24:00",
+    True,
+    1.5,
+    "P1Y",
+    "2026-03-02T00:00:00",
+    "2020-01-01T00:00:00+00:00",
+    "Mars/X",
+    ";",
+]
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.lists(st.tuples(st.sampled_from(LEAVES), st.sampled_from(JUNK)), min_size=1,
-                max_size=3))
+@given(st.lists(st.tuples(st.sampled_from(LEAVES), st.sampled_from(JUNK)), min_size=1, max_size=3))
 def test_corrupted_plants_fail_cleanly(edits: list[tuple[tuple[Any, ...], Any]]) -> None:
     """Any corruption gives a BundleError/CompileError naming the place, or a valid plan."""
     data = copy.deepcopy(EXAMPLE_DATA)
@@ -187,8 +212,9 @@ def test_spreadsheet_dialects(bundle: Path) -> None:
     bom = bundle / "bom.csv"
     bom.write_text(bom.read_text().replace(",", ";").replace(";3\n", ";3,0\n"))
     products = bundle / "products.csv"
-    products.write_bytes(products.read_text().replace("Welded frame", "Geschweißter Rahmen")
-                         .encode("cp1252"))
+    products.write_bytes(
+        products.read_text().replace("Welded frame", "Geschweißter Rahmen").encode("cp1252")
+    )
     (bundle / "_notes.csv").write_text("anything,goes\n1,2\n")
     plant = load_plant(bundle)
     assert plant == load_plant(EXAMPLE_JSON).model_copy(update={"products": plant.products})

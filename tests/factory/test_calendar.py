@@ -31,9 +31,12 @@ WEEKDAYS = [Weekday(d) for d in ("mon", "tue", "wed", "thu", "fri")]
 
 def two_shift(**kw: object) -> Calendar:
     return Calendar(
-        id="c", timezone="Europe/Berlin",
-        shifts=[Shift(days=WEEKDAYS, start=time(6), end=time(14)),
-                Shift(days=WEEKDAYS, start=time(14), end=time(22))],
+        id="c",
+        timezone="Europe/Berlin",
+        shifts=[
+            Shift(days=WEEKDAYS, start=time(6), end=time(14)),
+            Shift(days=WEEKDAYS, start=time(14), end=time(22)),
+        ],
         **kw,
     )
 
@@ -69,28 +72,51 @@ def test_two_shifts_and_weekend_become_unavailable_windows() -> None:
 
 def test_public_and_explicit_holidays_cancel_shifts() -> None:
     # Good Friday (3 Apr 2026) and Easter Monday are public holidays in Bavaria
-    cal = two_shift(holiday_country="DE", holiday_subdivision="BY",
-                    holidays=[Holiday(date=datetime(2026, 4, 1).date(), name="stock-taking")])
+    cal = two_shift(
+        holiday_country="DE",
+        holiday_subdivision="BY",
+        holidays=[Holiday(date=datetime(2026, 4, 1).date(), name="stock-taking")],
+    )
     work = working_intervals(cal, berlin(2026, 3, 30), berlin(2026, 4, 11))
     days = sorted({a.astimezone(BERLIN).date().isoformat() for a, _ in work})
     assert "2026-04-03" not in days and "2026-04-06" not in days
     assert "2026-04-01" not in days
-    assert days == ["2026-03-30", "2026-03-31", "2026-04-02", "2026-04-07", "2026-04-08",
-                    "2026-04-09", "2026-04-10"]
+    assert days == [
+        "2026-03-30",
+        "2026-03-31",
+        "2026-04-02",
+        "2026-04-07",
+        "2026-04-08",
+        "2026-04-09",
+        "2026-04-10",
+    ]
     clock = Clock(berlin(2026, 3, 30), 60, "Europe/Berlin")
     reasons = {w.reason for w in unavailable_windows(cal, clock, 12 * 1440)}
     assert "holiday: Good Friday" in reasons and "holiday: stock-taking" in reasons
 
 
 def test_exceptions_close_and_open_and_maintenance_blocks() -> None:
-    cal = two_shift(exceptions=[
-        CalendarException(start=berlin(2026, 3, 3, 6), end=berlin(2026, 3, 3, 14),
-                          working=False, reason="power cut"),
-        CalendarException(start=berlin(2026, 3, 7, 8), end=berlin(2026, 3, 7, 12),
-                          working=True, reason="Saturday overtime"),
-    ])
-    maint = [DateTimeWindow(start=berlin(2026, 3, 4, 10), end=berlin(2026, 3, 4, 12),
-                            reason="oil change")]
+    cal = two_shift(
+        exceptions=[
+            CalendarException(
+                start=berlin(2026, 3, 3, 6),
+                end=berlin(2026, 3, 3, 14),
+                working=False,
+                reason="power cut",
+            ),
+            CalendarException(
+                start=berlin(2026, 3, 7, 8),
+                end=berlin(2026, 3, 7, 12),
+                working=True,
+                reason="Saturday overtime",
+            ),
+        ]
+    )
+    maint = [
+        DateTimeWindow(
+            start=berlin(2026, 3, 4, 10), end=berlin(2026, 3, 4, 12), reason="oil change"
+        )
+    ]
     work = working_intervals(cal, berlin(2026, 3, 2), berlin(2026, 3, 9), maint)
     assert sum(hours(work)) == 5 * 16 - 8 + 4 - 2
     clock = Clock(berlin(2026, 3, 2), 60, "Europe/Berlin")
@@ -99,13 +125,18 @@ def test_exceptions_close_and_open_and_maintenance_blocks() -> None:
     assert tuesday.end == 1440 + 14 * 60  # closed until 14:00 on Tuesday
     by_reason = {w.reason: w for w in windows}
     assert "maintenance: oil change" in by_reason
-    assert (by_reason["maintenance: oil change"].start,
-            by_reason["maintenance: oil change"].end) == (2 * 1440 + 600, 2 * 1440 + 720)
+    assert (
+        by_reason["maintenance: oil change"].start,
+        by_reason["maintenance: oil change"].end,
+    ) == (2 * 1440 + 600, 2 * 1440 + 720)
 
 
 def night_shift() -> Calendar:
-    return Calendar(id="n", timezone="Europe/Berlin",
-                    shifts=[Shift(days=[Weekday.SAT], start=time(22), end=time(6))])
+    return Calendar(
+        id="n",
+        timezone="Europe/Berlin",
+        shifts=[Shift(days=[Weekday.SAT], start=time(22), end=time(6))],
+    )
 
 
 def test_dst_spring_forward_night_shift_is_one_hour_shorter() -> None:
@@ -166,18 +197,17 @@ def test_bad_calendar_inputs() -> None:
 # -- property: ticks agree with a direct reading of the shift pattern ----------------------
 
 
-
 @st.composite
 def shift_patterns(draw: st.DrawFn) -> list[Shift]:
     out = []
     for _ in range(draw(st.integers(1, 3))):
-        days = draw(st.lists(st.sampled_from(list(Weekday)), min_size=1, max_size=7,
-                             unique=True))
+        days = draw(st.lists(st.sampled_from(list(Weekday)), min_size=1, max_size=7, unique=True))
         start = draw(st.integers(0, 23 * 4)) * 15
         length = draw(st.integers(1, 4 * 12)) * 15
         end = (start + length) % 1440
-        out.append(Shift(days=days, start=time(start // 60, start % 60),
-                         end=time(end // 60, end % 60)))
+        out.append(
+            Shift(days=days, start=time(start // 60, start % 60), end=time(end // 60, end % 60))
+        )
     return out
 
 
@@ -199,8 +229,11 @@ def _working_by_reading(cal: Calendar, moment: datetime) -> bool:
 
 
 @settings(max_examples=40, deadline=None)
-@given(shift_patterns(), st.integers(0, 300), st.sampled_from(["Europe/Berlin", "UTC",
-                                                                "America/New_York"]))
+@given(
+    shift_patterns(),
+    st.integers(0, 300),
+    st.sampled_from(["Europe/Berlin", "UTC", "America/New_York"]),
+)
 def test_unavailable_windows_match_the_shift_pattern(
     shifts: list[Shift], day: int, zone: str
 ) -> None:
@@ -213,7 +246,9 @@ def test_unavailable_windows_match_the_shift_pattern(
     for t in range(0, horizon, 37):
         moment = clock.to_datetime(t)
         # a tick at a DST gap/fold edge may be read either way; skip the two switch hours
-        if moment.utcoffset() != (moment + timedelta(hours=2)).utcoffset() or \
-                moment.utcoffset() != (moment - timedelta(hours=2)).utcoffset():
+        if (
+            moment.utcoffset() != (moment + timedelta(hours=2)).utcoffset()
+            or moment.utcoffset() != (moment - timedelta(hours=2)).utcoffset()
+        ):
             continue
         assert blocked.is_blocked(t) != _working_by_reading(cal, moment), (t, moment)

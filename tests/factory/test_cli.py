@@ -27,11 +27,13 @@ def run(*args: str) -> tuple[int, str, str]:
 
 
 def test_generate_plant_json_and_bundle(tmp_path: Path) -> None:
-    code, _, err = run("generate", "plant", "--orders", "12", "--seed", "4", "-o",
-                       str(tmp_path / "p.json"))
+    code, _, err = run(
+        "generate", "plant", "--orders", "12", "--seed", "4", "-o", str(tmp_path / "p.json")
+    )
     assert code == 0 and "12 orders" in err
-    code, _, _ = run("generate", "plant", "--orders", "12", "--seed", "4", "-o",
-                     str(tmp_path / "bundle"))
+    code, _, _ = run(
+        "generate", "plant", "--orders", "12", "--seed", "4", "-o", str(tmp_path / "bundle")
+    )
     assert code == 0 and (tmp_path / "bundle" / "orders.csv").is_file()
     assert load_problem(tmp_path / "p.json") == load_problem(tmp_path / "bundle")
 
@@ -39,8 +41,18 @@ def test_generate_plant_json_and_bundle(tmp_path: Path) -> None:
 def test_generate_jssp_formats(tmp_path: Path) -> None:
     code, out, _ = run("generate", "jssp", "--jobs", "3", "--machines", "2", "--seed", "5")
     assert code == 0 and out.splitlines()[1] == "3 2" and len(out.splitlines()) == 5
-    code, _, _ = run("generate", "jssp", "--jobs", "3", "--machines", "2", "--seed", "5",
-                     "-o", str(tmp_path / "j.json"))
+    code, _, _ = run(
+        "generate",
+        "jssp",
+        "--jobs",
+        "3",
+        "--machines",
+        "2",
+        "--seed",
+        "5",
+        "-o",
+        str(tmp_path / "j.json"),
+    )
     problem = aps.Problem.from_json((tmp_path / "j.json").read_text())
     assert code == 0 and len(problem.jobs) == 3
 
@@ -65,8 +77,9 @@ def test_report_text_json_csv(solved: tuple[Path, Path]) -> None:
     data = json.loads(out)
     assert code == 0 and set(data) >= {"kpis", "operations", "orders", "machines", "materials"}
     assert data["operations"][0]["start_at"].startswith("2026-03")
-    code, out, _ = run("report", str(result), "-p", str(plant), "--format", "csv",
-                       "--table", "stock")
+    code, out, _ = run(
+        "report", str(result), "-p", str(plant), "--format", "csv", "--table", "stock"
+    )
     assert code == 0 and out.startswith("material,time,at,change,level,event,ref")
 
 
@@ -77,8 +90,7 @@ def test_gantt_html_and_shapes(solved: tuple[Path, Path], tmp_path: Path) -> Non
     assert code == 0 and html.stat().st_size > 1_000_000 and "->" in err
     for fmt in ("rows", "frappe", "vis", "plotly"):
         target = tmp_path / f"{fmt}.json"
-        code, _, _ = run("gantt", str(result), "-p", str(plant), "--format", fmt, "-o",
-                         str(target))
+        code, _, _ = run("gantt", str(result), "-p", str(plant), "--format", fmt, "-o", str(target))
         assert code == 0 and json.loads(target.read_text())
     # without the problem: a tick-only chart from the schedule alone
     code, _, _ = run("gantt", str(result), "-o", str(tmp_path / "bare.html"))
@@ -101,12 +113,15 @@ def test_diagnose(tmp_path: Path) -> None:
     assert code == 0 and "feasible" in out
 
 
-@pytest.mark.parametrize("args", [
-    ("gantt", "missing.json"),
-    ("report", "{tmp}/notjson.json"),
-    ("generate", "jssp", "--format", "xml"),
-    ("report", "{tmp}/notjson.json", "--format", "yaml"),
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("gantt", "missing.json"),
+        ("report", "{tmp}/notjson.json"),
+        ("generate", "jssp", "--format", "xml"),
+        ("report", "{tmp}/notjson.json", "--format", "yaml"),
+    ],
+)
 def test_errors_are_one_line(tmp_path: Path, args: tuple[str, ...]) -> None:
     (tmp_path / "notjson.json").write_text("{")
     code, _, err = run(*(a.format(tmp=tmp_path) for a in args))

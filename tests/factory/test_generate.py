@@ -20,8 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_taillard_generator_reproduces_ta01() -> None:
     """Taillard's ta01 uses time seed 840612802 and machine seed 398197754."""
     inst = generate_jssp(15, 15, 840612802, 398197754)
-    assert [d for _, d in inst[0]] == [94, 66, 10, 53, 26, 15, 65, 82, 10, 27, 93, 92, 96, 70,
-                                       83]
+    assert [d for _, d in inst[0]] == [94, 66, 10, 53, 26, 15, 65, 82, 10, 27, 93, 92, 96, 70, 83]
     assert [m for m, _ in inst[0]] == [6, 12, 4, 7, 3, 2, 10, 11, 8, 14, 9, 13, 5, 0, 1]
     text = jssp_orlib(inst)
     assert text.splitlines()[0] == "15 15"
@@ -39,12 +38,24 @@ def test_plant_generator_is_seeded_and_scales() -> None:
 
 def test_generated_plants_pass_the_diagnostics() -> None:
     for n, seed in ((60, 0), (25, 3), (5, 9)):
-        errors = [f for f in diagnose_plant(generate_plant(n, seed))
-                  if f.severity is Severity.ERROR]
+        errors = [
+            f for f in diagnose_plant(generate_plant(n, seed)) if f.severity is Severity.ERROR
+        ]
         assert errors == [], (n, seed, errors)
-    plain = generate_plant(8, 1, features=PlantFeatures(
-        calendars=False, setups=False, materials=False, lags=False, interruptible=False,
-        alternatives=False, maintenance=False, holidays=False))
+    plain = generate_plant(
+        8,
+        1,
+        features=PlantFeatures(
+            calendars=False,
+            setups=False,
+            materials=False,
+            lags=False,
+            interruptible=False,
+            alternatives=False,
+            maintenance=False,
+            holidays=False,
+        ),
+    )
     problem = plain.to_problem()
     assert not problem.materials and not problem.setup_matrices
     assert all(not m.unavailable for m in problem.machines)

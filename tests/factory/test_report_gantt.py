@@ -13,38 +13,69 @@ from aps.result import Result, ScheduledOperation, SolveStatus
 from aps.validate import validate
 from tests.factory.plants import iso, plant
 
-NIGHT = {"id": "day", "timezone": "UTC",
-         "shifts": [{"days": "mon-sun", "start": "06:00", "end": "22:00"}]}
+NIGHT = {
+    "id": "day",
+    "timezone": "UTC",
+    "shifts": [{"days": "mon-sun", "start": "06:00", "end": "22:00"}],
+}
 
 
 def factory_case() -> tuple[Problem, Result]:
     """Two orders on one machine with a calendar; the second pauses over the night."""
     p = plant(
-        calendars=[NIGHT], default_calendar="day",
+        calendars=[NIGHT],
+        default_calendar="day",
         setup_matrices={"m": {"changeover": {"A": {"B": "PT30M"}}}},
         machines=[{"id": "M1", "name": "Mill", "setup_matrix": "m"}],
-        materials=[{"id": "BOLT", "initial_stock": 4,
-                    "receipts": [{"at": iso(1000), "quantity": 10}]}],
+        materials=[
+            {"id": "BOLT", "initial_stock": 4, "receipts": [{"at": iso(1000), "quantity": 10}]}
+        ],
         products=[
-            {"id": "PA", "family": "A", "routing": [
-                {"id": "mill", "machines": [{"machine": "M1"}], "duration": "PT10H"}]},
-            {"id": "PB", "family": "B", "routing": [
-                {"id": "mill", "machines": [{"machine": "M1"}], "duration": "PT10H",
-                 "interruptible": True,
-                 "consumes": [{"material": "BOLT", "per_unit": 2}]}]}],
-        orders=[{"id": "A1", "product": "PA", "quantity": 1, "due": iso(18 * 60)},
-                {"id": "B1", "product": "PB", "quantity": 2, "due": iso(20 * 60)}])
+            {
+                "id": "PA",
+                "family": "A",
+                "routing": [{"id": "mill", "machines": [{"machine": "M1"}], "duration": "PT10H"}],
+            },
+            {
+                "id": "PB",
+                "family": "B",
+                "routing": [
+                    {
+                        "id": "mill",
+                        "machines": [{"machine": "M1"}],
+                        "duration": "PT10H",
+                        "interruptible": True,
+                        "consumes": [{"material": "BOLT", "per_unit": 2}],
+                    }
+                ],
+            },
+        ],
+        orders=[
+            {"id": "A1", "product": "PA", "quantity": 1, "due": iso(18 * 60)},
+            {"id": "B1", "product": "PB", "quantity": 2, "due": iso(20 * 60)},
+        ],
+    )
     problem = compile_plant(p)
     # A1 06:00-16:00; changeover 16:00-16:30; B1 runs 16:30-22:00, night, 06:00-10:30 (+1 day)
     schedule = [
         ScheduledOperation(job="A1", op="mill", machine="M1", start=360, end=960),
-        ScheduledOperation(job="B1", op="mill", machine="M1", setup_start=960, start=990,
-                           end=1440 + 630),
+        ScheduledOperation(
+            job="B1", op="mill", machine="M1", setup_start=960, start=990, end=1440 + 630
+        ),
     ]
     assert validate(problem, schedule) == []
-    result = Result(name="case", status=SolveStatus.OPTIMAL, objective=1.0, bound=1.0, gap=0.0,
-                    makespan=1440 + 630, wall_s=0.1, solver="hand", solver_version="0",
-                    schedule=schedule)
+    result = Result(
+        name="case",
+        status=SolveStatus.OPTIMAL,
+        objective=1.0,
+        bound=1.0,
+        gap=0.0,
+        makespan=1440 + 630,
+        wall_s=0.1,
+        solver="hand",
+        solver_version="0",
+        schedule=schedule,
+    )
     return problem, result
 
 
@@ -53,8 +84,7 @@ def test_report_per_operation_order_machine_material() -> None:
     rep = build_report(problem, result)
     a, b = rep.operations
     assert (a.order, a.setup_ticks, a.run_ticks, a.pauses) == ("A1", 0, 600, [])
-    assert (b.setup_start, b.start, b.end, b.setup_ticks, b.run_ticks) == (
-        960, 990, 2070, 30, 600)
+    assert (b.setup_start, b.start, b.end, b.setup_ticks, b.run_ticks) == (960, 990, 2070, 30, 600)
     assert [(p.start, p.end) for p in b.pauses] == [(1320, 1440 + 360)]
     assert b.start_at == "2026-03-02T16:30:00+00:00"
     assert b.pauses[0].end_at == "2026-03-03T06:00:00+00:00"
@@ -68,7 +98,10 @@ def test_report_per_operation_order_machine_material() -> None:
     assert m.working_ticks == 960 + 270 and m.utilisation == round(1230 / 1230, 4)
     [bolt] = rep.materials
     assert [(p.time, p.level, p.event) for p in bolt.profile] == [
-        (0, 4, "initial"), (990, 0, "consume"), (1000, 10, "receipt")]
+        (0, 4, "initial"),
+        (990, 0, "consume"),
+        (1000, 10, "receipt"),
+    ]
     assert bolt.minimum == 0 and bolt.final == 10
     k = rep.kpis
     assert (k.makespan, k.late_orders, k.weighted_tardiness, k.setup_time) == (2070, 1, 870, 30)
@@ -109,14 +142,31 @@ def test_adapters() -> None:
 def jssp_case() -> tuple[Problem, Result]:
     problem = Problem(
         machines=[Machine(id=0), Machine(id=1)],
-        jobs=[Job(id=0, operations=[Operation(id=0, modes=[Mode(machine=0, duration=3)]),
-                                    Operation(id=1, modes=[Mode(machine=1, duration=2)])]),
-              Job(id=1, operations=[Operation(id=0, modes=[Mode(machine=1, duration=4)])])])
-    schedule = [ScheduledOperation(job=0, op=0, machine=0, start=0, end=3),
-                ScheduledOperation(job=0, op=1, machine=1, start=4, end=6),
-                ScheduledOperation(job=1, op=0, machine=1, start=0, end=4)]
-    result = Result(name="j", status=SolveStatus.OPTIMAL, makespan=6, wall_s=0.0,
-                    solver="hand", solver_version="0", schedule=schedule)
+        jobs=[
+            Job(
+                id=0,
+                operations=[
+                    Operation(id=0, modes=[Mode(machine=0, duration=3)]),
+                    Operation(id=1, modes=[Mode(machine=1, duration=2)]),
+                ],
+            ),
+            Job(id=1, operations=[Operation(id=0, modes=[Mode(machine=1, duration=4)])]),
+        ],
+    )
+    schedule = [
+        ScheduledOperation(job=0, op=0, machine=0, start=0, end=3),
+        ScheduledOperation(job=0, op=1, machine=1, start=4, end=6),
+        ScheduledOperation(job=1, op=0, machine=1, start=0, end=4),
+    ]
+    result = Result(
+        name="j",
+        status=SolveStatus.OPTIMAL,
+        makespan=6,
+        wall_s=0.0,
+        solver="hand",
+        solver_version="0",
+        schedule=schedule,
+    )
     return problem, result
 
 
