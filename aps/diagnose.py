@@ -12,7 +12,7 @@ the solver's post-solve explanation covers.
 
 from __future__ import annotations
 
-from bisect import bisect_left, bisect_right, insort
+from bisect import bisect_left
 from collections import defaultdict
 from enum import StrEnum
 from pathlib import Path
@@ -23,6 +23,7 @@ from pydantic import BaseModel
 from aps.calendar import TickCalendar, longest_working_window
 from aps.model import Id, Job, Machine, Mode, Problem
 from aps.result import ScheduledOperation
+from aps.stock import StockProfile
 
 
 class Severity(StrEnum):
@@ -405,55 +406,6 @@ def diagnose_path(path: str | Path) -> list[Finding]:
 # -- a constructive witness -------------------------------------------------------------
 
 
-class _Stock:
-    """A material's stock events; answers "earliest tick from which q can be drawn"."""
-
-    def __init__(self, initial: int, receipts: list[tuple[int, int]]) -> None:
-        self.initial = initial
-        self.events: list[tuple[int, int]] = sorted(receipts)
-        self._cache: tuple[list[int], list[int], list[int]] | None = None
-
-    def copy(self) -> _Stock:
-        out = _Stock(self.initial, [])
-        out.events = list(self.events)
-        return out
-
-    def add(self, time: int, delta: int) -> None:
-        insort(self.events, (time, delta))
-        self._cache = None
-
-    def _profile(self) -> tuple[list[int], list[int], list[int]]:
-        """Distinct event times, the level after each, and the suffix minimum of levels."""
-        if self._cache is None:
-            times: list[int] = []
-            level: list[int] = []
-            run = self.initial
-            for tm, delta in self.events:
-                run += delta
-                if times and times[-1] == tm:
-                    level[-1] = run
-                else:
-                    times.append(tm)
-                    level.append(run)
-            suffix = list(level)
-            for k in range(len(suffix) - 2, -1, -1):
-                suffix[k] = min(suffix[k], suffix[k + 1])
-            self._cache = (times, level, suffix)
-        return self._cache
-
-    def earliest_draw(self, t: int, q: int) -> int | None:
-        """Earliest tau >= t such that drawing q at tau keeps every later level >= 0."""
-        times, level, suffix = self._profile()
-        k = bisect_right(times, t)  # events at or before t: indices < k
-        candidates = [(t, k), *((times[i], i + 1) for i in range(k, len(times)))]
-        for tau, nxt in candidates:
-            now = level[nxt - 1] if nxt > 0 else self.initial
-            after = suffix[nxt] if nxt < len(times) else 1 << 62
-            if min(now, after) >= q:
-                return tau
-        return None
-
-
 def witness(problem: Problem, max_retries: int = 8) -> list[ScheduledOperation] | None:
     """A greedy schedule that respects every hard constraint, or None.
 
@@ -473,7 +425,7 @@ def witness(problem: Problem, max_retries: int = 8) -> list[ScheduledOperation] 
     free: dict[Id, int] = {m.id: 0 for m in problem.machines}
     last_family: dict[Id, str | None] = {m.id: None for m in problem.machines}
     stock = {
-        m.id: _Stock(m.initial, [(r.time, r.quantity) for r in m.receipts])
+        m.id: StockProfile(m.initial, [(r.time, r.quantity) for r in m.receipts])
         for m in problem.materials
     }
     produced = {f.material for j in problem.jobs for o in j.operations for f in o.produces}
@@ -513,7 +465,7 @@ def _place_job(
     matrices: dict[Id, Any],
     free: dict[Id, int],
     last_family: dict[Id, str | None],
-    stock: dict[Id, _Stock],
+    stock: dict[Id, StockProfile],
     horizon: int,
     floor: dict[int, int],
 ) -> list[ScheduledOperation] | tuple[int, int] | None:
@@ -605,7 +557,7 @@ def _earliest(
     interruptible: bool,
     t: int,
     horizon: int,
-    draws: list[tuple[_Stock, int]],
+    draws: list[tuple[StockProfile, int]],
 ) -> tuple[int, int, int] | None:
     """Earliest (setup_start, start, end) from ``t``: setup in working time right before the
     start, the run inside one window (or pausing, if interruptible), stock drawable."""

@@ -14,61 +14,19 @@ validates the result and relaxes what a breakdown made impossible (see
 
 from __future__ import annotations
 
-from bisect import bisect_left, bisect_right, insort
+from bisect import bisect_left
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from aps.calendar import TickCalendar
 from aps.model import Id, Job, Operation, Problem
 from aps.result import ScheduledOperation
+from aps.stock import StockProfile
 
 Key = tuple[Id, Id]
 
 #: replays allowed to repair maximum lags before giving up (the caller then relaxes them)
 MAX_ROUNDS = 30
-
-
-class _Stock:
-    """A material's stock events; answers "earliest tick from which q can be drawn"."""
-
-    def __init__(self, initial: int, events: list[tuple[int, int]]) -> None:
-        self.initial = initial
-        self.events = sorted(events)
-        self._cache: tuple[list[int], list[int], list[int]] | None = None
-
-    def add(self, time: int, delta: int) -> None:
-        insort(self.events, (time, delta))
-        self._cache = None
-
-    def _profile(self) -> tuple[list[int], list[int], list[int]]:
-        if self._cache is None:
-            times: list[int] = []
-            level: list[int] = []
-            run = self.initial
-            for tm, delta in self.events:
-                run += delta
-                if times and times[-1] == tm:
-                    level[-1] = run
-                else:
-                    times.append(tm)
-                    level.append(run)
-            suffix = list(level)
-            for k in range(len(suffix) - 2, -1, -1):
-                suffix[k] = min(suffix[k], suffix[k + 1])
-            self._cache = (times, level, suffix)
-        return self._cache
-
-    def earliest_draw(self, t: int, q: int) -> int | None:
-        """Earliest tau >= t such that drawing q at tau keeps every later level >= 0."""
-        times, level, suffix = self._profile()
-        k = bisect_right(times, t)
-        candidates = [(t, k), *((times[i], i + 1) for i in range(k, len(times)))]
-        for tau, nxt in candidates:
-            now = level[nxt - 1] if nxt > 0 else self.initial
-            after = suffix[nxt] if nxt < len(times) else 1 << 62
-            if min(now, after) >= q:
-                return tau
-        return None
 
 
 @dataclass
@@ -122,7 +80,7 @@ def _pass(
     free: dict[Id, int] = {m.id: 0 for m in problem.machines}
     last: dict[Id, tuple[int, int, str | None] | None] = {m.id: None for m in problem.machines}
     stock = {
-        m.id: _Stock(m.initial, [(r.time, r.quantity) for r in m.receipts])
+        m.id: StockProfile(m.initial, [(r.time, r.quantity) for r in m.receipts])
         for m in problem.materials
     }
     preds: dict[Key, list[tuple[Key, int]]] = {}
@@ -183,7 +141,7 @@ def _pass(
             op: Operation = op,
             family: str | None = family,
             floor: int = floor,
-            draws: list[tuple[_Stock, int]] = draws,
+            draws: list[tuple[StockProfile, int]] = draws,
         ) -> tuple[int, int, int, Id] | None:
             """Earliest placement on ``machine``, appended after what it already runs."""
             mode = next(m for m in op.modes if m.machine == machine)
@@ -243,7 +201,7 @@ def _earliest(
     interruptible: bool,
     free: int,
     floor: int,
-    draws: list[tuple[_Stock, int]],
+    draws: list[tuple[StockProfile, int]],
 ) -> tuple[int, int, int] | None:
     """Earliest (setup_start, start, end) with setup_start >= free and start >= floor.
 
