@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import csv
 import hashlib
-import io
 import json
 from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal
@@ -18,6 +16,7 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import ServiceDep, TenantDep
+from api.exports import csv_response, public_rows
 from api.inputs import check_callback, check_limits, invalid, read_submission
 from api.ratelimit import retry_after_header
 from api.schemas import (
@@ -32,7 +31,6 @@ from api.schemas import (
     Message,
     Problem422,
     Progress,
-    ScheduledOperationPublic,
     SchedulePublic,
 )
 from api.service import Service
@@ -325,39 +323,9 @@ def read_schedule(
     job, result = _result(service, tenant, job_id)
     problem = Problem.model_validate_json(job.problem) if job.problem else None
     clock = problem.time if problem is not None else None
-    ops = [
-        ScheduledOperationPublic(
-            **r.model_dump(),
-            start_at=clock.to_datetime(r.start) if clock else None,
-            end_at=clock.to_datetime(r.end) if clock else None,
-        )
-        for r in result.schedule
-    ]
+    ops = public_rows(result.schedule, clock)
     if format == "csv":
-        out = io.StringIO()
-        writer = csv.writer(out)
-        header = ["job", "op", "machine", "setup_start", "start", "end"]
-        writer.writerow(header + (["start_at", "end_at"] if clock else []))
-        for o in ops:
-            row: list[Any] = [
-                o.job,
-                o.op,
-                o.machine,
-                "" if o.setup_start is None else o.setup_start,
-                o.start,
-                o.end,
-            ]
-            if clock:
-                row += [
-                    o.start_at.isoformat() if o.start_at else "",
-                    o.end_at.isoformat() if o.end_at else "",
-                ]
-            writer.writerow(row)
-        return Response(
-            out.getvalue(),
-            media_type="text/csv",
-            headers={"Content-Disposition": f'attachment; filename="schedule-{job.id}.csv"'},
-        )
+        return csv_response(ops, clock is not None, f"schedule-{job.id}.csv")
     return SchedulePublic(
         job_id=job.id,
         status=JobStatus(job.status),

@@ -3,8 +3,6 @@ ask for a reschedule, and register the tenant's callback URLs."""
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from datetime import datetime
 from typing import Annotated, Any, Literal
@@ -16,6 +14,7 @@ from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import ServiceDep, TenantDep
+from api.exports import csv_response, public_rows
 from api.inputs import invalid, problem_from_files, read_submission
 from api.schemas import Message, Problem422, ScheduledOperationPublic
 from api.service import Service
@@ -334,41 +333,9 @@ def read_schedule(
     problem = Problem.model_validate_json(row.problem)
     result = Result.model_validate_json(row.result)
     clock = problem.time
-    ops = [
-        ScheduledOperationPublic(
-            **r.model_dump(),
-            start_at=clock.to_datetime(r.start) if clock else None,
-            end_at=clock.to_datetime(r.end) if clock else None,
-        )
-        for r in result.schedule
-    ]
+    ops = public_rows(result.schedule, clock)
     if format == "csv":
-        out = io.StringIO()
-        writer = csv.writer(out)
-        writer.writerow(
-            ["job", "op", "machine", "setup_start", "start", "end"]
-            + (["start_at", "end_at"] if clock else [])
-        )
-        for o in ops:
-            line: list[Any] = [
-                o.job,
-                o.op,
-                o.machine,
-                "" if o.setup_start is None else o.setup_start,
-                o.start,
-                o.end,
-            ]
-            if clock:
-                line += [
-                    o.start_at.isoformat() if o.start_at else "",
-                    o.end_at.isoformat() if o.end_at else "",
-                ]
-            writer.writerow(line)
-        return Response(
-            out.getvalue(),
-            media_type="text/csv",
-            headers={"Content-Disposition": f'attachment; filename="plant-v{row.version}.csv"'},
-        )
+        return csv_response(ops, clock is not None, f"plant-v{row.version}.csv")
     return PlantSchedulePublic(
         plant_id=plant.id,
         version=row.version,
