@@ -11,7 +11,7 @@ from jobs import migrate, repo
 from jobs.db import Database
 from jobs.outbox import Message
 from jobs.relay import Relay
-from jobs.settings import Settings
+from jobs.settings import DEV_API_KEY, Settings
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +37,9 @@ class Service:
         if self.settings.auto_migrate:
             migrate.upgrade(self.settings.database_url)
         with self.db.write() as session:
+            if self.settings.environment == "production":
+                # a database once started in development must not keep the public dev key
+                repo.revoke_key(session, DEV_API_KEY)
             for tenant, key in self.settings.bootstrap_keys():
                 repo.ensure_key(session, tenant, key, label="bootstrap")
         if not self.background:

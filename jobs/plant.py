@@ -349,6 +349,14 @@ class Envelope(BaseModel):
     timestamp: AwareDatetime
     data: dict[str, Any]
 
+    @field_validator("timestamp")
+    @classmethod
+    def _in_range(cls, value: datetime) -> datetime:
+        """Years 1970-9000 only: extreme offsets would overflow converting to UTC (a 500)."""
+        if not (1970 <= value.year <= 9000):
+            raise ValueError(f"timestamp {value.isoformat()} is outside the years 1970-9000")
+        return value
+
 
 class _Data(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)

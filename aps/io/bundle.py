@@ -155,6 +155,10 @@ class _Reader:
 M = TypeVar("M", bound=BaseModel)
 
 
+#: Uploaded archives and workbooks may unpack to at most this many bytes.
+MAX_UNPACKED_BYTES = 200 * 1024 * 1024
+
+
 def explain(error: Any) -> str:
     """A pydantic error in a planner's words (the common cases), else pydantic's own."""
     kind = error.get("type")
@@ -188,6 +192,13 @@ def _read_tables(path: Path) -> tuple[dict[str, list[_Row]], str]:
     elif path.suffix.lower() == ".zip":
         try:
             with zipfile.ZipFile(path) as zf:
+                unpacked = sum(i.file_size for i in zf.infolist())
+                if unpacked > MAX_UNPACKED_BYTES:
+                    # a small upload must not expand into gigabytes in memory (zip bomb)
+                    raise BundleError([
+                        f"{path.name}: unpacks to {unpacked:,} bytes, more than the "
+                        f"{MAX_UNPACKED_BYTES:,} allowed"
+                    ])  # fmt: skip
                 for info in zf.infolist():
                     member = Path(info.filename)
                     if (
@@ -204,10 +215,19 @@ def _read_tables(path: Path) -> tuple[dict[str, list[_Row]], str]:
             raise BundleError([f"{path.name}: not a readable zip file: {exc}"]) from exc
     elif path.suffix.lower() in (".xlsx", ".xlsm", ".xls", ".ods"):
         suffix = ""
+        if path.suffix.lower() != ".xls" and zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as zf:
+                unpacked = sum(i.file_size for i in zf.infolist())
+            if unpacked > MAX_UNPACKED_BYTES:
+                raise BundleError([
+                    f"{path.name}: the workbook unpacks to {unpacked:,} bytes, more than the "
+                    f"{MAX_UNPACKED_BYTES:,} allowed"
+                ])  # fmt: skip
         try:
             sheets = pd.read_excel(path, sheet_name=None, dtype=str, keep_default_na=False)
-        except (ValueError, OSError, ImportError, zipfile.BadZipFile) as exc:
-            raise BundleError([f"{path.name}: cannot read workbook: {exc}"]) from exc
+        except (ValueError, OSError, ImportError, KeyError, zipfile.BadZipFile) as exc:
+            # a zip that is no workbook makes openpyxl raise KeyError (a missing part)
+            raise BundleError([f"{path.name}: not a readable workbook: {exc!r}"]) from exc
         frames = {str(k).strip(): v for k, v in sheets.items() if not _ignored(str(k))}
     else:
         raise BundleError([f"{path}: not a folder, .zip, .xlsx or .json plant input"])

@@ -233,3 +233,28 @@ def test_xlsx_ignores_note_sheets(tmp_path: Path) -> None:
     wb.create_sheet("_README")["A1"] = "how to fill this workbook"
     wb.save(target)
     assert load_plant(target) == plant
+
+
+def test_zip_that_is_no_workbook_is_refused(tmp_path: Path) -> None:
+    """Tests that a zip renamed .xlsx gets a bundle error, not a crash (was a KeyError)."""
+    import zipfile
+
+    path = tmp_path / "x.xlsx"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("a.txt", "hello")
+    with pytest.raises(BundleError, match=r"x\.xlsx: not a readable workbook"):
+        load_plant(path)
+
+
+def test_zip_bomb_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests that an archive unpacking past the limit is refused before it is read."""
+    import zipfile
+
+    from aps.io import bundle
+
+    monkeypatch.setattr(bundle, "MAX_UNPACKED_BYTES", 1000)
+    path = tmp_path / "b.zip"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("orders.csv", b"0" * 5000)
+    with pytest.raises(bundle.BundleError, match="unpacks to 5,000 bytes, more than the 1,000"):
+        bundle.load_plant(path)

@@ -109,6 +109,14 @@ def test_signatures_rotation_and_rejections(client: TestClient) -> None:
         (event("machine.up", machine="M1"), ["body", "data", "at"]),
         (event("order.cancelled", order="nope"), ["body", "data", "order"]),
         (event("material.received", material="X", quantity=1, at=3), ["body", "data", "material"]),
+        (
+            {
+                "type": "machine.up",
+                "timestamp": "9999-12-31T23:59:59-14:00",
+                "data": {"machine": "M1", "at": 4},
+            },
+            ["body", "timestamp"],
+        ),
     ]
     for payload, loc in cases:
         answer = post_event(client, payload)

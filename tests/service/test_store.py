@@ -251,3 +251,25 @@ def test_migrations_match_the_models(database: Database) -> None:
     with database.engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
     assert diff == []
+
+
+def test_production_start_revokes_the_dev_key(sqlite_url: str) -> None:
+    """Tests that a database once used in development loses the public dev key in production."""
+    from api.service import Service
+    from jobs import repo
+    from jobs.settings import DEV_API_KEY
+
+    from .conftest import make_settings
+
+    dev = Service(make_settings(sqlite_url, api_keys=""), background=False)
+    dev.start()
+    with dev.db.write() as session:
+        assert repo.tenant_for_key(session, DEV_API_KEY) == "dev"
+    prod = Service(
+        make_settings(sqlite_url, environment="production", api_keys="acme:" + "k" * 32),
+        background=False,
+    )
+    prod.start()
+    with prod.db.write() as session:
+        assert repo.tenant_for_key(session, DEV_API_KEY) is None
+        assert repo.tenant_for_key(session, "k" * 32) == "acme"
