@@ -42,9 +42,19 @@ def test_tabu_improves_and_stays_valid(jssp_dir: Path) -> None:
 def test_large_shop_path_uses_tabu_only(jssp_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Tests the path for shops too large for one CP-SAT model: tabu threads, valid result."""
     monkeypatch.setattr(jobshop, "CPSAT_MAX_OPERATIONS", 10)
+    monkeypatch.setattr(jobshop, "PROBE_OPERATIONS", 0)  # no CP-SAT probe either
     p = read_jssp(jssp_dir / "la16")
     result = solve(p, time_limit=3, workers=2)
     assert result.parameters["phase1"] == {"tabu_threads": 2, "cpsat_workers": 0}
     assert "phase2" not in result.parameters
     assert validate(p, result.schedule) == []
     assert result.makespan is not None and result.makespan >= 945  # la16's optimum
+
+
+def test_small_shop_is_proved_by_the_probe(jssp_dir: Path) -> None:
+    """Tests that a small shop is proved optimal by the CP-SAT probe without the tabu phase."""
+    p = read_jssp(jssp_dir / "ft06")
+    result = solve(p, time_limit=30, workers=2)
+    assert result.status.value == "OPTIMAL" and result.makespan == 55
+    assert "probe" in result.parameters and "phase1" not in result.parameters
+    assert result.wall_s < 10
