@@ -475,7 +475,14 @@ def derive(
             job=key[0], op=key[1], machine=pe.machine, start=pe.start, end=end,
             setup_start=pe.setup_start,
         )  # fmt: skip
-    status = _classify(problem, rows, progress, down, now_tick)
+    # pins an earlier reschedule *assumed* from its plan (no progress report): a late
+    # event may contradict them, so they are classified again like unpinned operations
+    assumed: set[Key] = {(k[0], k[1]) for k in meta.get("assumed", [])}
+    for job in problem.jobs:
+        for op in job.operations:
+            if (job.id, op.id) in assumed and (job.id, op.id) not in rows and op.fixed:
+                rows[(job.id, op.id)] = _fixed_row(job.id, op)
+    problem, status, merged = _unsplit(problem, rows, progress, down, now_tick, assumed)
 
     jobs: list[Job] = []
     reference: dict[Key, ScheduledOperation] = {}
@@ -527,21 +534,21 @@ def derive(
                     ops += [done, rest]
                     renamed[op.id] = rest_id
                     frozen.append(key)
-                    reference[(job.id, rest_id)] = row
+                    reference[(job.id, rest_id)] = merged.get(key, row)
                     origins[(job.id, rest_id)] = key
                     interrupted[f"{job.id}/{op.id}"] = "resume"
                 else:
                     ops.append(op.model_copy(update={"fixed": None}))
-                    reference[key] = row
+                    reference[key] = merged.get(key, row)
                     interrupted[f"{job.id}/{op.id}"] = "restart"
             else:
-                if op.fixed is not None and st != "unpin":
+                if op.fixed is not None and st != "unpin" and key not in assumed:
                     ops.append(op)
                     frozen.append(key)
                     continue
                 ops.append(op.model_copy(update={"fixed": None}) if op.fixed else op)
                 if row is not None:
-                    reference[key] = row
+                    reference[key] = merged.get(key, row)
         if renamed:
             ops = [_repoint(o, renamed) for o in ops]
             # the job's structure changed: validate it again (ids, references, cycles)
@@ -551,6 +558,11 @@ def derive(
         else:
             jobs.append(job)
 
+    # facts: reported progress and pins of the input that no reschedule assumed
+    facts = set(progress) | {
+        (j.id, o.id) for j in problem.jobs for o in j.operations
+        if o.fixed is not None and (j.id, o.id) not in assumed
+    }  # fmt: skip
     machines: list[Machine] = []
     for m in problem.machines:
         windows = list(base_cal[m.id])
@@ -567,6 +579,7 @@ def derive(
             ],
             "downtimes": downtimes,
             "now": now_tick,
+            "assumed": [[j, o] for j, o in frozen if (j, o) not in facts],
         },
     }
     # built from validated parts; references are unchanged (remainders reuse machines)
@@ -576,6 +589,80 @@ def derive(
         open_down=open_down, frozen=frozen,
         interrupted=interrupted, origins=origins,
     )  # fmt: skip
+
+
+def _fixed_row(job: Id, op: Operation) -> ScheduledOperation:
+    f = op.fixed
+    assert f is not None
+    end = op.fixed_end()
+    assert end is not None
+    return ScheduledOperation(
+        job=job, op=op.id, machine=f.machine, start=f.start, end=end, setup_start=f.setup_start
+    )
+
+
+def _unsplit(
+    problem: Problem,
+    rows: dict[Key, ScheduledOperation],
+    progress: dict[Key, OperationProgress],
+    down: dict[Id, list[tuple[int, int]]],
+    now: int,
+    assumed: set[Key],
+) -> tuple[Problem, dict[Key, str], dict[Key, ScheduledOperation]]:
+    """Classify; undo earlier resume splits whose assumed part a late event contradicts.
+
+    An operation split at a breakdown ran (by assumption) up to the cut. When a late
+    event shows it did not (a predecessor was down, a downtime began earlier), the part
+    and its ``~rest`` become one operation again and are classified anew. Returns the
+    problem, the statuses and, per merged operation, the ``~rest`` row published (its
+    reference: where the bulk of its work was planned).
+    """
+    merged: dict[Key, ScheduledOperation] = {}
+    while True:
+        status = _classify(problem, rows, progress, down, now, assumed)
+        undo: dict[Id, set[Id]] = defaultdict(set)
+        for job in problem.jobs:
+            ids = {o.id for o in job.operations}
+            for o in job.operations:
+                rest, key = f"{o.id}{REST}", (job.id, o.id)
+                if (
+                    rest in ids
+                    and f"{rest}{REST}" not in ids  # the innermost split first
+                    and key in assumed
+                    and status.get(key) != "frozen"
+                ):
+                    undo[job.id].add(o.id)
+        if not undo:
+            return problem, status, merged
+        jobs = []
+        for job in problem.jobs:
+            for oid in undo.get(job.id, ()):
+                rest_key = (job.id, f"{oid}{REST}")
+                if rest_key in rows:
+                    merged[(job.id, oid)] = rows[rest_key]
+                job = _merge(job, oid)
+            jobs.append(job)
+        problem = problem.model_copy(update={"jobs": jobs})
+
+
+def _merge(job: Job, oid: Id) -> Job:
+    """``oid`` and its ``~rest`` as the one operation they were before the split."""
+    rest_id = f"{oid}{REST}"
+    rest = next(o for o in job.operations if o.id == rest_id)
+    ops: list[Operation] = []
+    for o in job.operations:
+        if o.id == rest_id:
+            continue
+        if o.id == oid:
+            o = o.model_copy(update={"fixed": None, "produces": list(rest.produces)})
+        elif o.predecessors is not None:
+            lags = [
+                lag.model_copy(update={"op": oid}) if lag.op == rest_id else lag
+                for lag in o.predecessors
+            ]
+            o = o.model_copy(update={"predecessors": lags})
+        ops.append(o)
+    return Job.model_validate({**job.model_dump(), "operations": [o.model_dump() for o in ops]})
 
 
 def _open_end(problem: Problem, published: Sequence[ScheduledOperation], now: int) -> int:
@@ -634,8 +721,12 @@ def _classify(
     progress: dict[Key, OperationProgress],
     down: dict[Id, list[tuple[int, int]]],
     now: int,
+    assumed: Container[Key] = (),
 ) -> dict[Key, str]:
-    """``frozen``, ``interrupted``, ``unpin`` (a pin the breakdown broke) or ``free``."""
+    """``frozen``, ``interrupted``, ``unpin`` (a pin the breakdown broke) or ``free``.
+
+    ``assumed`` pins are plans, not facts: classified as if they were not pinned.
+    """
     status: dict[Key, str] = {}
     ops = {(j.id, o.id): o for j in problem.jobs for o in j.operations}
     for key, op in ops.items():
@@ -650,7 +741,7 @@ def _classify(
             status[key] = "frozen"  # reported complete: a fact
         elif cut and row.start < now:
             status[key] = "interrupted"
-        elif op.fixed is not None:
+        elif op.fixed is not None and key not in assumed:
             status[key] = "unpin" if hit else "frozen"
         elif ev is not None:
             status[key] = "frozen"  # reported running, not hit by a downtime
@@ -672,7 +763,9 @@ def _classify(
     while changed:
         changed = False
         for key, st in status.items():
-            if st != "frozen" or key in progress or ops[key].fixed is not None:
+            if st != "frozen" or key in progress:
+                continue
+            if ops[key].fixed is not None and key not in assumed:
                 continue
             row = rows[key]
             # a predecessor not done, or done (actually) too late for this start
