@@ -4,7 +4,8 @@ One POST per final status, signed with ``APS_WEBHOOK_SECRET`` (``webhook-id``,
 ``webhook-timestamp``, ``webhook-signature``); the id is stable across retries so the
 receiver can de-duplicate. Failures are retried from the outbox with growing, jittered
 delays; 410 Gone stops at once; ``Retry-After`` on 429/502/503/504 is honoured. The
-host is resolved again at send time and private addresses are refused (SSRF).
+host is resolved again at send time, private addresses are refused (SSRF), and the
+connection goes to the address that was checked (no DNS rebinding).
 """
 
 from __future__ import annotations
@@ -14,10 +15,12 @@ import json
 import logging
 import random
 import socket
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpcore
 import httpx
 from sqlalchemy import select
 
@@ -35,18 +38,85 @@ class RefusedAddress(ValueError):
     """The callback host resolves to a loopback, private or link-local address."""
 
 
-def check_public(url: str) -> None:
-    host = urlsplit(url).hostname or ""
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+def is_public(address: Address) -> bool:
+    """Globally routable; an IPv4-mapped IPv6 address is judged by its IPv4 part."""
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped.is_global
+    return address.is_global
+
+
+def resolve(url: str, *, allow_private: bool = False) -> Address:
+    """Resolve the callback host once; every answer must be public (unless allowed).
+
+    Returns the address to connect to, so the check and the connection see the same
+    answer (a second lookup could be rebound to an internal host: DNS rebinding).
+    """
+    parts = urlsplit(url)
+    host = parts.hostname or ""
     try:
-        infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
-    except (OSError, UnicodeError) as exc:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
+    except (OSError, UnicodeError, ValueError) as exc:
         raise RefusedAddress(f"callback host {host!r} does not resolve: {exc}") from None
-    for info in infos:
-        address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
-        if not address.is_global:
+    addresses = [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
+    if not addresses:
+        raise RefusedAddress(f"callback host {host!r} does not resolve")
+    for address in addresses:
+        if not allow_private and not is_public(address):
             raise RefusedAddress(
                 f"callback host {host!r} resolves to the non-public address {address}"
             )
+    return addresses[0]
+
+
+def check_public(url: str) -> None:
+    resolve(url)
+
+
+class _PinnedBackend(httpcore.SyncBackend):
+    """Connects to one fixed address whatever the URL's host (no second lookup)."""
+
+    def __init__(self, address: Address) -> None:
+        self.address = str(address)
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.NetworkStream:
+        return super().connect_tcp(self.address, port, timeout, local_address, socket_options)
+
+
+class _PinnedTransport(httpx.HTTPTransport):
+    """httpx's transport on a connection pool that only reaches ``address``; the URL
+    still gives the Host header and the TLS server name (SNI, certificate check)."""
+
+    def __init__(self, address: Address) -> None:
+        super().__init__(trust_env=False)
+        self._pool = httpcore.ConnectionPool(
+            ssl_context=httpx.create_ssl_context(trust_env=False),
+            network_backend=_PinnedBackend(address),
+        )
+
+
+def post(
+    url: str, *, content: str, headers: dict[str, str], timeout: float, allow_private: bool
+) -> httpx.Response:
+    """POST a callback to the address the host resolved to when it was checked.
+
+    Raises ``RefusedAddress`` for non-public hosts (unless ``allow_private``). No proxy
+    from the environment and no redirects: either could lead somewhere unchecked.
+    """
+    address = resolve(url, allow_private=allow_private)
+    transport = _PinnedTransport(address)
+    with httpx.Client(transport=transport, timeout=timeout, follow_redirects=False) as client:
+        return client.post(url, content=content, headers=headers)
 
 
 def event_body(job: Job) -> dict[str, Any]:
@@ -105,14 +175,12 @@ def deliver(db: Database, settings: Settings, payload: dict[str, Any]) -> str:
     body = json.dumps(event_body(job), separators=(",", ":"))
     retry_after: str | None = None
     try:
-        if not settings.allow_private_callbacks:
-            check_public(job.callback_url)
-        response = httpx.post(
+        response = post(
             job.callback_url,
             content=body,
             headers=sign(settings.webhook_secret, msg_id, body),
             timeout=settings.callback_timeout_seconds,
-            follow_redirects=False,
+            allow_private=settings.allow_private_callbacks,
         )
         code = response.status_code
         if code in THROTTLED:

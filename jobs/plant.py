@@ -62,7 +62,7 @@ from aps import Problem, Result, SolveStatus
 from aps.model import Id, Job, MaterialFlow, Receipt
 from aps.result import ScheduledOperation
 from jobs.db import Database
-from jobs.notify import THROTTLED, RefusedAddress, _delay, check_public, sign
+from jobs.notify import THROTTLED, RefusedAddress, _delay, post, sign
 from jobs.settings import Settings
 from jobs.tables import (
     CallbackDelivery,
@@ -1377,14 +1377,12 @@ def deliver_callback(db: Database, settings: Settings, delivery_id: str) -> str:
         attempt, url, body = delivery.attempts, sub.url, json.dumps(delivery.body)
     retry_after: str | None = None
     try:
-        if not settings.allow_private_callbacks:
-            check_public(url)
-        response = httpx.post(
+        response = post(
             url,
             content=body,
             headers=sign(settings.webhook_secret, delivery_id, body),
             timeout=settings.callback_timeout_seconds,
-            follow_redirects=False,
+            allow_private=settings.allow_private_callbacks,
         )
         code = response.status_code
         if code in THROTTLED:
