@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from jobs import outbox, states
+from jobs import faults, outbox, states
 from jobs.broker import queue_depth
 from jobs.db import Database
 from jobs.outbox import Message
@@ -26,6 +26,8 @@ def drain_once(db: Database, publish: Publish, *, retry_after: float = 5.0) -> i
     """Publish every due outbox message once; return how many were sent."""
     with db.write() as session:
         batch = outbox.claim_batch(session, retry_after=retry_after)
+    if batch:
+        faults.crash_point(faults.BEFORE_PUBLISH)
     sent: list[int] = []
     for message in batch:
         try:

@@ -35,7 +35,7 @@ from api.schemas import (
 )
 from api.service import Service
 from aps import Problem, Result
-from jobs import repo
+from jobs import faults, repo
 from jobs.states import JobStatus
 from jobs.tables import Job, JobEvent
 
@@ -137,6 +137,7 @@ async def create_job(
     if job.options.callback_url is not None:
         await run_in_threadpool(check_callback, str(job.options.callback_url), service.settings)
     code, body, replayed = await run_in_threadpool(_submit, service, tenant, job, idempotency_key)
+    faults.crash_point(faults.AFTER_SUBMIT_COMMIT)
     service.wake_relay()
     headers = {"Location": body["links"]["self"]}
     if replayed:
