@@ -32,7 +32,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_acks_late": True,
         "task_reject_on_worker_lost": True,
         "worker_prefetch_multiplier": 1,
-        "task_soft_time_limit": settings.max_time_limit + 30.0,
+        "task_soft_time_limit": settings.max_time_limit + settings.soft_time_limit_margin,
         "task_time_limit": settings.hard_time_limit,
         "worker_cancel_long_running_tasks_on_connection_loss": True,
         "worker_soft_shutdown_timeout": 30.0,
@@ -61,6 +61,8 @@ class CeleryPublisher:
         from celery import Celery
 
         self.app = Celery("aps-publisher")
+        self.soft_margin = settings.soft_time_limit_margin
+        self.hard_margin = settings.hard_time_limit_margin
         config = celery_config(settings)
         # Fail fast when Redis is down (kombu retries connecting forever by default): the
         # relay marks the row and tries again later, and keeps reaping meanwhile.
@@ -89,8 +91,8 @@ class CeleryPublisher:
             message.task,
             args=[message.job_id],
             queue=SOLVE_QUEUE,
-            soft_time_limit=time_limit + 30.0,
-            time_limit=time_limit + 60.0,
+            soft_time_limit=time_limit + self.soft_margin,
+            time_limit=time_limit + self.hard_margin,
             retry=False,
         )
 

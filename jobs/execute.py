@@ -77,9 +77,7 @@ def run_job(
             _defer(db, job_id)
         log.info("job %s not run by %s: %s", job_id, owner, claim.value)
         return claim.value
-    if after_claim is not None:
-        after_claim(claim)  # fault injection in system tests
-    return _solve(db, settings, claim, abort or threading.Event())
+    return _solve(db, settings, claim, abort or threading.Event(), after_claim)
 
 
 def _defer(db: Database, job_id: str) -> None:
@@ -164,16 +162,33 @@ def explain_infeasible(problem: Problem) -> str | None:
     return "; ".join(f.message for f in findings[:20])
 
 
-def _solve(db: Database, settings: Settings, claim: Claim, abort: threading.Event) -> str:
+def overrun_message(limit: float, how: str) -> str:
+    """The planner-facing reason of a ``failed(timeout)`` job (soft or hard limit)."""
+    return (
+        f"the solve did not return within its time limit plus margin ({limit:g} s) and was "
+        f"{how}; it is not retried, since it would overrun again"
+    )
+
+
+def _solve(
+    db: Database,
+    settings: Settings,
+    claim: Claim,
+    abort: threading.Event,
+    after_claim: Callable[[Claim], None] | None,
+) -> str:
     options = claim.options
+    time_limit = float(options.get("time_limit", settings.default_time_limit))
     stop = threading.Event()
     pump = _Pump(db, settings, claim, stop, abort)
     pump.start()
     try:
+        if after_claim is not None:
+            after_claim(claim)  # system-test faults: they run while the lease is heartbeaten
         problem = problem_for(claim)
         result = aps.solve(
             problem,
-            time_limit=float(options.get("time_limit", settings.default_time_limit)),
+            time_limit=time_limit,
             workers=int(options.get("workers", 1)),
             seed=int(options.get("seed", 0)),
             solver=str(options.get("solver", "cpsat")),
@@ -185,9 +200,13 @@ def _solve(db: Database, settings: Settings, claim: Claim, abort: threading.Even
         pump.join()
         log.exception("job %s failed", claim.job_id)
         # Celery's soft limit arrives as an exception; jobs/ does not import Celery.
-        reason = "timeout" if type(exc).__name__ == "SoftTimeLimitExceeded" else "error"
+        if type(exc).__name__ == "SoftTimeLimitExceeded":
+            reason = "timeout"
+            message = overrun_message(time_limit + settings.soft_time_limit_margin, "stopped")
+        else:
+            reason, message = "error", f"{type(exc).__name__}: {exc}"
         with db.write() as session:
-            states.fail(session, claim, reason, f"{type(exc).__name__}: {exc}")
+            states.fail(session, claim, reason, message)
         return "failed"
     pump.done.set()
     pump.join()

@@ -49,6 +49,12 @@ class Settings(BaseSettings):
     max_operations: int = Field(default=5000, ge=1)
     max_time_limit: float = Field(default=300.0, gt=0)
     max_solver_workers: int = Field(default=8, ge=1)
+    soft_time_limit_margin: float = Field(
+        default=30.0, gt=0, description="Celery's soft limit: a job's time_limit plus this."
+    )
+    hard_time_limit_margin: float = Field(
+        default=60.0, gt=0, description="Celery's hard limit (process killed): plus this."
+    )
     default_time_limit: float = Field(default=10.0, gt=0)
     rate_limit_per_minute: int = Field(default=120, ge=1)
     rate_limit_burst: int = Field(default=30, ge=1)
@@ -78,6 +84,11 @@ class Settings(BaseSettings):
                     "APS_API_KEYS holds the development key or a key shorter than 16 "
                     "characters; use `aps apikey create` or a random key in production"
                 )
+        if self.hard_time_limit_margin <= self.soft_time_limit_margin:
+            raise ValueError(
+                "APS_HARD_TIME_LIMIT_MARGIN must exceed APS_SOFT_TIME_LIMIT_MARGIN: "
+                "the soft limit lets the job fail cleanly before the process is killed"
+            )
         if self.heartbeat_seconds * 2 > self.lease_seconds:
             raise ValueError("APS_HEARTBEAT_SECONDS must be at most half of APS_LEASE_SECONDS")
         return self
@@ -90,7 +101,7 @@ class Settings(BaseSettings):
     @property
     def hard_time_limit(self) -> float:
         """Celery's hard limit for the longest allowed solve (the solver stops first)."""
-        return self.max_time_limit + 60.0
+        return self.max_time_limit + self.hard_time_limit_margin
 
     @property
     def visibility_timeout(self) -> int:

@@ -8,6 +8,7 @@ racing a heartbeat can never move a job backwards or commit twice. Workers hold 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -334,6 +335,22 @@ def fail(session: Session, claim: Claim, reason: str, message: str) -> bool:
     if won:
         _finish_attempt(session, claim, "failed")
     return won
+
+
+def fail_killed(
+    session: Session, job_id: str, owned_by: Callable[[str], bool], reason: str, message: str
+) -> bool:
+    """Fail a running job whose solve process was killed from outside (Celery's hard time
+    limit), if its lease owner is that process; False when another attempt holds it."""
+    row = session.execute(
+        select(Job.tenant_id, Job.lease_owner, Job.attempts).where(
+            Job.id == job_id, Job.status == JobStatus.RUNNING.value
+        )
+    ).first()
+    if row is None or row.lease_owner is None or not owned_by(row.lease_owner):
+        return False
+    claim = Claim(job_id, row.tenant_id, row.lease_owner, row.attempts, problem="", options={})
+    return fail(session, claim, reason, message)
 
 
 def release(session: Session, claim: Claim) -> bool:
