@@ -403,6 +403,12 @@ class OrderUpdatedData(_Data):
     due: TimeValue | None = None
     deadline: TimeValue | None = None
     weight: int | None = Field(default=None, ge=0)
+    quantity: int | None = Field(
+        default=None,
+        gt=0,
+        description="new order quantity: per-unit run times and material flows are "
+        "recompiled (plants loaded as plant JSON only)",
+    )
 
 
 class OrderCancelledData(_Data):
@@ -627,8 +633,13 @@ def normalize(
                 )
         if data.weight is not None:
             norm["weight"] = data.weight
+        if data.quantity is not None:
+            norm["quantity"] = data.quantity
+            norm["operations"] = _requantified(session, plant, data.order, data.quantity)
         if len(norm) == 1:
-            raise Rejected([*d], "nothing to update: give release, due, deadline or weight")
+            raise Rejected(
+                [*d], "nothing to update: give release, due, deadline, weight or quantity"
+            )
         stale = any(
             ev.payload["norm"]["order"] == data.order and ev.occurred_at > envelope.timestamp
             for ev in _history(session, plant, ["order.updated"])
@@ -653,6 +664,88 @@ def normalize(
             raise Rejected([*d, "unavailable", i, "until"], "until must be after from")
         windows.append([s, e, w.reason])
     return {"machine": machine, "windows": windows}, False
+
+
+def _requantified(
+    session: Session, plant: Plant, order: str, quantity: int
+) -> dict[str, dict[str, Any]]:
+    """Per operation id, the modes and material flows of ``order`` at ``quantity``.
+
+    Why recompile: run times (``run_per_unit``) and flows (``per_unit``) scale with the
+    quantity, and only the plant JSON knows the per-unit values (the tick model holds
+    their products). The order's plant-JSON definition comes from the loaded plant or
+    from its ``order.created`` event.
+    """
+    loc: list[str | int] = ["body", "data", "quantity"]
+    if plant.source is None:
+        raise Rejected(
+            loc, "this plant was loaded as a tick-level problem (no per-unit times): "
+            "send order.cancelled and order.created with the new job instead",
+        )  # fmt: skip
+    source = json.loads(plant.source)
+    document = next((o for o in source.get("orders", []) if str(o.get("id")) == order), None)
+    for ev in _history(session, plant, ["order.created"]):
+        created = (ev.payload["event"].get("data") or {}).get("order")
+        if created is not None and str(created.get("id")) == order:
+            document = created
+    if document is None:
+        raise Rejected(loc, f"order {order!r} has no plant-JSON definition to recompile")
+    from aps.factory import CompileError, compile_plant
+    from aps.factory import Plant as PlantDocument
+
+    try:
+        compiled = compile_plant(
+            PlantDocument.model_validate({**source, "orders": [{**document, "quantity": quantity}]})
+        )
+    except (ValidationError, CompileError) as exc:
+        raise Rejected(loc, f"order {order!r} at quantity {quantity}: {exc}") from None
+    return {
+        str(o.id): {
+            "modes": [m.model_dump(mode="json") for m in o.modes],
+            "consumes": [f.model_dump(mode="json") for f in o.consumes],
+            "produces": [f.model_dump(mode="json") for f in o.produces],
+        }
+        for o in compiled.jobs[0].operations
+    }
+
+
+def _requantify(job: dict[str, Any], operations: dict[str, dict[str, Any]]) -> None:
+    """New run times and flows for the order's operations that have not started.
+
+    Pinned operations (started or done) keep their actual times. The remainder
+    ``<op>~rest`` of a resumed operation gets the change in run time on its own machine
+    (the work already done stays done) and full new run times elsewhere.
+    """
+    from aps.reschedule import REST
+
+    ops: list[dict[str, Any]] = job["operations"]
+    by_id = {str(o["id"]): o for o in ops}
+    for o in ops:
+        if o.get("fixed") is not None:
+            continue
+        oid = str(o["id"])
+        new = operations.get(oid)
+        if new is not None:
+            o.update({k: [dict(x) for x in v] for k, v in new.items()})
+            continue
+        base = oid.removesuffix(REST)
+        new, done = operations.get(base), by_id.get(base)
+        if not oid.endswith(REST) or new is None or done is None:
+            continue
+        old_run = {m["machine"]: m["duration"] for m in done["modes"]}
+        new_run = {m["machine"]: m for m in new["modes"]}
+        modes = []
+        for k, m in enumerate(o["modes"]):
+            fresh = new_run.get(m["machine"])
+            if fresh is None:
+                continue  # no longer eligible at this quantity
+            if k == 0 and m["machine"] in old_run:  # resumes on the machine it ran on
+                left = m["duration"] + fresh["duration"] - old_run[m["machine"]]
+                modes.append({**m, "duration": max(0, left)})
+            else:
+                modes.append(dict(fresh))
+        o["modes"] = modes or o["modes"]
+        o["produces"] = [dict(x) for x in new["produces"]]
 
 
 def _new_job(plant: Plant, problem: Problem, data: OrderCreatedData) -> Job:
@@ -762,6 +855,9 @@ def request_reschedule(session: Session, plant: Plant, now: int | None) -> dict[
 # -- applying a batch --------------------------------------------------------------------
 
 
+_ORDER_FIELDS = ("release", "due", "deadline", "weight")
+
+
 def _apply_edits(problem: Problem, events: Sequence[PlantEvent]) -> Problem:
     """Order, material and calendar events, in occurrence order, on the problem."""
     data = problem.model_dump()
@@ -776,7 +872,12 @@ def _apply_edits(problem: Problem, events: Sequence[PlantEvent]) -> Problem:
         elif ev.type == "order.updated":
             for j in jobs:
                 if str(j["id"]) == str(norm["order"]):
-                    j.update({k: v for k, v in norm.items() if k != "order"})
+                    j.update({k: v for k, v in norm.items() if k in _ORDER_FIELDS})
+                    if "operations" in norm:
+                        _requantify(j, norm["operations"])
+            orders = (meta.get("orders") or {}).get(str(norm["order"]))
+            if "quantity" in norm and isinstance(orders, dict):
+                orders["quantity"] = norm["quantity"]
         elif ev.type == "material.received":
             for mat in data["materials"]:
                 if mat["id"] == norm["material"]:
