@@ -73,6 +73,13 @@ crosscheck-full: install
 bench-service: install
 	$(BIN)/python scripts/bench_service.py
 
+## Load and chaos (not a test): 2,000 submissions by 50 clients; 500 jobs through 2 workers
+## while one is SIGKILLed and restarted every 5 s; 0 lost, 0 run twice, all validated.
+.PHONY: chaos
+chaos: install
+	mkdir -p results
+	nice -n 10 $(BIN)/python scripts/chaos.py --out results/chaos.md
+
 ## A Celery worker for APS_BROKER_URL (production shape; `make run` needs none).
 worker: install
 	$(BIN)/aps worker
