@@ -40,8 +40,14 @@ class Service:
             if self.settings.environment == "production":
                 # a database once started in development must not keep the public dev key
                 repo.revoke_key(session, DEV_API_KEY)
-            for tenant, key in self.settings.bootstrap_keys():
-                repo.ensure_key(session, tenant, key, label="bootstrap")
+            configured = self.settings.bootstrap_keys()
+            for tenant, key in configured:
+                repo.ensure_key(session, tenant, key, label=repo.BOOTSTRAP)
+                if repo.tenant_for_key(session, key) is None:
+                    log.warning("APS_API_KEYS: tenant %r has a revoked key; it is refused", tenant)
+            retired = repo.retire_bootstrap_keys(session, [key for _, key in configured])
+            if retired:
+                log.warning("revoked %d API key(s) no longer in APS_API_KEYS", retired)
         if not self.background:
             return
         if self.settings.embedded:

@@ -37,6 +37,29 @@ def ensure_key(session: Session, tenant_id: str, key: str, label: str | None = N
         raise ValueError(f"API key for tenant {tenant_id!r} is already used by another tenant")
 
 
+#: The label of keys installed from ``APS_API_KEYS`` (or the dev key) at start.
+BOOTSTRAP = "bootstrap"
+
+
+def retire_bootstrap_keys(session: Session, keep: list[str]) -> int:
+    """Revoke configured keys that are no longer configured; returns how many.
+
+    Without this, a key taken out of ``APS_API_KEYS`` kept working, since its hash stays
+    in the table. Keys made by ``aps apikey create`` carry another label and stay.
+    """
+    revoked: int = dml(
+        session,
+        update(ApiKey)
+        .where(
+            ApiKey.label == BOOTSTRAP,
+            ApiKey.revoked_at.is_(None),
+            ApiKey.key_hash.not_in([hash_key(k) for k in keep]),
+        )
+        .values(revoked_at=utcnow()),
+    )
+    return revoked
+
+
 def revoke_key(session: Session, key: str) -> bool:
     revoked: bool = (
         dml(

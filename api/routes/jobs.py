@@ -9,13 +9,13 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Header, HTTPException, Query, Request, status
+from fastapi import APIRouter, Header, HTTPException, Query, Request, Security, status
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from sqlalchemy.exc import IntegrityError
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import ServiceDep, TenantDep
+from api.deps import ServiceDep, TenantDep, api_key_header
 from api.exports import csv_response, public_rows
 from api.inputs import check_callback, check_limits, invalid, read_submission
 from api.ratelimit import retry_after_header
@@ -399,15 +399,21 @@ async def job_events(
     job_id: UUID,
     tenant: TenantDep,
     service: ServiceDep,
+    key: Annotated[str | None, Security(api_key_header)],
     last_event_id: Annotated[int | None, Header(alias="Last-Event-ID", ge=0)] = None,
 ) -> EventSourceResponse:
-    """Progress as server-sent events (status changes and incumbents)."""
+    """Progress as server-sent events (status changes and incumbents); the stream ends
+    when the API key is revoked."""
     await run_in_threadpool(_load, service, tenant, job_id)
 
     async def stream() -> AsyncIterator[ServerSentEvent]:
         after = last_event_id or 0
         while True:
-            batch = await run_in_threadpool(_events_after, service, tenant, str(job_id), after)
+            batch = await run_in_threadpool(
+                _events_after, service, tenant, str(key), str(job_id), after
+            )
+            if batch is None:
+                return
             for event in batch:
                 after = event.id
                 yield _event_payload(event)
@@ -419,8 +425,14 @@ async def job_events(
     return EventSourceResponse(stream(), ping=15)
 
 
-def _events_after(service: Service, tenant: str, job_id: str, after: int) -> list[JobEvent]:
+def _events_after(
+    service: Service, tenant: str, key: str, job_id: str, after: int
+) -> list[JobEvent] | None:
+    """The next events; None once the key no longer belongs to the tenant (revoked),
+    so a long stream does not outlive its credentials."""
     with service.db.read() as session:
+        if repo.tenant_for_key(session, key) != tenant:
+            return None
         return repo.events(session, tenant, job_id, after=after, limit=200)
 
 

@@ -9,15 +9,19 @@ test fail until it is classified) without editing this file.
 from __future__ import annotations
 
 import socket
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import delete
 
 from jobs import notify, repo
-from jobs.settings import Settings
-from tests.service.support import Receiver, headers, problem_json
+from jobs.settings import DEV_API_KEY, Settings
+from jobs.tables import ApiKey
+from tests.service.conftest import ClientFactory
+from tests.service.support import KEYS, Receiver, headers, problem_json
 
 FT06 = problem_json("ft06")
 SMALL = {
@@ -152,3 +156,64 @@ def test_dns_rebinding_connects_to_the_checked_address(
         assert receiver.calls[0][0]["host"] == f"rebind.example:{port}"
     finally:
         receiver.close()
+
+
+# -- revocation -------------------------------------------------------------------------
+
+
+def _status(client: TestClient, key: str) -> int:
+    code: int = client.get("/v1/jobs", headers={"X-API-Key": key}).status_code
+    return code
+
+
+def test_key_removed_from_configuration_is_refused_after_restart(
+    client_factory: ClientFactory,
+) -> None:
+    """Tests that a key taken out of APS_API_KEYS (and the dev key once real keys are
+    set) is refused after the restart, while keys made by `aps apikey create` stay."""
+    dev = client_factory(background=False, api_keys="")
+    assert _status(dev, DEV_API_KEY) == 200
+    service = dev.app.state.service  # type: ignore[attr-defined]
+    with service.db.write() as session:
+        repo.ensure_key(session, "gamma", "gamma-key-created-by-the-cli", label=None)
+    dev.__exit__(None, None, None)
+
+    both = client_factory(background=False)  # acme and beta configured
+    assert _status(both, DEV_API_KEY) == 401
+    assert _status(both, KEYS["beta"]) == 200
+    both.__exit__(None, None, None)
+
+    acme_only = client_factory(background=False, api_keys=f"acme:{KEYS['acme']}")
+    assert _status(acme_only, KEYS["acme"]) == 200
+    assert _status(acme_only, KEYS["beta"]) == 401
+    assert _status(acme_only, DEV_API_KEY) == 401
+    assert _status(acme_only, "gamma-key-created-by-the-cli") == 200
+
+
+@pytest.mark.timeout(60)
+def test_revocation_in_the_database_is_immediate(idle_client: TestClient) -> None:
+    """Tests that revoking or deleting a key takes effect on the next request, and ends
+    an open event stream of that key, with no restart."""
+    service = idle_client.app.state.service  # type: ignore[attr-defined]
+    key = "short-lived-key-0123456789"
+    with service.db.write() as session:
+        repo.ensure_key(session, "acme", key)
+    job_id = idle_client.post(
+        "/v1/jobs", json={"problem": SMALL}, headers={"X-API-Key": key}
+    ).json()["id"]
+    with idle_client.stream(
+        "GET", f"/v1/jobs/{job_id}/events", headers={"X-API-Key": key}
+    ) as stream:
+        assert stream.status_code == 200
+        lines = stream.iter_lines()
+        assert next(line for line in lines if line.startswith("data:"))
+        with service.db.write() as session:
+            assert repo.revoke_key(session, key)
+        started = time.monotonic()
+        rest = list(lines)  # the job stays queued: only the revocation ends the stream
+        assert time.monotonic() - started < 5, rest
+    assert _status(idle_client, key) == 401
+    assert _status(idle_client, KEYS["acme"]) == 200
+    with service.db.write() as session:
+        session.execute(delete(ApiKey).where(ApiKey.key_hash == repo.hash_key(KEYS["beta"])))
+    assert _status(idle_client, KEYS["beta"]) == 401
