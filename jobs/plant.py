@@ -12,11 +12,16 @@ in the request; they change nothing else. A *run* (Celery task ``aps.plant.run``
 embedded pool, staged through the outbox like solves) takes every pending event, applies
 them to the problem in occurrence order and reschedules once: a burst of events within
 ``APS_PLANT_COALESCE_SECONDS`` is one reschedule (the core's :func:`aps.reschedule.coalesce`
-merges the batch). One run per plant holds a lease; publications are compare-and-set
-on ``plants.state``, so a plant replaced by ``PUT /v1/plant`` mid-run is never
-overwritten by a stale repair.
+merges the batch). One run per plant holds a lease (``APS_LEASE_SECONDS``, renewed by a
+heartbeat); publications are compare-and-set on ``plants.state`` *and* the lease owner,
+in one UPDATE, so a plant replaced by ``PUT /v1/plant`` mid-run is never overwritten by
+a stale repair, nor a newer run's work by a worker that lost its lease. The reaper
+(:func:`reap_plants`, in the relay) retries a run whose worker died once its lease
+expires, and fails the pending events after ``APS_MAX_ATTEMPTS`` lost runs in a row.
 
-Out-of-order delivery: every event carries its occurrence time. A ``machine.down`` that
+Out-of-order delivery: every event carries its occurrence time. A ``machine.down`` older
+than the last repair's ``now`` re-opens what that repair only assumed had run (see
+:func:`aps.reschedule.derive`). A ``machine.down`` that
 arrives after a later ``machine.up`` of the machine ends at that up; a ``machine.up``
 older than a known later ``machine.down``, an ``operation.started`` after the operation's
 ``operation.completed`` and an ``order.updated`` older than the order's latest update are
@@ -964,7 +969,7 @@ def run_plant(
         plant = session.scalar(select(Plant).where(Plant.id == plant_id))
         if plant is None:
             return "no_plant"
-        lease = now + timedelta(seconds=_run_budget(plant.options) + 60.0)
+        lease = now + timedelta(seconds=settings.lease_seconds)
         won = (
             dml(
                 session,
@@ -986,20 +991,23 @@ def run_plant(
             _stage(session, PLANT_RUN_TASK, plant_id, _run_budget(plant.options), wait)
             return "busy"
     outcome = "idle"
+    beat = _Heartbeat(db, settings, plant_id, owner, stop)
+    beat.start()
     try:
         for _ in range(20):
-            if stop.is_set() or not _renew(db, plant_id, owner):
+            if stop.is_set() or not _renew(db, settings, plant_id, owner):
                 break
-            step = _step(db, settings, plant_id, stop)
+            step = _step(db, settings, plant_id, owner, stop)
             if step == "idle":
                 break
             outcome = step
     finally:
+        beat.halt()
         with db.write() as session:
             session.execute(
                 update(Plant)
                 .where(Plant.id == plant_id, Plant.run_owner == owner)
-                .values(run_owner=None, run_lease_expires_at=None)
+                .values(run_owner=None, run_lease_expires_at=None, run_lost=0)
             )
             plant = session.scalar(select(Plant).where(Plant.id == plant_id))
             if plant is not None and (plant.needs_solve or pending_count(session, plant)):
@@ -1007,24 +1015,111 @@ def run_plant(
     return outcome
 
 
-def _renew(db: Database, plant_id: str, owner: str) -> bool:
-    """Extend this run's lease before each step (a step is at most one solve)."""
+def _renew(db: Database, settings: Settings, plant_id: str, owner: str) -> bool:
+    """Extend this run's lease; False when another run (or the reaper) took it."""
     with db.write() as session:
-        budget = _run_budget(
-            session.scalar(select(Plant.options).where(Plant.id == plant_id)) or {}
-        )
         return (
             dml(
                 session,
                 update(Plant)
                 .where(Plant.id == plant_id, Plant.run_owner == owner)
-                .values(run_lease_expires_at=utcnow() + timedelta(seconds=budget + 60.0)),
+                .values(run_lease_expires_at=utcnow() + timedelta(seconds=settings.lease_seconds)),
             )
             == 1
         )
 
 
-def _step(db: Database, settings: Settings, plant_id: str, stop: threading.Event) -> str:
+class _Heartbeat(threading.Thread):
+    """Renews the run's lease every ``heartbeat_seconds`` while it solves.
+
+    Why: the lease is short (``APS_LEASE_SECONDS``, like a job's), so the reaper sees a
+    dead worker within seconds; a run that loses its lease is told to stop.
+    """
+
+    def __init__(
+        self, db: Database, settings: Settings, plant_id: str, owner: str, stop: threading.Event
+    ) -> None:
+        super().__init__(name=f"aps-plant-beat-{plant_id[:8]}", daemon=True)
+        self.db, self.settings, self.plant_id, self.owner, self.stop = (
+            db, settings, plant_id, owner, stop,
+        )  # fmt: skip
+        self._halt = threading.Event()
+
+    def halt(self) -> None:
+        self._halt.set()
+        self.join(5.0)
+
+    def run(self) -> None:
+        while not self._halt.wait(self.settings.heartbeat_seconds):
+            try:
+                if not _renew(self.db, self.settings, self.plant_id, self.owner):
+                    log.warning("plant %s: lease lost by %s; stopping", self.plant_id, self.owner)
+                    self.stop.set()
+                    return
+            except Exception:  # a DB blip: keep solving, the lease has slack
+                log.exception("plant %s: heartbeat failed", self.plant_id)
+
+
+def reap_plants(session: Session, settings: Settings, now: datetime | None = None) -> list[str]:
+    """Recover plant runs whose lease expired (their worker died): retry or give up.
+
+    The lost run's pending events and needed solve are still in the database; a new
+    run is staged for them. A plant whose runs were lost ``max_attempts`` times in a
+    row (a run that kills its worker) gets its pending events failed and a
+    ``job.failed`` callback instead of another attempt, so it cannot loop.
+    """
+    now = now or utcnow()
+    acted: list[str] = []
+    expired = session.execute(
+        select(Plant.id, Plant.run_owner, Plant.run_lease_expires_at, Plant.run_lost)
+        .where(Plant.run_owner.is_not(None), Plant.run_lease_expires_at < now)
+        .limit(100)
+    ).all()
+    for plant_id, owner, lease, lost in expired:
+        lost += 1
+        give_up = lost >= settings.max_attempts
+        won = dml(
+            session,
+            update(Plant)
+            .where(
+                Plant.id == plant_id,
+                Plant.run_owner == owner,
+                Plant.run_lease_expires_at == lease,
+            )
+            .values(run_owner=None, run_lease_expires_at=None, run_lost=0 if give_up else lost),
+        )
+        if won != 1:
+            continue
+        plant = session.scalar(select(Plant).where(Plant.id == plant_id))
+        assert plant is not None
+        acted.append(plant_id)
+        if not give_up:
+            log.warning("plant %s: run of %s lost (%d); retrying", plant_id, owner, lost)
+            request_run(session, plant, delay=0.0, force=True)
+            continue
+        message = f"the plant run's worker was lost {lost} times in a row; giving up"
+        log.error("plant %s: %s", plant_id, message)
+        ids = list(
+            session.scalars(
+                select(PlantEvent.id).where(
+                    PlantEvent.plant_id == plant_id, PlantEvent.status == "pending"
+                )
+            )
+        )
+        _close_events(session, ids, "failed", None)
+        run = "solve" if plant.needs_solve else "reschedule"
+        plant.needs_solve = False
+        plant.message = message
+        plant.updated_at = now
+        if plant.version == 0:
+            plant.status = "failed"
+        emit(session, plant.tenant_id, "job.failed", _run_data(plant, message, run))
+    return acted
+
+
+def _step(
+    db: Database, settings: Settings, plant_id: str, owner: str, stop: threading.Event
+) -> str:
     with db.read() as session:
         plant = session.scalar(select(Plant).where(Plant.id == plant_id))
         if plant is None:
@@ -1042,21 +1137,21 @@ def _step(db: Database, settings: Settings, plant_id: str, stop: threading.Event
             )
         )
     if needs_solve:
-        return _initial(db, settings, plant_id, state, problem, options, previous, stop)
+        return _initial(db, settings, plant_id, owner, state, problem, options, previous, stop)
     if not events:
         return "idle"
     if previous is None:  # nothing published (a failed solve): solve the edited problem
         problem = _apply_edits(problem, events)
-        return _initial(
-            db, settings, plant_id, state, problem, options, None, stop, [e.id for e in events]
-        )
-    return _reschedule(db, plant_id, state, problem, previous, options, events, stop)
+        ids = [e.id for e in events]
+        return _initial(db, settings, plant_id, owner, state, problem, options, None, stop, ids)
+    return _reschedule(db, plant_id, owner, state, problem, previous, options, events, stop)
 
 
 def _initial(
     db: Database,
     settings: Settings,
     plant_id: str,
+    owner: str,
     state: int,
     problem: Problem,
     options: dict[str, Any],
@@ -1086,7 +1181,7 @@ def _initial(
             won = dml(
                 session,
                 update(Plant)
-                .where(Plant.id == plant_id, Plant.state == state)
+                .where(Plant.id == plant_id, Plant.state == state, Plant.run_owner == owner)
                 .values(
                     state=state + 1,
                     needs_solve=False,
@@ -1107,6 +1202,7 @@ def _initial(
     version = _publish(
         db,
         plant_id,
+        owner,
         state,
         problem,
         result,
@@ -1145,6 +1241,7 @@ def _late_orders(problem: Problem, schedule: Sequence[ScheduledOperation]) -> li
 def _reschedule(
     db: Database,
     plant_id: str,
+    owner: str,
     state: int,
     problem: Problem,
     previous: Result,
@@ -1162,8 +1259,8 @@ def _reschedule(
         now = _now(edited, events, core)
     except (ValidationError, ValueError) as exc:
         with db.write() as session:
-            _close_events(session, ids, "failed", None)
-            _set_message(session, plant_id, f"events not applicable: {exc}")
+            if _set_message(session, plant_id, owner, f"events not applicable: {exc}"):
+                _close_events(session, ids, "failed", None)
         return "failed"
     keys = {(j.id, o.id) for j in edited.jobs for o in j.operations}
     published = [r for r in previous.schedule if (r.job, r.op) in keys]
@@ -1183,8 +1280,9 @@ def _reschedule(
         reason = f"reschedule failed: {type(exc).__name__}: {exc}"
     if reason is not None:
         with db.write() as session:
+            if not _set_message(session, plant_id, owner, reason):
+                return "stale"  # the lease was lost: the new holder decides
             _close_events(session, ids, "failed", None)
-            _set_message(session, plant_id, reason)
             plant = session.scalar(select(Plant).where(Plant.id == plant_id))
             if plant is not None:
                 emit(session, plant.tenant_id, "job.failed", _run_data(plant, reason, "reschedule"))
@@ -1193,6 +1291,7 @@ def _reschedule(
     version = _publish(
         db,
         plant_id,
+        owner,
         state,
         greedy.problem,
         _as_result(greedy.problem, greedy.schedule, previous, "greedy", time.monotonic() - started),
@@ -1218,6 +1317,7 @@ def _reschedule(
     _publish(
         db,
         plant_id,
+        owner,
         state + 1,
         better.problem,
         _as_result(better.problem, better.schedule, previous, "improved", second.elapsed),
@@ -1274,17 +1374,23 @@ def _close_events(session: Session, ids: Sequence[int], status: str, version: in
         )
 
 
-def _set_message(session: Session, plant_id: str, message: str) -> None:
-    session.execute(
-        update(Plant)
-        .where(Plant.id == plant_id)
-        .values(message=message[:4000], updated_at=utcnow())
+def _set_message(session: Session, plant_id: str, owner: str, message: str) -> bool:
+    """Record a failed run's message if ``owner`` still holds the run (row locked)."""
+    return (
+        dml(
+            session,
+            update(Plant)
+            .where(Plant.id == plant_id, Plant.run_owner == owner)
+            .values(message=message[:4000], updated_at=utcnow()),
+        )
+        == 1
     )
 
 
 def _publish(
     db: Database,
     plant_id: str,
+    owner: str,
     state: int,
     problem: Problem,
     result: Result,
@@ -1295,12 +1401,18 @@ def _publish(
     details: dict[str, Any],
     event_ids: Sequence[int],
 ) -> int | None:
-    """Store a new version if the plant is still at ``state``; None when it moved on."""
+    """Store a new version if ``owner`` still holds the run and the plant is still at
+    ``state``; None otherwise.
+
+    Why both, in the one UPDATE: ``state`` alone lets a stale worker (its lease expired
+    and taken over) publish while the new holder works from the same state; the owner
+    check refuses it, and the row lock orders it against a concurrent claim.
+    """
     with db.write() as session:
         won = dml(
             session,
             update(Plant)
-            .where(Plant.id == plant_id, Plant.state == state)
+            .where(Plant.id == plant_id, Plant.state == state, Plant.run_owner == owner)
             .values(
                 state=state + 1,
                 version=Plant.version + 1,

@@ -1,4 +1,4 @@
-"""The outbox relay and the lease reaper, as one background thread.
+"""The outbox relay and the lease reaper (jobs and plant runs), as one background thread.
 
 It runs in the API process (both modes) and in each Celery worker's main process; all
 of its steps are compare-and-set, so several copies cooperate without coordination.
@@ -15,6 +15,7 @@ from jobs import faults, outbox, states
 from jobs.broker import queue_depth
 from jobs.db import Database
 from jobs.outbox import Message
+from jobs.plant import reap_plants
 from jobs.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -84,8 +85,12 @@ class Relay(threading.Thread):
                     next_reap = now + self.settings.reaper_interval_seconds
                     with self.db.write() as session:
                         acted = states.reap(session, requeue_after=self._requeue_after())
+                        plants = reap_plants(session, self.settings)
                     if acted:
                         log.warning("reaper recovered jobs %s", acted)
+                    if plants:
+                        log.warning("reaper recovered plant runs %s", plants)
+                    if acted or plants:
                         continue  # publish their new messages at once
                 if now >= next_prune:
                     next_prune = now + 3600.0

@@ -229,6 +229,8 @@ class Plant(Base):
     run_queued: Mapped[bool] = mapped_column(Boolean, default=False)
     run_owner: Mapped[str | None] = mapped_column(String(200))
     run_lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: runs lost in a row (their worker died): the reaper gives up at max_attempts
+    run_lost: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     state: Mapped[int] = mapped_column(Integer, default=0)
     version: Mapped[int] = mapped_column(Integer, default=0)  # 0: nothing published yet
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

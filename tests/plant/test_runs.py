@@ -1,0 +1,171 @@
+"""Plant runs and their lease: a dead worker's run is recovered by the reaper (retried,
+or failed once it keeps dying), and only the lease holder can publish."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select, update
+
+import aps
+from aps import Problem
+from jobs import migrate
+from jobs.db import Database
+from jobs.plant import PlantOptions, _publish, get_plant, replace_plant
+from jobs.tables import Plant, PlantEvent, utcnow
+from tests.plant.support import at, plant_body, post_event, version, wait_quiet, wait_version
+from tests.service.support import headers, postgres_schema, wait_until
+
+FT06 = Path(__file__).parents[1] / "service" / "data" / "ft06.json"
+
+
+def _service_db(client: TestClient) -> Database:
+    db: Database = client.app.state.service.db  # type: ignore[attr-defined]
+    return db
+
+
+def _ghost_holds_the_run(client: TestClient, lease_seconds: float, lost: int = 0) -> None:
+    """As if a worker claimed the plant's run and died: its lease stays, nothing is
+    staged (``run_queued`` keeps the next event from staging a run of its own)."""
+    with _service_db(client).write() as session:
+        session.execute(
+            update(Plant).values(
+                run_owner="ghost-host:4242:1",
+                run_lease_expires_at=utcnow() + timedelta(seconds=lease_seconds),
+                run_queued=True,
+                run_lost=lost,
+            )
+        )
+
+
+def _machine_down(client: TestClient) -> tuple[str, int]:
+    """A signed machine.down for the busiest machine in the middle of its schedule."""
+    _, problem, rows = version(client, 1)
+    machine = max(
+        {str(r.machine) for r in rows}, key=lambda m: sum(str(r.machine) == m for r in rows)
+    )
+    tick = sorted(r.start for r in rows if str(r.machine) == machine)[2] + 1
+    event = {
+        "type": "machine.down",
+        "timestamp": at(problem, tick),
+        "data": {"machine": machine, "from": at(problem, tick), "until": at(problem, tick + 240)},
+    }
+    r = post_event(client, event)
+    assert r.status_code == 202, r.text
+    with _service_db(client).write() as session:  # the dead run had taken the message
+        session.execute(update(Plant).values(run_queued=False))
+    return machine, tick
+
+
+def test_reaper_retries_a_dead_run(client: TestClient) -> None:
+    """Tests that a run whose worker died (lease held, nothing staged) is retried by the
+    reaper once its lease expires, and its pending event is applied."""
+    assert client.put("/v1/plant", json=plant_body(), headers=headers()).status_code == 202
+    assert wait_version(client, 1)["status"] == "published"
+    wait_quiet(client)
+    _ghost_holds_the_run(client, lease_seconds=1.0)
+    _machine_down(client)
+    assert client.get("/v1/plant", headers=headers()).json()["pending_events"] == 1
+    state = wait_until(
+        lambda: client.get("/v1/plant", headers=headers()).json(),
+        lambda s: s["version"] >= 2 and s["pending_events"] == 0 and not s["running"],
+        timeout=30.0,
+        interval=0.2,
+    )
+    assert state["status"] == "published" and state["message"] is None, state
+    with _service_db(client).read() as session:
+        plant = session.scalar(select(Plant))
+        assert plant is not None and plant.run_owner is None and plant.run_lost == 0
+        events = list(session.scalars(select(PlantEvent)))
+    assert [(e.type, e.status) for e in events] == [("machine.down", "applied")]
+
+
+def test_reaper_gives_up_on_a_run_that_keeps_dying(client: TestClient) -> None:
+    """Tests that the reaper fails the pending events of a plant whose runs died
+    ``max_attempts`` times in a row, instead of staging yet another run."""
+    assert client.put("/v1/plant", json=plant_body(), headers=headers()).status_code == 202
+    assert wait_version(client, 1)["status"] == "published"
+    wait_quiet(client)
+    _ghost_holds_the_run(client, lease_seconds=2.0, lost=2)  # max_attempts is 3
+    _machine_down(client)
+    state = wait_until(
+        lambda: client.get("/v1/plant", headers=headers()).json(),
+        lambda s: s["pending_events"] == 0 and not s["running"],
+        timeout=20.0,
+        interval=0.2,
+    )
+    assert state["version"] == 1 and "lost 3 times" in (state["message"] or ""), state
+    assert state["status"] == "published", "the published schedule stays published"
+    with _service_db(client).read() as session:
+        plant = session.scalar(select(Plant))
+        assert plant is not None and plant.run_owner is None and plant.run_lost == 0
+        statuses = [e.status for e in session.scalars(select(PlantEvent))]
+    assert statuses == ["failed"]
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+    """A migrated store on both supported databases."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'aps.db'}"
+        migrate.upgrade(url)
+        db = Database(url)
+        yield db
+        db.dispose()
+    else:
+        with postgres_schema() as url:
+            migrate.upgrade(url)
+            db = Database(url)
+            yield db
+            db.dispose()
+
+
+def test_only_the_lease_holder_publishes(database: Database) -> None:
+    """Tests two competing publishers of the same plant state: the stale one (its lease
+    expired and was taken over) is refused even before the holder publishes; the
+    holder publishes once; racing threads publish exactly one version."""
+    problem = Problem.model_validate(json.loads(FT06.read_text()))
+    result = aps.solve(problem, time_limit=2.0, workers=1, seed=0)
+    assert result.schedule
+    with database.write() as session:
+        plant = replace_plant(session, "acme", problem, None, PlantOptions())
+        plant_id, state = plant.id, plant.state
+        plant.run_owner = "stale-worker"
+        plant.run_lease_expires_at = utcnow() - timedelta(seconds=1)
+    with database.write() as session:  # a new run takes over the expired lease
+        session.execute(
+            update(Plant)
+            .where(Plant.id == plant_id, Plant.run_lease_expires_at < utcnow())
+            .values(run_owner="new-worker", run_lease_expires_at=utcnow() + timedelta(minutes=1))
+        )
+    kw: dict[str, Any] = {
+        "phase": "solved", "cause": "test", "diff": None, "details": {}, "event_ids": (),
+    }  # fmt: skip
+    assert _publish(database, plant_id, "stale-worker", state, problem, result, **kw) is None
+    assert _publish(database, plant_id, "new-worker", state, problem, result, **kw) == 1
+    assert _publish(database, plant_id, "stale-worker", state + 1, problem, result, **kw) is None
+
+    # racing: both at the same state, one of them the holder; exactly one version more
+    won: dict[str, int | None] = {}
+    barrier = threading.Barrier(2)
+
+    def publish(owner: str) -> None:
+        barrier.wait()
+        won[owner] = _publish(database, plant_id, owner, state + 1, problem, result, **kw)
+
+    threads = [threading.Thread(target=publish, args=(o,)) for o in ("stale-worker", "new-worker")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert won == {"stale-worker": None, "new-worker": 2}
+    with database.read() as session:
+        final = get_plant(session, "acme")
+        assert final is not None and final.version == 2 and final.state == state + 2
