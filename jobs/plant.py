@@ -35,10 +35,12 @@ not count); ``job.succeeded``/``job.failed`` for plant solves and ordinary jobs.
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import math
 import os
+import secrets
 import socket
 import threading
 import time
@@ -1505,19 +1507,39 @@ def _run_data(plant: Plant, message: str | None, run: str = "solve") -> dict[str
 # -- outbound callbacks ---------------------------------------------------------------------
 
 
+def new_secret() -> str:
+    """A fresh ``whsec_`` signing secret (24 random bytes, base64): one per endpoint.
+
+    Why per endpoint: a receiver can verify that a POST comes from this service *for
+    it*; one global secret would let every tenant's receiver forge the others'.
+    """
+    return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
+
+
 def add_subscription(
     session: Session, tenant_id: str, url: str, events: Sequence[str]
 ) -> CallbackSubscription:
+    """Register a URL with its own signing secret (the API returns it once)."""
     sub = CallbackSubscription(
         id=str(uuid.uuid4()),
         tenant_id=tenant_id,
         url=url,
         events=list(events),
+        secret=new_secret(),
         created_at=utcnow(),
     )
     session.add(sub)
     session.flush()
     return sub
+
+
+def rotate_secret(session: Session, tenant_id: str, sub_id: str) -> str | None:
+    """A new secret for the tenant's endpoint (the old one stops at once); None: unknown."""
+    sub = session.get(CallbackSubscription, sub_id)
+    if sub is None or sub.tenant_id != tenant_id:
+        return None
+    sub.secret = new_secret()
+    return sub.secret
 
 
 def subscriptions(session: Session, tenant_id: str) -> list[CallbackSubscription]:
@@ -1588,12 +1610,13 @@ def deliver_callback(db: Database, settings: Settings, delivery_id: str) -> str:
             return delivery.outcome  # a duplicate message (at-least-once relay)
         delivery.attempts += 1
         attempt, url, body = delivery.attempts, sub.url, json.dumps(delivery.body)
+        secret = sub.secret or settings.webhook_secret  # endpoints from before 0004: global
     retry_after: str | None = None
     try:
         response = post(
             url,
             content=body,
-            headers=sign(settings.webhook_secret, delivery_id, body),
+            headers=sign(secret, delivery_id, body),
             timeout=settings.callback_timeout_seconds,
             allow_private=settings.allow_private_callbacks,
         )

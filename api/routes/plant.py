@@ -535,11 +535,27 @@ class CallbackPublic(BaseModel):
     disabled_reason: str | None
 
 
+class CallbackCreated(CallbackPublic):
+    secret: str = Field(
+        description="whsec_ secret signing this URL's deliveries (Standard Webhooks "
+        "headers). Returned only here and by the rotation: store it."
+    )
+
+
+class CallbackSecret(BaseModel):
+    id: str
+    secret: str = Field(description="The new whsec_ secret; the old one signs nothing more.")
+
+
 @callbacks.post(
-    "", status_code=status.HTTP_201_CREATED, response_model=CallbackPublic, responses=ERRORS
+    "", status_code=status.HTTP_201_CREATED, response_model=CallbackCreated, responses=ERRORS
 )
-def create_callback(body: CallbackCreate, tenant: TenantDep, service: ServiceDep) -> CallbackPublic:
-    """Register a URL for signed ``schedule.published``, ``job.*`` and ``order.late`` POSTs."""
+def create_callback(
+    body: CallbackCreate, tenant: TenantDep, service: ServiceDep
+) -> CallbackCreated:
+    """Register a URL for signed ``schedule.published``, ``job.*`` and ``order.late`` POSTs.
+
+    Each URL gets its own signing secret, returned once in this answer."""
     url = str(body.url)
     if not service.settings.allow_private_callbacks:
         try:
@@ -548,7 +564,23 @@ def create_callback(body: CallbackCreate, tenant: TenantDep, service: ServiceDep
             raise invalid(["body", "url"], f"{exc}; refused (SSRF protection)") from None
     with service.db.write() as session:
         sub = store.add_subscription(session, tenant, url, sorted(set(body.events)))
-        return CallbackPublic.model_validate(sub, from_attributes=True)
+        return CallbackCreated.model_validate(sub, from_attributes=True)
+
+
+@callbacks.post(
+    "/{callback_id}/secret",
+    response_model=CallbackSecret,
+    responses={**ERRORS, 404: {"model": Message, "description": "No such callback."}},
+)
+def rotate_callback_secret(
+    callback_id: str, tenant: TenantDep, service: ServiceDep
+) -> CallbackSecret:
+    """A new signing secret for the URL (a lost or leaked one is replaced, not shown)."""
+    with service.db.write() as session:
+        secret = store.rotate_secret(session, tenant, callback_id)
+    if secret is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such callback")
+    return CallbackSecret(id=callback_id, secret=secret)
 
 
 @callbacks.get("", response_model=list[CallbackPublic], responses=ERRORS)
