@@ -273,9 +273,19 @@ def bench_cmd(
     ) as progress:
         task = progress.add_task("bench", total=total)
 
+        done: list[bench.Row] = []
+
         def on_row(row: bench.Row) -> None:
             progress.advance(task)
             progress.update(task, description=f"{row.instance} {row.method}: {row.makespan}")
+            done.append(row)
+            if not err.is_terminal:
+                # a long run under nohup: one line per solve, and the CSV so far on disk
+                # so that an interrupted run still leaves its figures
+                err.print(f"{len(done)}/{total} {row.instance} {row.method} {row.makespan} "
+                          f"gap_ub {row.gap_ub} validated {row.validated}")  # fmt: skip
+                if out is not None:
+                    out.write_text(bench.rows_csv(done))
             if not row.validated:
                 progress.console.print(
                     f"[red]{row.instance} {row.method}: NOT VALIDATED {row.note}[/]"
