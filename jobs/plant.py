@@ -1113,7 +1113,7 @@ def reap_plants(session: Session, settings: Settings, now: datetime | None = Non
         plant.needs_solve = False
         plant.message = message
         plant.updated_at = now
-        if plant.version == 0:
+        if run == "solve":  # as a failed solve: the last published version stays readable
             plant.status = "failed"
         emit(session, plant.tenant_id, "job.failed", _run_data(plant, message, run))
     return acted
