@@ -34,6 +34,12 @@ The derived problem
   ran. A restart moves the whole operation, its consumption included (scrap of the
   first attempt is not modelled). By default interruptible operations resume and the others restart
   (``resume=`` overrides it per operation).
+* Late events: a pin made from the published plan (no progress report) is *assumed*
+  and listed in the metadata (``assumed``). A later event older than that repair's
+  ``now`` (a ``machine.down`` reported late) classifies assumed pins again like
+  unpinned operations: work the breakdown prevented, and what depends on it, is freed
+  or interrupted; a resumed split it contradicts becomes one operation again. Reported
+  progress and pins of the input are facts and stay.
 * What the breakdown made impossible is relaxed and reported: a deadline the greedy
   repair misses, the horizon, a maximum lag after an operation that is already done.
 
