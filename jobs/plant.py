@@ -1062,16 +1062,25 @@ class _Heartbeat(threading.Thread):
                 log.exception("plant %s: heartbeat failed", self.plant_id)
 
 
-def reap_plants(session: Session, settings: Settings, now: datetime | None = None) -> list[str]:
+def reap_plants(
+    session: Session,
+    settings: Settings,
+    now: datetime | None = None,
+    requeue_after: float | None = None,
+) -> list[str]:
     """Recover plant runs whose lease expired (their worker died): retry or give up.
 
     The lost run's pending events and needed solve are still in the database; a new
     run is staged for them. A plant whose runs were lost ``max_attempts`` times in a
     row (a run that kills its worker) gets its pending events failed and a
-    ``job.failed`` callback instead of another attempt, so it cannot loop.
+    ``job.failed`` callback instead of another attempt, so it cannot loop. A run
+    staged but never claimed ``requeue_after`` seconds after its message went out
+    (the broker lost it) is staged again: ``run_queued`` would block every later one.
     """
     now = now or utcnow()
-    acted: list[str] = []
+    acted = _requeue_lost_runs(
+        session, now - timedelta(seconds=requeue_after or settings.requeue_after_seconds)
+    )
     expired = session.execute(
         select(Plant.id, Plant.run_owner, Plant.run_lease_expires_at, Plant.run_lost)
         .where(Plant.run_owner.is_not(None), Plant.run_lease_expires_at < now)
@@ -1116,6 +1125,26 @@ def reap_plants(session: Session, settings: Settings, now: datetime | None = Non
         if run == "solve":  # as a failed solve: the last published version stays readable
             plant.status = "failed"
         emit(session, plant.tenant_id, "job.failed", _run_data(plant, message, run))
+    return acted
+
+
+def _requeue_lost_runs(session: Session, sent_before: datetime) -> list[str]:
+    """Stage again the queued, unclaimed runs whose last message went out before then."""
+    acted: list[str] = []
+    queued = session.scalars(
+        select(Plant).where(Plant.run_queued.is_(True), Plant.run_owner.is_(None)).limit(100)
+    ).all()
+    for plant in queued:
+        last = session.scalar(
+            select(Outbox)
+            .where(Outbox.job_id == plant.id, Outbox.task == PLANT_RUN_TASK)
+            .order_by(Outbox.id.desc())
+            .limit(1)
+        )
+        if last is None or (last.sent_at is not None and last.sent_at < sent_before):
+            log.warning("plant %s: its staged run was never claimed; staging it again", plant.id)
+            request_run(session, plant, delay=0.0, force=True)
+            acted.append(plant.id)
     return acted
 
 

@@ -85,7 +85,9 @@ class Relay(threading.Thread):
                     next_reap = now + self.settings.reaper_interval_seconds
                     with self.db.write() as session:
                         acted = states.reap(session, requeue_after=self._requeue_after())
-                        plants = reap_plants(session, self.settings)
+                        plants = reap_plants(
+                            session, self.settings, requeue_after=self._requeue_after()
+                        )
                     if acted:
                         log.warning("reaper recovered jobs %s", acted)
                     if plants:

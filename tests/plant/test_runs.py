@@ -20,6 +20,7 @@ from jobs import migrate
 from jobs.db import Database
 from jobs.plant import PlantOptions, _publish, get_plant, replace_plant
 from jobs.tables import Plant, PlantEvent, utcnow
+from tests.plant.conftest import ClientFactory
 from tests.plant.support import at, plant_body, post_event, version, wait_quiet, wait_version
 from tests.service.support import headers, postgres_schema, wait_until
 
@@ -108,6 +109,30 @@ def test_reaper_gives_up_on_a_run_that_keeps_dying(client: TestClient) -> None:
         assert plant is not None and plant.run_owner is None and plant.run_lost == 0
         statuses = [e.status for e in session.scalars(select(PlantEvent))]
     assert statuses == ["failed"]
+
+
+def test_reaper_restages_a_run_whose_message_was_lost(client_factory: ClientFactory) -> None:
+    """Tests that a run staged but never claimed (its broker message lost: the plant
+    stays ``run_queued``, which keeps later events from staging runs) is staged again
+    ``requeue_after`` seconds after its message went out, and the event is applied."""
+    client = client_factory(allow_private_callbacks=True, requeue_after_seconds=2.0)
+    assert client.put("/v1/plant", json=plant_body(), headers=headers()).status_code == 202
+    assert wait_version(client, 1)["status"] == "published"
+    wait_quiet(client)
+    with _service_db(client).write() as session:  # staged, sent, lost on the way
+        session.execute(update(Plant).values(run_queued=True))
+    _, problem, rows = version(client, 1)
+    tick = sorted(r.end for r in rows)[len(rows) // 2]
+    event = {"type": "order.updated", "timestamp": at(problem, tick),
+             "data": {"order": str(rows[-1].job), "weight": 7}}  # fmt: skip
+    assert post_event(client, event).status_code == 202
+    state = wait_until(
+        lambda: client.get("/v1/plant", headers=headers()).json(),
+        lambda s: s["version"] >= 2 and s["pending_events"] == 0 and not s["running"],
+        timeout=30.0,
+        interval=0.2,
+    )
+    assert state["status"] == "published" and state["message"] is None, state
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
