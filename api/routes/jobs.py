@@ -79,6 +79,7 @@ SUBMIT_BODY = {
                         "file": {
                             "type": "array",
                             "items": {"type": "string", "format": "binary"},
+                            "minItems": 1,
                             "description": "A CSV bundle (.zip, or several .csv tables), an "
                             ".xlsx workbook, or plant/problem JSON.",
                         },
@@ -305,10 +306,17 @@ def _result(service: Service, tenant: str, job_id: UUID) -> tuple[Job, Result]:
     return job, Result.model_validate_json(row.result)
 
 
+NO_SCHEDULE = {"model": Message, "description": "No schedule (yet): queued, running or failed."}
+GANTT_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **ERRORS,
+    404: NOT_FOUND,
+    409: NO_SCHEDULE,
+    501: {"model": Message, "description": "Gantt support not installed."},
+}
 SCHEDULE_RESPONSES: dict[int | str, dict[str, Any]] = {
     **ERRORS,
     404: NOT_FOUND,
-    409: {"model": Message, "description": "No schedule (yet): queued, running or failed."},
+    409: NO_SCHEDULE,
     200: {"content": {"text/csv": {"example": "job,op,machine,setup_start,start,end\n"}}},
 }
 
@@ -400,7 +408,7 @@ async def job_events(
     tenant: TenantDep,
     service: ServiceDep,
     key: Annotated[str | None, Security(api_key_header)],
-    last_event_id: Annotated[int | None, Header(alias="Last-Event-ID", ge=0)] = None,
+    last_event_id: Annotated[int | None, Header(alias="Last-Event-ID", ge=0, le=2**63 - 1)] = None,
 ) -> EventSourceResponse:
     """Progress as server-sent events (status changes and incumbents); the stream ends
     when the API key is revoked."""
@@ -428,12 +436,17 @@ async def job_events(
 def _events_after(
     service: Service, tenant: str, key: str, job_id: str, after: int
 ) -> list[JobEvent] | None:
-    """The next events; None once the key no longer belongs to the tenant (revoked),
-    so a long stream does not outlive its credentials."""
+    """The next events; None when the stream should end: the key no longer belongs to
+    the tenant (revoked), or the job had ended and nothing is left after ``after`` (a
+    resume past the final event would otherwise wait forever)."""
     with service.db.read() as session:
         if repo.tenant_for_key(session, key) != tenant:
             return None
-        return repo.events(session, tenant, job_id, after=after, limit=200)
+        job = repo.get_job(session, tenant, job_id)  # read first: its events precede it
+        batch = repo.events(session, tenant, job_id, after=after, limit=200)
+        if not batch and (job is None or JobStatus(job.status).terminal):
+            return None
+        return batch
 
 
 # -- Gantt ------------------------------------------------------------------------------
@@ -443,10 +456,7 @@ GanttShape = Literal["neutral", "frappe", "vis", "plotly"]
 
 @router.get(
     "/{job_id}/gantt",
-    responses={
-        **SCHEDULE_RESPONSES,
-        501: {"model": Message, "description": "Gantt support not installed."},
-    },
+    responses=GANTT_RESPONSES,
 )
 def read_gantt(
     job_id: UUID,
@@ -464,10 +474,7 @@ def read_gantt(
 @router.get(
     "/{job_id}/gantt.html",
     response_class=HTMLResponse,
-    responses={
-        **SCHEDULE_RESPONSES,
-        501: {"model": Message, "description": "Gantt support not installed."},
-    },
+    responses=GANTT_RESPONSES,
 )
 def read_gantt_html(job_id: UUID, tenant: TenantDep, service: ServiceDep) -> HTMLResponse:
     """A self-contained Plotly Gantt page of the schedule."""

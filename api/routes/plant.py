@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, StrictInt, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import ServiceDep, TenantDep
@@ -27,6 +27,8 @@ from jobs.tables import Plant, PlantSchedule
 router = APIRouter(prefix="/v1/plant", tags=["plant"])
 callbacks = APIRouter(prefix="/v1/callbacks", tags=["callbacks"])
 
+#: Versions are 32-bit in the database; a larger one is a 422, not a driver error (500).
+MAX_VERSION = 2**31 - 1
 NO_PLANT = {"model": Message, "description": "No plant loaded for this tenant."}
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": Message, "description": "Missing, unknown or revoked API key."},
@@ -108,7 +110,8 @@ class ScheduleVersions(BaseModel):
 class RescheduleRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    now: Annotated[int | datetime | None, Field(union_mode="left_to_right")] = Field(
+    # StrictInt: a JSON ``true`` is not tick 1 (lax ints take booleans)
+    now: Annotated[StrictInt | datetime | None, Field(union_mode="left_to_right")] = Field(
         default=None, description="Nothing unstarted is placed before it (tick or datetime)."
     )
 
@@ -238,6 +241,12 @@ PUT_BODY: dict[str, Any] = {
                     "description": "Plant JSON (top-level `orders`), tick-level Problem JSON "
                     '(top-level `jobs`), or either wrapped as `{"plant"|"problem": ..., '
                     '"options": PlantOptions}`.',
+                    "anyOf": [
+                        {"required": ["orders"]},
+                        {"required": ["machines", "jobs"]},
+                        {"required": ["plant"]},
+                        {"required": ["problem"]},
+                    ],
                 },
                 "example": {
                     "problem": {
@@ -260,7 +269,11 @@ PUT_BODY: dict[str, Any] = {
                     "type": "object",
                     "required": ["file"],
                     "properties": {
-                        "file": {"type": "array", "items": {"type": "string", "format": "binary"}},
+                        "file": {
+                            "type": "array",
+                            "items": {"type": "string", "format": "binary"},
+                            "minItems": 1,
+                        },
                         "options": {"type": "string", "description": "JobOptions as JSON."},
                     },
                 }
@@ -313,10 +326,14 @@ def _schedule(service: Service, tenant: str, version: int | None) -> tuple[Plant
     return plant, row
 
 
-SCHEDULE_RESPONSES: dict[int | str, dict[str, Any]] = {
+NOTHING_PUBLISHED = {"model": Message, "description": "Nothing published yet (solving or failed)."}
+PUBLISHED_RESPONSES: dict[int | str, dict[str, Any]] = {
     **ERRORS,
     404: NO_PLANT,
-    409: {"model": Message, "description": "Nothing published yet (solving or failed)."},
+    409: NOTHING_PUBLISHED,
+}
+SCHEDULE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **PUBLISHED_RESPONSES,
     200: {"content": {"text/csv": {"example": "job,op,machine,setup_start,start,end\n"}}},
 }
 
@@ -325,7 +342,7 @@ SCHEDULE_RESPONSES: dict[int | str, dict[str, Any]] = {
 def read_schedule(
     tenant: TenantDep,
     service: ServiceDep,
-    version: Annotated[int | None, Query(ge=1)] = None,
+    version: Annotated[int | None, Query(ge=1, le=MAX_VERSION)] = None,
     format: Annotated[Literal["json", "csv"], Query()] = "json",
 ) -> Any:
     """The published schedule (latest, or ``?version=``) with its diff and reasons."""
@@ -357,11 +374,11 @@ def read_schedule(
     )
 
 
-@router.get("/problem", responses=SCHEDULE_RESPONSES)
+@router.get("/problem", responses=PUBLISHED_RESPONSES)
 def read_problem(
     tenant: TenantDep,
     service: ServiceDep,
-    version: Annotated[int | None, Query(ge=1)] = None,
+    version: Annotated[int | None, Query(ge=1, le=MAX_VERSION)] = None,
 ) -> Response:
     """The problem a published version solves (the derived problem after a repair:
     downtimes as machine windows, frozen operations pinned), as core Problem JSON."""
@@ -440,13 +457,13 @@ GanttShape = Literal["neutral", "frappe", "vis", "plotly"]
 
 @router.get(
     "/gantt",
-    responses={**SCHEDULE_RESPONSES, 501: {"model": Message, "description": "No Gantt support."}},
+    responses={**PUBLISHED_RESPONSES, 501: {"model": Message, "description": "No Gantt support."}},
 )
 def read_gantt(
     tenant: TenantDep,
     service: ServiceDep,
     shape: Annotated[GanttShape, Query()] = "neutral",
-    version: Annotated[int | None, Query(ge=1)] = None,
+    version: Annotated[int | None, Query(ge=1, le=MAX_VERSION)] = None,
 ) -> Any:
     """Gantt rows of the published schedule (same shapes as the jobs' Gantt)."""
     from api.gantt import gantt_rows
@@ -461,10 +478,12 @@ def read_gantt(
 @router.get(
     "/gantt.html",
     response_class=HTMLResponse,
-    responses={**SCHEDULE_RESPONSES, 501: {"model": Message, "description": "No Gantt support."}},
+    responses={**PUBLISHED_RESPONSES, 501: {"model": Message, "description": "No Gantt support."}},
 )
 def read_gantt_html(
-    tenant: TenantDep, service: ServiceDep, version: Annotated[int | None, Query(ge=1)] = None
+    tenant: TenantDep,
+    service: ServiceDep,
+    version: Annotated[int | None, Query(ge=1, le=MAX_VERSION)] = None,
 ) -> HTMLResponse:
     """A self-contained Plotly Gantt page of the published schedule."""
     from api.gantt import gantt_html
