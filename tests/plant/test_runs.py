@@ -65,6 +65,17 @@ def _machine_down(client: TestClient) -> tuple[str, int]:
     return machine, tick
 
 
+def _wait_published(client: TestClient, version: int) -> None:
+    """Until ``version`` is published and nothing is pending or running."""
+    state = wait_until(
+        lambda: client.get("/v1/plant", headers=headers()).json(),
+        lambda s: s["version"] >= version and s["pending_events"] == 0 and not s["running"],
+        timeout=30.0,
+        interval=0.2,
+    )
+    assert state["status"] == "published" and state["message"] is None, state
+
+
 def test_reaper_retries_a_dead_run(client: TestClient) -> None:
     """Tests that a run whose worker died (lease held, nothing staged) is retried by the
     reaper once its lease expires, and its pending event is applied."""
@@ -74,13 +85,7 @@ def test_reaper_retries_a_dead_run(client: TestClient) -> None:
     _ghost_holds_the_run(client, lease_seconds=1.0)
     _machine_down(client)
     assert client.get("/v1/plant", headers=headers()).json()["pending_events"] == 1
-    state = wait_until(
-        lambda: client.get("/v1/plant", headers=headers()).json(),
-        lambda s: s["version"] >= 2 and s["pending_events"] == 0 and not s["running"],
-        timeout=30.0,
-        interval=0.2,
-    )
-    assert state["status"] == "published" and state["message"] is None, state
+    _wait_published(client, 2)
     with _service_db(client).read() as session:
         plant = session.scalar(select(Plant))
         assert plant is not None and plant.run_owner is None and plant.run_lost == 0
@@ -126,13 +131,7 @@ def test_reaper_restages_a_run_whose_message_was_lost(client_factory: ClientFact
     event = {"type": "order.updated", "timestamp": at(problem, tick),
              "data": {"order": str(rows[-1].job), "weight": 7}}  # fmt: skip
     assert post_event(client, event).status_code == 202
-    state = wait_until(
-        lambda: client.get("/v1/plant", headers=headers()).json(),
-        lambda s: s["version"] >= 2 and s["pending_events"] == 0 and not s["running"],
-        timeout=30.0,
-        interval=0.2,
-    )
-    assert state["status"] == "published" and state["message"] is None, state
+    _wait_published(client, 2)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
