@@ -12,7 +12,6 @@ the solver's post-solve explanation covers.
 
 from __future__ import annotations
 
-from bisect import bisect_left
 from collections import defaultdict
 from enum import StrEnum
 from pathlib import Path
@@ -22,6 +21,7 @@ from pydantic import BaseModel
 
 from aps.calendar import TickCalendar, longest_working_window
 from aps.model import Id, Job, Machine, Mode, Problem
+from aps.placement import earliest_slot
 from aps.result import ScheduledOperation
 from aps.stock import StockProfile
 
@@ -485,14 +485,16 @@ def _place_job(
         for mode in op.modes:
             mx = matrices[mode.machine]
             change = mx.time(last_family[mode.machine], family) if mx is not None else 0
-            got = _earliest(
+            t = max(est, free[mode.machine])
+            got = earliest_slot(
                 cals[mode.machine],
                 mode.setup + change,
                 mode.duration,
                 op.interruptible,
-                max(est, free[mode.machine]),
-                horizon,
+                t,
+                t,
                 [(stock[f.material], f.quantity) for f in op.consumes],
+                horizon,
             )
             if got is not None and (best is None or got[2] < best[2]):
                 best = (got[0], got[1], got[2], mode.machine)
@@ -548,41 +550,3 @@ def _topo_late(job: Job) -> list[int]:
             if indeg[s] == 0:
                 ready.append(s)
     return out
-
-
-def _earliest(
-    cal: TickCalendar,
-    setup: int,
-    duration: int,
-    interruptible: bool,
-    t: int,
-    horizon: int,
-    draws: list[tuple[StockProfile, int]],
-) -> tuple[int, int, int] | None:
-    """Earliest (setup_start, start, end) from ``t``: setup in working time right before the
-    start, the run inside one window (or pausing, if interruptible), stock drawable."""
-    for _ in range(10_000):
-        if t >= horizon:
-            return None
-        b = cal.next_working(t)
-        k = bisect_left(cal.starts, b)  # the first unavailable window after b
-        window_end = cal.starts[k] if k < len(cal.starts) else 1 << 62
-        s = b + setup
-        need_end = s + duration if not interruptible else s + (1 if duration > 0 else 0)
-        if need_end > window_end:
-            t = cal.ends[k] if k < len(cal.ends) else horizon
-            continue
-        ready = s
-        for st_, q in draws:
-            tau = st_.earliest_draw(s, q)
-            if tau is None:
-                return None
-            ready = max(ready, tau)
-        if ready > s:
-            t = ready - setup
-            continue
-        e = cal.add_working(s, duration) if interruptible else s + duration
-        if e > horizon:
-            return None
-        return b, s, e
-    return None

@@ -14,12 +14,12 @@ validates the result and relaxes what a breakdown made impossible (see
 
 from __future__ import annotations
 
-from bisect import bisect_left
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from aps.calendar import TickCalendar
 from aps.model import Id, Job, Operation, Problem
+from aps.placement import earliest_slot
 from aps.result import ScheduledOperation
 from aps.stock import StockProfile
 
@@ -148,7 +148,7 @@ def _pass(
             mx = matrices[machine]
             prev = last[machine]
             change = mx.time(prev[2] if prev else None, family) if mx is not None else 0
-            got = _earliest(
+            got = earliest_slot(
                 cals[machine], mode.setup + change, mode.duration, op.interruptible,
                 free[machine], floor, draws,
             )  # fmt: skip
@@ -192,47 +192,6 @@ def _pinned_busy(op: Operation) -> tuple[int, int]:
     end = op.fixed_end()
     assert end is not None
     return (f.start if f.setup_start is None else f.setup_start, end)
-
-
-def _earliest(
-    cal: TickCalendar,
-    setup: int,
-    duration: int,
-    interruptible: bool,
-    free: int,
-    floor: int,
-    draws: list[tuple[StockProfile, int]],
-) -> tuple[int, int, int] | None:
-    """Earliest (setup_start, start, end) with setup_start >= free and start >= floor.
-
-    The setup runs in working time right before the start; a non-interruptible run fits
-    between two windows, an interruptible one pauses over them; stock must be drawable.
-    """
-    t = max(free, floor - setup)
-    for _ in range(100_000):
-        b = cal.next_working(t)
-        k = bisect_left(cal.starts, b)
-        window_end = cal.starts[k] if k < len(cal.starts) else 1 << 62
-        s = b + setup
-        need_end = s + duration if not interruptible else s + (1 if duration > 0 else 0)
-        if need_end > window_end:
-            t = cal.ends[k]
-            continue
-        if s < floor:
-            t = floor - setup
-            continue
-        ready = s
-        for st, q in draws:
-            tau = st.earliest_draw(s, q)
-            if tau is None:
-                return None
-            ready = max(ready, tau)
-        if ready > s:
-            t = ready - setup
-            continue
-        e = cal.add_working(s, duration) if interruptible else s + duration
-        return b, s, e
-    return None
 
 
 def _max_lag_floors(
