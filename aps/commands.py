@@ -82,7 +82,7 @@ def solve_cmd(
     seed: Annotated[int, typer.Option("--seed")] = 0,
     fmt: Annotated[str, typer.Option("--format", help="json, csv or table")] = "table",
     out: Annotated[Path | None, typer.Option("--out", help="Write here instead of stdout.")] = None,
-    solver: Annotated[str, typer.Option("--solver", help="cpsat or plain")] = "cpsat",
+    solver: Annotated[str, typer.Option("--solver", help="cpsat|plain|milp|auto|plan")] = "cpsat",
     objective: Annotated[
         str | None,
         typer.Option(

@@ -10,8 +10,8 @@ from aps.model import Problem
 from aps.result import Incumbent, Result, ScheduledOperation
 from aps.validate import ScheduleInvalidError, validate
 
-SolverName = Literal["cpsat", "plain", "milp", "auto"]
-SOLVERS: tuple[str, ...] = ("cpsat", "plain", "milp", "auto")
+SolverName = Literal["cpsat", "plain", "milp", "auto", "plan"]
+SOLVERS: tuple[str, ...] = ("cpsat", "plain", "milp", "auto", "plan")
 
 
 def solve(
@@ -42,7 +42,8 @@ def solve(
         ``"cpsat"`` (our model), ``"plain"`` (the textbook job-shop model, benchmarks),
         ``"milp"`` (the Pyomo/HiGHS model, :mod:`aps.solvers.milp`) or ``"auto"`` (CP-SAT,
         the MILP, or CP-SAT checked by the MILP, per problem: :mod:`aps.solvers.auto`; the
-        choice and the check are in ``parameters``).
+        choice and the check are in ``parameters``) or ``"plan"`` (a bucket plan, then
+        CP-SAT window by window, for plants too large for one model: :mod:`aps.solvers.plan`).
     stop
         Set this event to stop the search early; the best schedule so far is kept.
     check
@@ -80,6 +81,10 @@ def solve(
         from aps.solvers.milp import solve_milp
 
         result = solve_milp(problem, time_limit, workers, seed, hint, on_progress, stop)
+    elif solver == "plan":
+        from aps.solvers.plan import solve_plan
+
+        result = solve_plan(problem, time_limit, workers, seed, hint, on_progress, stop)
     else:
         raise ValueError(f"unknown solver {solver!r}; choose one of {', '.join(SOLVERS)}")
     if check and result.status.has_schedule:
