@@ -7,6 +7,8 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request, Security, status
 from fastapi.security import APIKeyHeader
 
+from api.ratelimit import retry_after_header
+from api.schemas import Message
 from api.service import Service
 from jobs import repo
 
@@ -47,3 +49,22 @@ async def current_tenant(
 
 
 TenantDep = Annotated[str, Depends(current_tenant)]
+
+
+def rate_limited(tenant: TenantDep, service: ServiceDep) -> str:
+    """The tenant, after taking a token from its bucket: for requests that start a solve
+    (a submission, a plant load, a reschedule, a what-if repair); 429 when it is empty."""
+    wait = service.limiter.take(tenant)
+    if wait is not None:
+        raise HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS,
+            f"rate limit of {service.settings.rate_limit_per_minute} solve requests per "
+            "minute exceeded (APS_RATE_LIMIT_PER_MINUTE)",
+            headers={"Retry-After": retry_after_header(wait)},
+        )
+    return tenant
+
+
+#: The tenant of a request that starts a solve (rate limited).
+SolvingTenant = Annotated[str, Depends(rate_limited)]
+THROTTLED = {"model": Message, "description": "Rate limit; see Retry-After."}

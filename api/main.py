@@ -57,7 +57,8 @@ def tidy_openapi(schema: dict[str, Any]) -> dict[str, Any]:
       offers ``null``, which has no form on the wire (the text ``null`` is a 422);
     - errors are JSON on every route; FastAPI files them under the route's own media
       type (``text/html`` for the Gantt pages);
-    - ``/metrics`` answers Prometheus text, not JSON.
+    - ``/metrics`` answers Prometheus text, not JSON;
+    - every body can be too large: Starlette's 413, in plain text.
     """
     for path, item in schema.get("paths", {}).items():
         for operation in item.values():
@@ -72,6 +73,11 @@ def tidy_openapi(schema: dict[str, Any]) -> dict[str, Any]:
                 content = response.get("content", {})
                 if code[0] in "45" and "text/html" in content:
                     content.setdefault("application/json", content.pop("text/html"))
+            if "requestBody" in operation:
+                operation["responses"]["413"] = {
+                    "description": "Request body over APS_MAX_BODY_BYTES.",
+                    "content": {"text/plain": {"schema": {"type": "string"}}},
+                }
             if path == "/metrics":
                 operation["responses"]["200"]["content"] = {
                     "text/plain": {"schema": {"type": "string"}}

@@ -15,10 +15,9 @@ from sqlalchemy.exc import IntegrityError
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import ServiceDep, TenantDep, api_key_header
+from api.deps import ServiceDep, SolvingTenant, TenantDep, api_key_header
 from api.exports import csv_response, public_rows
 from api.inputs import check_callback, check_limits, invalid, read_submission
-from api.ratelimit import retry_after_header
 from api.schemas import (
     CancelPublic,
     IncumbentPublic,
@@ -111,7 +110,7 @@ SUBMIT_BODY = {
 )
 async def create_job(
     request: Request,
-    tenant: TenantDep,
+    tenant: SolvingTenant,
     service: ServiceDep,
     idempotency_key: Annotated[
         str | None,
@@ -125,14 +124,6 @@ async def create_job(
     ] = None,
 ) -> Response:
     """Submit a scheduling job; it is solved asynchronously."""
-    wait = service.limiter.take(tenant)
-    if wait is not None:
-        raise HTTPException(
-            status.HTTP_429_TOO_MANY_REQUESTS,
-            f"rate limit of {service.settings.rate_limit_per_minute} submissions per minute "
-            "exceeded (APS_RATE_LIMIT_PER_MINUTE)",
-            headers={"Retry-After": retry_after_header(wait)},
-        )
     job = await read_submission(request)
     check_limits(job, service.settings)
     if job.options.callback_url is not None:

@@ -13,7 +13,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, StrictInt, ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import ServiceDep, TenantDep
+from api.deps import THROTTLED, ServiceDep, SolvingTenant, TenantDep
 from api.exports import csv_response, public_rows
 from api.inputs import invalid, problem_from_files, read_submission
 from api.schemas import Message, Problem422, ScheduledOperationPublic
@@ -288,9 +288,13 @@ PUT_BODY: dict[str, Any] = {
     status_code=status.HTTP_202_ACCEPTED,
     response_model=PlantPublic,
     openapi_extra=PUT_BODY,
-    responses={**ERRORS, 415: {"model": Message, "description": "Unsupported content type."}},
+    responses={
+        **ERRORS,
+        415: {"model": Message, "description": "Unsupported content type."},
+        429: THROTTLED,
+    },
 )
-async def put_plant(request: Request, tenant: TenantDep, service: ServiceDep) -> PlantPublic:
+async def put_plant(request: Request, tenant: SolvingTenant, service: ServiceDep) -> PlantPublic:
     """Load or replace the plant; it is solved and published asynchronously (version+1)."""
     problem, source, options = await _read_plant(request, service)
     _check_limits(problem, options, service)
@@ -500,10 +504,10 @@ def read_gantt_html(
 @router.post(
     "/reschedule",
     status_code=status.HTTP_202_ACCEPTED,
-    responses={**ERRORS, 404: NO_PLANT},
+    responses={**ERRORS, 404: NO_PLANT, 429: THROTTLED},
 )
 def post_reschedule(
-    tenant: TenantDep, service: ServiceDep, body: RescheduleRequest | None = None
+    tenant: SolvingTenant, service: ServiceDep, body: RescheduleRequest | None = None
 ) -> dict[str, Any]:
     """Repair the published schedule now (with every pending event), as ``machine.down``
     does; ``now`` moves everything unstarted to after it."""

@@ -20,7 +20,7 @@ from fastapi import APIRouter, HTTPException, status
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.deps import ServiceDep, TenantDep
+from api.deps import THROTTLED, ServiceDep, SolvingTenant, TenantDep
 from api.gantt import gantt_rows
 from api.inputs import invalid
 from api.schemas import Message
@@ -386,11 +386,12 @@ def repair(
     responses={
         **NOT_FOUND,
         422: {"description": "Unknown machine or bad times; `loc` names the field."},
+        429: THROTTLED,
         501: {"model": Message, "description": "aps.reschedule is not installed."},
     },
 )
 def machine_down(
-    job_id: UUID, body: MachineDown, tenant: TenantDep, service: ServiceDep
+    job_id: UUID, body: MachineDown, tenant: SolvingTenant, service: ServiceDep
 ) -> RepairPublic:
     """What if a machine goes down: the repaired schedule and what moved (not stored)."""
     _, problem, result = _load(service, tenant, job_id)
