@@ -24,7 +24,9 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
 from schemathesis.checks import positive_data_acceptance
+from schemathesis.openapi.checks import IgnoredAuth
 
+from api.deps import current_tenant
 from api.main import create_app
 from tests.plant.support import plant_state, wait_version
 from tests.service.conftest import ClientFactory, make_settings
@@ -107,17 +109,22 @@ def test_operation_conforms_to_its_schema(
     app_client: TestClient, seeded: dict[str, Any], method: str, path: str
 ) -> None:
     """Tests one operation with positive and negative cases and the default checks."""
-    schema = schemathesis.openapi.from_asgi("/openapi.json", app_client.app)
-    # The key is ours to send (so a 2xx can be re-sent without it: ignored_auth); query
-    # parameters the schema does not name are ignored by design, as most APIs do.
-    schema.config.generation.update(with_security_parameters=False, allow_extra_parameters=False)
-    operation = schema[path][method]
-    excluded = [positive_data_acceptance] if (method, path) in SEMANTIC else []
     known = {
         name: seeded[name]
         for name in ("job_id", "callback_id")
         if "{" + name + "}" in path and method != "DELETE"
     }
+    fuzz(app_client, method, path, known)
+
+
+def fuzz(client: TestClient, method: str, path: str, known: dict[str, str]) -> None:
+    """Derandomized cases of one operation, half with the ``known`` path ids."""
+    schema = schemathesis.openapi.from_asgi("/openapi.json", client.app)
+    # The key is ours to send (so a 2xx can be re-sent without it: ignored_auth); query
+    # parameters the schema does not name are ignored by design, as most APIs do.
+    schema.config.generation.update(with_security_parameters=False, allow_extra_parameters=False)
+    operation = schema[path][method]
+    excluded = [positive_data_acceptance] if (method, path) in SEMANTIC else []
     strategies = [operation.as_strategy(mode) for mode in GenerationMode]
     if known:
         strategies += [
@@ -137,6 +144,18 @@ def test_operation_conforms_to_its_schema(
         case.call_and_validate(headers=headers(), excluded_checks=excluded)
 
     run()
+
+
+def test_the_fuzzer_fails_a_route_that_ignores_the_key(
+    seeded: dict[str, Any], client_factory: ClientFactory
+) -> None:
+    """Tests that the checks can fail: with authentication switched off, ignored_auth
+    reports the 2xx a request without the key gets."""
+    client = client_factory(background=False, database_url=seeded["url"])
+    client.app.dependency_overrides[current_tenant] = lambda: "acme"  # type: ignore[attr-defined]
+    with pytest.raises(BaseExceptionGroup) as caught:
+        fuzz(client, "GET", "/v1/plant/schedules", {})
+    assert caught.group_contains(IgnoredAuth), caught.value
 
 
 def test_every_operation_is_fuzzed() -> None:
