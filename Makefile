@@ -88,5 +88,10 @@ worker: install
 bench-scale: install
 	$(BIN)/python scripts/bench_scale.py --time-limit 60 1000x20 2000x50 plant:600
 
+## Plan-then-schedule vs one CP-SAT model, same limit, on a plant of 10,119 operations.
+.PHONY: bench-plan
+bench-plan: install
+	$(BIN)/python scripts/bench_plan.py --orders 2300 --time-limit 240 --workers 2
+
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis *.egg-info
