@@ -49,7 +49,7 @@ async def read_submission(request: Request) -> JobCreate:
         )
     body = await request.body()
     try:
-        return JobCreate.model_validate_json(body)
+        return JobCreate.model_validate_json(body, strict=True)
     except ValidationError as exc:
         raise RequestValidationError(_errors(exc, ("body",))) from None
 
@@ -77,7 +77,7 @@ async def _read_upload(request: Request) -> JobCreate:
     options = JobOptions()
     if isinstance(raw_options, str) and raw_options.strip():
         try:
-            options = JobOptions.model_validate_json(raw_options)
+            options = JobOptions.model_validate_json(raw_options, strict=True)
         except ValidationError as exc:
             raise RequestValidationError(_errors(exc, ("body", "options"))) from None
     problem = await run_in_threadpool(problem_from_files, files)

@@ -13,6 +13,7 @@ solved); the job and the plant are solved by a first instance on the same databa
 
 from __future__ import annotations
 
+import json
 import tempfile
 import time
 from typing import Any
@@ -210,6 +211,42 @@ def test_reschedule_now_is_not_a_boolean(client_factory: ClientFactory) -> None:
     r = client.post("/v1/plant/reschedule", json={"now": True}, headers=headers())
     assert r.status_code == 422, r.text
     assert r.json()["detail"][0]["loc"][:2] == ["body", "now"]
+
+
+@pytest.mark.parametrize(
+    ("options", "loc"),
+    [
+        ({"workers": True}, ["body", "options", "workers"]),
+        ({"seed": "7"}, ["body", "options", "seed"]),
+        ({"time_limit": "5"}, ["body", "options", "time_limit"]),
+        ({"duration": True}, ["body", "problem", "jobs", 0, "operations", 0, "modes", 0]),
+    ],
+)
+def test_submissions_are_read_as_json_types(
+    idle_client: TestClient, options: dict[str, Any], loc: list[Any]
+) -> None:
+    """Tests that a JSON boolean or string where the schema says number is a 422 naming
+    the field, as the schema promises (lax parsing took `true` as 1 and "7" as 7)."""
+    problem = json.loads(json.dumps(SMALL))
+    if "duration" in options:
+        problem["jobs"][0]["operations"][0]["modes"][0].update(options)
+        options = {}
+    r = idle_client.post(
+        "/v1/jobs", json={"problem": problem, "options": options}, headers=headers()
+    )
+    assert r.status_code == 422, r.text
+    assert r.json()["detail"][0]["loc"][: len(loc)] == loc, r.text
+    upload = idle_client.post(
+        "/v1/jobs",
+        files={"file": ("p.json", json.dumps(SMALL))},
+        data={"options": json.dumps(options or {"workers": True})},
+        headers=headers(),
+    )
+    assert upload.status_code == 422 and upload.json()["detail"][0]["loc"][:2] == [
+        "body",
+        "options",
+    ]
+    assert idle_client.get("/v1/jobs", headers=headers()).json()["count"] == 0
 
 
 def test_openapi_says_what_the_app_does() -> None:
