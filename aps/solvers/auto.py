@@ -12,6 +12,10 @@ The rule, first match wins (recorded as ``parameters["auto_choice"]`` and
 returned):
 
 1. the ``milp`` extra (Pyomo, highspy) is not installed -> ``cpsat``;
+1a. more than :data:`PLAN_OPERATIONS` operations and one CP-SAT model estimated above
+   :data:`aps.solvers.cpsat.MAX_MODEL_SIZE` literals (where ``cpsat`` would return its
+   greedy schedule) -> ``plan`` (:mod:`aps.solvers.plan`: a bucket plan, then CP-SAT
+   window by window; never worse than the greedy schedule);
 2. the MILP refuses a feature (:func:`aps.solvers.milp.check_supported`) -> ``cpsat``;
 3. more than :data:`MAX_MILP_OPERATIONS` operations or, estimated, more than
    :data:`MAX_MILP_BINARIES` binaries -> ``cpsat`` (a big-M MILP's LP bound degrades
@@ -43,6 +47,8 @@ from aps.result import Incumbent, Result, ScheduledOperation, SolveStatus, relat
 MAX_MILP_OPERATIONS = 15
 #: Above this many (estimated) binaries the MILP is not chosen.
 MAX_MILP_BINARIES = 600
+#: Above this many operations ``plan`` is chosen when one CP-SAT model is too large.
+PLAN_OPERATIONS = 1000
 
 
 def estimated_binaries(problem: Problem) -> int:
@@ -97,6 +103,13 @@ def choose(problem: Problem) -> tuple[str, str]:
 
     if find_spec("pyomo") is None or find_spec("highspy") is None:
         return "cpsat", "the milp extra (pyomo, highspy) is not installed"
+    n = problem.num_operations
+    if n > PLAN_OPERATIONS:
+        from aps.solvers.cpsat import MAX_MODEL_SIZE, horizon_of, model_size
+
+        size = model_size(problem, horizon_of(problem))
+        if size > MAX_MODEL_SIZE:
+            return "plan", f"{n} operations, one CP-SAT model about {size:,} literals"
     try:
         check_supported(problem)
     except ValueError as exc:

@@ -1,0 +1,104 @@
+"""Plan-then-schedule: valid schedules, windows that keep the plan, never worse than greedy."""
+
+from __future__ import annotations
+
+import random
+
+import aps
+from aps.diagnose import witness
+from aps.generate import generate_plant
+from aps.kpi import term_values
+from aps.model import Job, Machine, Mode, ObjectiveTerm, Operation, Problem
+from aps.planning import make_plan
+from aps.solvers.plan import assign_windows, solve_plan
+
+
+def _tight_shop(seed: int) -> Problem:
+    """Three machines, 24 three-step orders due early: the greedy schedule is late."""
+    rng = random.Random(seed)
+    jobs = []
+    for k in range(24):
+        ops = [
+            Operation(
+                id=f"s{i}",
+                modes=[
+                    Mode(machine=m, duration=rng.randint(60, 240))
+                    for m in rng.sample(["a", "b", "c"], rng.randint(1, 2))
+                ],
+            )
+            for i in range(3)
+        ]
+        release = rng.randint(0, 2000)
+        jobs.append(
+            Job(
+                id=f"j{k}",
+                operations=ops,
+                release=release,
+                due=release + rng.randint(600, 1500),
+                weight=rng.choice([1, 2, 3]),
+            )
+        )
+    return Problem.model_validate(
+        {
+            "name": f"tight-{seed}",
+            "machines": [Machine(id=m) for m in "abc"],
+            "jobs": jobs,
+            "objective": {
+                "terms": [{"term": "weighted_tardiness", "weight": 10}, {"term": "makespan"}]
+            },
+        }
+    )
+
+
+def test_plan_then_schedule_on_a_generated_plant_validates() -> None:
+    problem = generate_plant(60, 4).to_problem()
+    result = aps.solve(problem, time_limit=40, workers=2, seed=0, solver="plan")
+    assert result.status.has_schedule
+    assert aps.validate(problem, result.schedule) == []
+    assert result.solver == "plan"
+    assert result.parameters["plan"]["buckets"] > 1
+    assert result.parameters["windows"], result.parameters
+
+
+def test_windows_keep_the_plan() -> None:
+    problem = generate_plant(60, 5).to_problem()
+    plan = make_plan(problem, time_limit=10)
+    result = solve_plan(problem, 40, 2, 0, plan=plan, window_operations=60)
+    window, starts = assign_windows(problem.jobs, plan, 60)
+    assert len(starts) > 2
+    assert aps.validate(problem, result.schedule) == []
+    assert result.message is None, result.message  # the plan's schedule, not the greedy one
+    early = [r for r in result.schedule if r.start < starts[window[(r.job, r.op)]]]
+    assert not early, early[:3]
+    for job in problem.jobs:  # a successor's window is never earlier than its predecessor's
+        for p, s, _ in job.predecessor_lags():
+            wp = window[(job.id, job.operations[p].id)]
+            assert window[(job.id, job.operations[s].id)] >= wp
+
+
+def test_tardiness_never_worse_than_the_greedy_start() -> None:
+    for seed in range(3):
+        problem = _tight_shop(seed)
+        greedy = witness(problem)
+        assert greedy is not None
+        before = term_values(problem, greedy)
+        assert before[ObjectiveTerm.WEIGHTED_TARDINESS] > 0  # the case worth testing
+        result = aps.solve(problem, time_limit=15, workers=2, seed=0, solver="plan")
+        after = term_values(problem, result.schedule)
+        wt = ObjectiveTerm.WEIGHTED_TARDINESS
+        assert after[wt] <= before[wt], (seed, after[wt], before[wt])
+        assert (
+            result.objective is not None
+            and result.objective <= 10 * before[wt] + before[ObjectiveTerm.MAKESPAN]
+        )
+
+
+def test_auto_picks_plan_only_where_one_model_is_too_large() -> None:
+    from aps.generate import generate_jssp, jssp_problem
+    from aps.solvers.auto import choose
+
+    choice, reason = choose(generate_plant(300, 1).to_problem())
+    assert choice == "plan", reason
+    assert choose(generate_plant(20, 1).to_problem())[0] != "plan"
+    shop = jssp_problem(generate_jssp(100, 20, 1))  # 2,000 operations, a small model
+    assert choose(shop)[0] == "cpsat"
