@@ -10,14 +10,19 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import socket
+import ssl
+import subprocess
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from fastapi.routing import iter_route_contexts
 from fastapi.testclient import TestClient
@@ -160,6 +165,54 @@ def test_dns_rebinding_connects_to_the_checked_address(
         assert outcome == "delivered", outcome
         assert len(receiver.calls) == 1
         assert receiver.calls[0][0]["host"] == f"rebind.example:{port}"
+    finally:
+        receiver.close()
+
+
+def test_pinned_https_keeps_the_name_for_sni_and_the_certificate(
+    fake_dns: dict[str, list[str]], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Tests that over HTTPS the pinned connection still sends the host name as SNI and
+    checks the certificate against it (not against the IP it connects to)."""
+    if shutil.which("openssl") is None:
+        pytest.skip("needs the openssl command to make a test certificate")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    command = "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=rebind.example"
+    command += " -addext subjectAltName=DNS:rebind.example"
+    subprocess.run(
+        [*command.split(), "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True
+    )
+    server_names: list[str | None] = []
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_ctx.load_cert_chain(cert, key)
+
+    def note_sni(sock: Any, name: str | None, ctx: Any) -> None:
+        server_names.append(name)
+
+    server_ctx.sni_callback = note_sni
+    receiver = Receiver([204])
+    receiver.server.socket = server_ctx.wrap_socket(receiver.server.socket, server_side=True)
+    try:
+        port = receiver.server.server_address[1]
+        monkeypatch.setattr(notify, "is_public", lambda address: str(address) == "127.0.0.1")
+        monkeypatch.setattr(
+            httpx, "create_ssl_context", lambda **_: ssl.create_default_context(cafile=cert)
+        )
+        fake_dns["rebind.example"] = ["127.0.0.1", "127.0.0.2"]
+        url = f"https://rebind.example:{port}/hook"
+        answer = notify.post(url, content="{}", headers={}, timeout=5, allow_private=False)
+        assert answer.status_code == 204
+        assert server_names == ["rebind.example"]
+        assert receiver.calls[0][0]["host"] == f"rebind.example:{port}"
+        fake_dns["other.example"] = ["127.0.0.1"]  # a name the certificate does not hold
+        with pytest.raises(httpx.ConnectError, match="certificate"):
+            notify.post(
+                f"https://other.example:{port}/hook",
+                content="{}",
+                headers={},
+                timeout=5,
+                allow_private=False,
+            )
     finally:
         receiver.close()
 
