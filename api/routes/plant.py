@@ -185,7 +185,9 @@ async def _read_plant(
         if extra or len(wrapped) > 1:
             raise invalid(["body", sorted(extra or {"problem"})[0]], "unexpected field")
         try:
-            options = PlantOptions.model_validate(data.get("options") or {})
+            options = PlantOptions.model_validate_json(
+                json.dumps(data.get("options") or {}), strict=True
+            )
         except ValidationError as exc:
             raise RequestValidationError(_errors(exc, ["body", "options"])) from None
         document = data[wrapped[0]]
@@ -195,7 +197,8 @@ async def _read_plant(
         problem = await run_in_threadpool(problem_from_files, [("plant.json", raw)])
         return problem, document, options
     try:
-        return Problem.model_validate(document), None, options
+        # JSON types as the schema states them (strict): `true` is not a duration of 1
+        return Problem.model_validate_json(json.dumps(document), strict=True), None, options
     except ValidationError as exc:
         raise RequestValidationError(_errors(exc, prefix)) from None
 

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, HTTPException, status
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from api.deps import THROTTLED, ServiceDep, SolvingTenant, TenantDep
 from api.gantt import gantt_rows
@@ -203,8 +203,9 @@ class MachineDown(BaseModel):
     )
 
     machine: str = Field(min_length=1, max_length=200)
-    start: Annotated[int | datetime, Field(union_mode="left_to_right")]
-    end: Annotated[int | datetime, Field(union_mode="left_to_right")]
+    # StrictInt: a JSON ``true`` is not tick 1 (lax ints take booleans)
+    start: Annotated[StrictInt | datetime, Field(union_mode="left_to_right")]
+    end: Annotated[StrictInt | datetime, Field(union_mode="left_to_right")]
     time_limit: float = Field(default=5.0, gt=0, le=60, description="Seconds for the repair.")
 
 

@@ -249,6 +249,29 @@ def test_submissions_are_read_as_json_types(
     assert idle_client.get("/v1/jobs", headers=headers()).json()["count"] == 0
 
 
+def test_plant_and_repair_bodies_are_read_as_json_types(client_factory: ClientFactory) -> None:
+    """Tests the same on PUT /v1/plant (problem and options) and the what-if repair."""
+    client = client_factory(background=False)
+    problem = json.loads(json.dumps(SMALL))
+    problem["jobs"][0]["operations"][0]["modes"][0]["duration"] = True
+    for body, loc in (
+        ({"problem": problem}, ["body", "problem", "jobs", 0, "operations", 0, "modes", 0]),
+        (problem, ["body", "jobs", 0, "operations", 0, "modes", 0]),
+        ({"problem": SMALL, "options": {"workers": True}}, ["body", "options", "workers"]),
+        ({"problem": SMALL, "options": {"seed": "7"}}, ["body", "options", "seed"]),
+    ):
+        r = client.put("/v1/plant", json=body, headers=headers())
+        assert r.status_code == 422, r.text
+        assert r.json()["detail"][0]["loc"][: len(loc)] == loc, r.text
+    assert client.get("/v1/plant", headers=headers()).status_code == 404
+    r = client.post(
+        "/v1/jobs/2a541e1a-7657-4c36-aace-5c470cc40e2c/machine-down",
+        json={"machine": "M1", "start": True, "end": 5},
+        headers=headers(),
+    )
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"][:2] == ["body", "start"]
+
+
 def test_openapi_says_what_the_app_does() -> None:
     """Tests the schema fixes: no `null` for optional query/header parameters, JSON
     errors on the HTML routes, Prometheus text for /metrics, no CSV on Gantt routes,
