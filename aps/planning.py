@@ -52,8 +52,11 @@ BucketName = Literal["shift", "day", "week"]
 BUCKET_SECONDS: dict[str, int] = {"shift": 8 * 3600, "day": 24 * 3600, "week": 7 * 24 * 3600}
 #: the automatic choice takes the shortest bucket giving at most this many buckets
 MAX_AUTO_BUCKETS = 60
-#: penalty per tick of overload and per unit of shortage (dwarfs every other term)
+#: the greedy start's penalty per tick of overload and per unit of shortage
 PENALTY = 1000.0
+#: in the MILP, an hour of overload, or a material's largest single flow missing, costs
+#: this many times the costliest order's whole tardiness (so both are a last resort)
+OVERLOAD_FACTOR = 10.0
 #: material rows are checked every few buckets when checking each would exceed this
 MAX_MATERIAL_NONZEROS = 300_000
 
@@ -438,6 +441,7 @@ def _solve(
         supply = by_id[mid].initial + sum(receipts.get((mid, b), 0) for b in range(t + 1))
         flow = sum(m.x[c] * (q / u) for b in range(t + 1) for c, q in flow_terms.get((mid, b), ()))
         m.stock.add(flow + m.short[k] >= -supply / u)
+    big = OVERLOAD_FACTOR * max([1.0, *(cost for _, _, cost in columns)])
     # the greedy plan's value of every variable: HiGHS's MIP start
     picked = {c for c, (job_id, d, _) in enumerate(columns) if start.get(job_id, 0) == d}
     values: dict[int, float] = {id(m.x[c]): 1.0 for c in picked}
@@ -450,7 +454,8 @@ def _solve(
         values[id(m.short[k])] = max(0.0, -run / unit[mid])
     m.obj = pyo.Objective(
         expr=sum(cost * m.x[c] for c, (_, _, cost) in enumerate(columns) if cost)
-        + PENALTY * (sum(m.over.values()) + sum(m.short.values()))
+        + big / 60 * sum(m.over.values())
+        + big * sum(m.short.values())
     )
     built = time.monotonic() - started
     opt = Highs()

@@ -12,16 +12,19 @@ the problem is decomposed along the bucket plan of :mod:`aps.planning`:
    :data:`WINDOW_OPERATIONS` operations; an operation belongs to its bucket's window (a
    predecessor never to a later window than its successor; an operation with a maximum
    lag to a successor joins the successor's window). Nothing starts before its window
-   (the plan is kept): the greedy schedule is replayed with that floor
-   (:func:`aps.reschedule_repair.repair`, a right-shift in the schedule's own order that
-   keeps calendars, setups, changeovers, lags and stock) and becomes the incumbent.
+   unless the greedy schedule already had it earlier (the plan estimates capacity in
+   aggregate; the greedy schedule proves the earlier start feasible, and a plan that
+   delays orders the greedy schedule finishes in time must not make them late): the
+   greedy schedule is replayed with that floor (:func:`aps.reschedule_repair.repair`, a
+   right-shift in the schedule's own order that keeps calendars, setups, changeovers,
+   lags and stock) and becomes the incumbent.
 4. **Rolling horizon.** Window by window, in time order, CP-SAT schedules the window's
    operations plus what spilled over from earlier windows, from the incumbent as a
    complete hint, on a model of those operations only: each keeps its incumbent machine
    and :data:`ALTERNATIVES` other modes; operations of earlier windows are pinned
    (``Operation.fixed``) where they are a free operation's predecessor or the last one on
    a setup-matrix machine (for the changeover), and otherwise leave their machine time
-   behind as unavailable windows, with all time before the window's start; later
+   behind as unavailable windows, with all time before the earliest floor; later
    windows are left out, and so is stock. The answer is replayed on the full problem
    (everything committed so far pinned), which restores stock and exact changeovers,
    validated, and kept when it is no worse than the incumbent; when CP-SAT finds nothing
@@ -45,7 +48,7 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from aps.diagnose import witness
+from aps.diagnose import _topo, witness
 from aps.kpi import objective_value, term_values
 from aps.model import Id, Job, Machine, ObjectiveTerm, Operation, Placement, Problem, Window
 from aps.planning import Plan, make_plan
@@ -107,6 +110,48 @@ def assign_windows(
     return window, starts
 
 
+def _floored(
+    problem: Problem, schedule: Sequence[ScheduledOperation], floors: dict[Key, int]
+) -> dict[Key, ScheduledOperation]:
+    """The schedule as a replay reference with every start at least its floor.
+
+    The replay goes in reference order and appends to each machine, so an operation the
+    plan moved later must also move later in that order (or it holds up what follows
+    it on its machine); successors stay behind their predecessors' moved ends.
+    """
+    given = {(r.job, r.op): r for r in schedule}
+    out: dict[Key, ScheduledOperation] = {}
+    for job in problem.jobs:
+        preds: dict[int, list[int]] = defaultdict(list)
+        for p, s, _ in job.predecessor_lags():
+            preds[s].append(p)
+        for i in _topo(job):
+            key = (job.id, job.operations[i].id)
+            r = given[key]
+            start = max([r.start, floors.get(key, r.start),
+                         *(out[(job.id, job.operations[p].id)].end for p in preds[i])])  # fmt: skip
+            late = start - r.start
+            out[key] = r.model_copy(update={"start": start, "end": r.end + late}) if late else r
+    return out
+
+
+def _replay(
+    problem: Problem,
+    rows: dict[Key, ScheduledOperation],
+    window_rows: Sequence[ScheduledOperation],
+    free: set[Key],
+    committed: set[Key],
+    floors: dict[Key, int],
+) -> list[ScheduledOperation]:
+    """The full schedule with the window's CP-SAT rows, replayed with the committed
+    operations pinned (restores stock and the changeovers the window did not see)."""
+    reference = dict(rows)
+    reference.update({(r.job, r.op): r for r in window_rows if (r.job, r.op) in free})
+    ordered = _floored(problem, list(reference.values()), floors)
+    pinned = _pinned_problem(problem, rows, committed)
+    return repair(pinned, RepairPlan(reference=ordered, floors=floors)).schedule
+
+
 def _pin(op: Operation, row: ScheduledOperation) -> Operation:
     return op.model_copy(
         update={
@@ -143,8 +188,13 @@ def window_problem(
     free: set[Key],
     committed: set[Key],
     start: int,
+    floors: dict[Key, int],
 ) -> tuple[Problem, list[ScheduledOperation]]:
-    """The CP-SAT model of one window and its hint (see the module doc, step 4)."""
+    """The CP-SAT model of one window and its hint (see the module doc, step 4).
+
+    Machine time before ``start`` is blocked; a free operation's job is released at the
+    earliest floor of its free operations.
+    """
     machines = {m.id: m for m in problem.machines}
     keep: set[Key] = set(free)
     for job in problem.jobs:
@@ -200,7 +250,8 @@ def window_problem(
                 update["modes"] = [m for m in op.modes if m.machine == op.fixed.machine]
             ops.append(op.model_copy(update=update))
         has_free = any((job.id, o.id) in free for o in mine)
-        release = max(job.release, start) if has_free else 0
+        floor = min((floors[(job.id, o.id)] for o in mine if (job.id, o.id) in free), default=0)
+        release = max(job.release, floor) if has_free else 0
         jobs.append(job.model_copy(update={"operations": ops, "release": release}))
     new_machines = []
     for m in problem.machines:
@@ -255,8 +306,9 @@ def solve_plan(
     *,
     bucket: str | int | None = None,
     window_operations: int = WINDOW_OPERATIONS,
+    plan: Plan | None = None,
 ) -> Result:
-    """Plan, then schedule window by window (see the module doc)."""
+    """Plan, then schedule window by window (see the module doc); ``plan`` skips step 2."""
     started = time.monotonic()
 
     def left() -> float:
@@ -273,17 +325,27 @@ def solve_plan(
         return result
     greedy_value = _objective(problem, greedy)
 
-    def report(value: int) -> None:
-        if on_progress is not None:
-            on_progress(Incumbent(objective=value, bound=0, elapsed=time.monotonic() - started))
+    reported = [greedy_value[0] + 1]
+
+    def report(value: int) -> None:  # improvements over the greedy start only
+        if value < reported[0]:
+            reported[0] = value
+            if on_progress is not None:
+                elapsed = time.monotonic() - started
+                on_progress(Incumbent(objective=value, bound=0, elapsed=elapsed))
 
     report(greedy_value[0])
-    plan = make_plan(problem, bucket, min(PLAN_SECONDS, PLAN_SHARE * time_limit), 1, seed,
-                     stop=stop)  # fmt: skip
+    if plan is None:
+        plan = make_plan(
+            problem, bucket, min(PLAN_SECONDS, PLAN_SHARE * time_limit), 1, seed, stop=stop
+        )
     window, starts = assign_windows(problem.jobs, plan, window_operations)
-    floors = {k: starts[w] for k, w in window.items()}
+    # nothing starts before its window, unless the greedy schedule already had it earlier
+    # (the plan estimates capacity; the greedy schedule proves that earlier start feasible)
+    first = {(r.job, r.op): r.start for r in greedy}
+    floors = {k: min(starts[w], first[k]) for k, w in window.items()}
     committed = {(j.id, o.id) for j in problem.jobs for o in j.operations if o.fixed is not None}
-    rows = {(r.job, r.op): r for r in greedy}
+    rows = _floored(problem, greedy, floors)
     replayed = repair(problem, RepairPlan(reference=rows, floors=floors)).schedule
     log: list[dict[str, Any]] = []
     message = None
@@ -313,26 +375,30 @@ def solve_plan(
         if not free:
             continue
         entry: dict[str, Any] = {"window": w, "start": starts[w], "free": len(free)}
+        window_started = time.monotonic()
         log.append(entry)
         remaining_ops = sum(len(by_window.get(v, ())) for v in range(w + 1, len(starts)))
         share = left() * len(free) / max(1, len(free) + remaining_ops)
         stopped = stop is not None and stop.is_set()
         if share >= MIN_WINDOW_SECONDS and not stopped:
-            sub, sub_hint = window_problem(problem, rows, free, committed, starts[w])
+            lo = min(starts[w], *(floors[k] for k in free))
+            sub, sub_hint = window_problem(problem, rows, free, committed, lo, floors)
             # the full schedule's rows follow operations the window leaves out (other
             # changeovers): right-shift them in the window's model so the hint is valid
             sub_hint = repair(
                 sub, RepairPlan(reference={(r.job, r.op): r for r in sub_hint})
             ).schedule
             solved = solve_cpsat(sub, share * 0.8, workers, seed, sub_hint, None, stop)
+            entry["cpsat_s"] = solved.wall_s
             entry["cpsat"] = f"{solved.solver} {solved.status}"
             if solved.status.has_schedule and solved.schedule:
-                reference = dict(rows)
-                reference.update({(r.job, r.op): r for r in solved.schedule
-                                  if (r.job, r.op) in free})  # fmt: skip
-                pinned = _pinned_problem(problem, rows, committed)
-                candidate = repair(pinned, RepairPlan(reference=reference, floors=floors)).schedule
-                if validate(problem, candidate):
+                try:
+                    candidate = _replay(problem, rows, solved.schedule, free, committed, floors)
+                except Exception as exc:  # a failed window must never lose the incumbent
+                    candidate, entry["kept"] = None, f"greedy (replay failed: {exc!r})"
+                if candidate is None:
+                    pass
+                elif validate(problem, candidate):
                     entry["kept"] = "greedy (the replayed window did not validate)"
                 else:
                     got = _objective(problem, candidate)
@@ -347,8 +413,9 @@ def solve_plan(
                 entry["kept"] = "greedy (cpsat found nothing)"
         else:
             entry["kept"] = "greedy (stopped)" if stopped else "greedy (no time left)"
-        last = w == len(starts) - 1
-        done = _commit(problem, rows, free, None if last else starts[w + 1])
+        # commit what starts before the window after next; the rest spills over
+        done = _commit(problem, rows, free, None if w + 2 >= len(starts) else starts[w + 2])
+        entry["wall_s"] = round(time.monotonic() - window_started, 2)
         committed |= done
         spill = free - done
         entry["spilled"] = len(spill)
