@@ -54,8 +54,8 @@ BUCKET_SECONDS: dict[str, int] = {"shift": 8 * 3600, "day": 24 * 3600, "week": 7
 MAX_AUTO_BUCKETS = 60
 #: the greedy start's penalty per tick of overload and per unit of shortage
 PENALTY = 1000.0
-#: in the MILP, an hour of overload, or a material's largest single flow missing, costs
-#: this many times the costliest order's whole tardiness (so both are a last resort)
+#: in the MILP, 60 ticks of overload (an hour of minute ticks), or a material's largest
+#: single flow missing, cost this many times the costliest order's whole tardiness
 OVERLOAD_FACTOR = 10.0
 #: material rows are checked every few buckets when checking each would exceed this
 MAX_MATERIAL_NONZEROS = 300_000
