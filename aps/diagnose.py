@@ -166,7 +166,7 @@ def _job_checks(
     for p, s, lag in job.predecessor_lags():
         preds[s].append((p, lag.min_lag))
     ef: dict[int, int] = {}
-    order = _topo(job)
+    order = topological_order(job)
     for i in order:
         op = job.operations[i]
         est = max([job.release, *[ef[p] + lag for p, lag in preds[i] if p in ef]])
@@ -217,7 +217,9 @@ def _job_checks(
     return out
 
 
-def _topo(job: Job) -> list[int]:
+def topological_order(job: Job) -> list[int]:
+    """The job's operations in precedence order, those with a maximum lag last among equals
+    (a greedy scheduler places a lagged predecessor as late as its successor allows)."""
     succ: dict[int, list[int]] = defaultdict(list)
     indeg = [0] * len(job.operations)
     for p, s, _ in job.predecessor_lags():
@@ -321,7 +323,7 @@ def _tails(job: Job) -> list[int]:
     for p, s, lag in job.predecessor_lags():
         succ[p].append((s, lag.min_lag))
     tail = [0] * len(job.operations)
-    for i in reversed(_topo(job)):
+    for i in reversed(topological_order(job)):
         own = min(m.duration for m in job.operations[i].modes)
         tail[i] = own + max((lag + tail[s] for s, lag in succ[i]), default=0)
     return tail

@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from aps.calendar import TickCalendar
-from aps.diagnose import _topo
+from aps.diagnose import topological_order
 from aps.model import Id, Job, Problem
 
 Key = tuple[Id, Id]
@@ -161,7 +161,7 @@ def earliest_starts(problem: Problem) -> dict[Key, tuple[int, int]]:
         preds: dict[int, list[tuple[int, int]]] = defaultdict(list)
         for p, s, lag in job.predecessor_lags():
             preds[s].append((p, lag.min_lag))
-        for i in _topo(job):
+        for i in topological_order(job):
             op = job.operations[i]
             if op.fixed is not None:
                 end = op.fixed_end()
@@ -390,7 +390,7 @@ def _solve(
     import pyomo.environ as pyo
     from pyomo.contrib.appsi.solvers import Highs
 
-    from aps.solvers.milp import _TRANSLATE_LOCK, _acquire_threads, _release_threads
+    from aps.solvers.milp import TRANSLATE_LOCK, highs_threads
 
     started = time.monotonic()
     m = pyo.ConcreteModel()
@@ -459,9 +459,8 @@ def _solve(
     )
     built = time.monotonic() - started
     opt = Highs()
-    granted = _acquire_threads(max(1, threads))
-    try:
-        with _TRANSLATE_LOCK:
+    with highs_threads(max(1, threads)) as granted:
+        with TRANSLATE_LOCK:
             opt.set_instance(m)
         highs = opt._solver_model
         for key, value in {
@@ -510,8 +509,6 @@ def _solve(
         out["objective"] = float(info.objective_function_value)
         out["bound"] = float(info.mip_dual_bound)
         return chosen, out
-    finally:
-        _release_threads()
 
 
 def _greedy_shifts(

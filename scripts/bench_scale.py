@@ -22,7 +22,7 @@ import time
 def run_one(spec: str, time_limit: float, workers: int, seed: int) -> dict[str, object]:
     from aps import solve, validate
     from aps.generate import generate_jssp, generate_plant, jssp_problem
-    from aps.solvers.cpsat import _lower_bound
+    from aps.solvers.cpsat import simple_lower_bound
 
     t0 = time.monotonic()
     if spec.startswith("plant:"):
@@ -42,7 +42,7 @@ def run_one(spec: str, time_limit: float, workers: int, seed: int) -> dict[str, 
                    on_progress=on_progress, check=False)  # fmt: skip
     wall = time.monotonic() - t1
     violations = validate(problem, result.schedule)
-    lb = _lower_bound(problem)
+    lb = simple_lower_bound(problem)
     return {
         "instance": spec,
         "operations": problem.num_operations,

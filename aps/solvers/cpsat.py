@@ -628,13 +628,14 @@ def model_size(problem: Problem, horizon: int) -> int:
     return literals + sum(n * n for n in nodes.values())
 
 
-def _heuristic_result(
+def heuristic_result(
     problem: Problem,
     schedule: list[ScheduledOperation],
     started: float,
     seed: int,
     message: str,
 ) -> Result:
+    """A greedy schedule reported as a result, for problems no CP-SAT model was built for."""
     values = term_values(problem, schedule)
     return Result(
         name=problem.name,
@@ -651,7 +652,7 @@ def _heuristic_result(
     )
 
 
-def _lower_bound(problem: Problem) -> int:
+def simple_lower_bound(problem: Problem) -> int:
     """Simple makespan bound: the longest job path and the busiest single-mode machine."""
     job_lb = 0
     for job in problem.jobs:
@@ -735,7 +736,7 @@ def solve_cpsat(
 
     size = model_size(problem, horizon)
     if size > MAX_MODEL_SIZE and fallback is not None:
-        return _heuristic_result(
+        return heuristic_result(
             problem, fallback, started, seed,
             f"one CP-SAT model would need about {size:,} calendar and sequencing literals "
             f"(limit {MAX_MODEL_SIZE:,}); returning the heuristic schedule",
@@ -745,7 +746,7 @@ def solve_cpsat(
     m = built.model
     if only_makespan:
         cmax = built.terms[ObjectiveTerm.MAKESPAN]
-        m.add(cmax >= _lower_bound(problem))
+        m.add(cmax >= simple_lower_bound(problem))
     if hint:
         built.add_hint(hint)
 
@@ -799,7 +800,7 @@ def solve_cpsat(
         schedule = fallback
         status = SolveStatus.FEASIBLE
         obj_value = float(objective_value(objective, term_values(problem, fallback)))
-        bound = float(_lower_bound(problem)) if only_makespan else None
+        bound = float(simple_lower_bound(problem)) if only_makespan else None
         message = "CP-SAT found no solution in time; returning the heuristic schedule"
     if horizon_cut and status == SolveStatus.OPTIMAL:
         status = SolveStatus.FEASIBLE

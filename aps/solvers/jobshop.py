@@ -19,7 +19,7 @@ from ortools.sat.python import cp_model
 from aps.model import ObjectiveTerm, Problem
 from aps.result import Incumbent, Result, ScheduledOperation, SolveStatus, relative_gap
 from aps.solvers.common import SOLVER_VERSION, STATUS, ProgressCallback, StopWatcher, parameters
-from aps.solvers.cpsat import CpsatModel, _lower_bound
+from aps.solvers.cpsat import CpsatModel, simple_lower_bound
 from aps.solvers.dispatch import dispatch
 from aps.solvers.tabu import tabu_search
 from aps.validate import makespan
@@ -86,7 +86,7 @@ def solve_job_shop(
     """Solve a classic job shop (``problem.is_job_shop()``) to minimum makespan."""
     started = time.monotonic()
     deadline = started + time_limit
-    lb = _lower_bound(problem)
+    lb = simple_lower_bound(problem)
     best = _Best(on_progress, started, lb)
     if hint:
         best.offer(list(hint))

@@ -82,7 +82,8 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib.metadata import version
 from typing import Any
@@ -99,7 +100,8 @@ Expr = Any
 # asking for another size later fails the solve. It can only be rebuilt while no HiGHS
 # solve runs, so concurrent MILP solves share the current size (recorded in the result).
 _SCHEDULER_LOCK = threading.Lock()
-_TRANSLATE_LOCK = threading.Lock()
+#: Pyomo's ``set_instance`` redirects the process's stdout/stderr fds: one at a time.
+TRANSLATE_LOCK = threading.Lock()
 _scheduler_threads: int | None = None
 _active_solves = 0
 
@@ -123,6 +125,16 @@ def _release_threads() -> None:
     global _active_solves
     with _SCHEDULER_LOCK:
         _active_solves -= 1
+
+
+@contextmanager
+def highs_threads(wanted: int) -> Iterator[int]:
+    """Hold HiGHS's process-wide scheduler for one solve; yields the threads it may use."""
+    granted = _acquire_threads(wanted)
+    try:
+        yield granted
+    finally:
+        _release_threads()
 
 
 def solver_version() -> str:
@@ -731,8 +743,7 @@ def solve_milp(
         else [[(1, t.term)] for t in objective.terms]
     )
 
-    threads = _acquire_threads(int(workers))
-    try:
+    with highs_threads(int(workers)) as threads:
         return _solve(
             problem,
             built,
@@ -745,8 +756,6 @@ def solve_milp(
             started,
             horizon_from,
         )
-    finally:
-        _release_threads()
 
 
 def _solve(
@@ -807,7 +816,7 @@ def _solve(
 
     m.obj = pyo.Objective(expr=sum(w * built.terms[t] for w, t in levels[0]))
     logging.getLogger("pyomo.contrib.appsi.solvers.highs").setLevel(logging.ERROR)
-    with _TRANSLATE_LOCK:  # set_instance captures the process's stdout/stderr fds
+    with TRANSLATE_LOCK:  # set_instance captures the process's stdout/stderr fds
         opt.set_instance(m)  # Pyomo translates the model into a highspy.Highs object ...
     highs = opt._solver_model  # ... which we run ourselves (see the module docstring)
     for key, value in options.items():

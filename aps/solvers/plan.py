@@ -48,13 +48,13 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from aps.diagnose import _topo, witness
+from aps.diagnose import topological_order, witness
 from aps.kpi import objective_value, term_values
 from aps.model import Id, Job, Machine, ObjectiveTerm, Operation, Placement, Problem, Window
 from aps.planning import Plan, make_plan
 from aps.reschedule_repair import RepairPlan, repair
 from aps.result import Incumbent, Result, ScheduledOperation
-from aps.solvers.cpsat import _heuristic_result, solve_cpsat
+from aps.solvers.cpsat import heuristic_result, solve_cpsat
 from aps.validate import validate
 
 Key = tuple[Id, Id]
@@ -125,7 +125,7 @@ def _floored(
         preds: dict[int, list[int]] = defaultdict(list)
         for p, s, _ in job.predecessor_lags():
             preds[s].append(p)
-        for i in _topo(job):
+        for i in topological_order(job):
             key = (job.id, job.operations[i].id)
             r = given[key]
             start = max([r.start, floors.get(key, r.start),
@@ -440,7 +440,7 @@ def _result(
     time_limit: float,
     message: str | None,
 ) -> Result:
-    result = _heuristic_result(problem, schedule, started, seed, message or "")
+    result = heuristic_result(problem, schedule, started, seed, message or "")
     result.solver, result.message = "plan", message
     result.parameters = {
         "max_time_in_seconds": float(time_limit),
