@@ -127,3 +127,20 @@ def test_errors_are_one_line(tmp_path: Path, args: tuple[str, ...]) -> None:
     code, _, err = run(*(a.format(tmp=tmp_path) for a in args))
     assert code == 2
     assert err.startswith("aps: error: ") and err.count("\n") == 1, err
+
+
+def test_solve_with_the_plan_solver(tmp_path: Path) -> None:
+    """`aps solve --solver plan` on a plant: the result says which solver answered, and
+    `aps validate` accepts its schedule."""
+    plant = tmp_path / "plant.json"
+    assert run("generate", "plant", "--orders", "8", "--seed", "3", "-o", str(plant))[0] == 0
+    out = tmp_path / "r.json"
+    code, _, err = run(
+        "solve", str(plant), "--solver", "plan", "--time-limit", "8", "--workers", "1",
+        "--format", "json", "--out", str(out),
+    )  # fmt: skip
+    assert code == 0, err
+    result = json.loads(out.read_text())
+    assert result["solver"] == "plan" and result["schedule"]
+    code, text, err = run("validate", str(plant), str(out))
+    assert code == 0 and "valid" in text + err, text + err
