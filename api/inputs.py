@@ -15,6 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.schemas import JobCreate, JobOptions
 from aps import Problem
@@ -30,6 +31,11 @@ def _errors(exc: ValidationError, prefix: tuple[str | int, ...]) -> list[dict[st
         {"loc": [*prefix, *e["loc"]], "msg": e["msg"], "type": e["type"]}
         for e in exc.errors(include_url=False, include_context=False, include_input=False)
     ]
+
+
+#: Multipart limits: a bundle is a handful of CSV files, the options one field.
+MAX_UPLOAD_FILES = 50
+MAX_UPLOAD_FIELDS = 10
 
 
 def invalid(loc: list[str | int], msg: str, kind: str = "value_error") -> RequestValidationError:
@@ -55,7 +61,10 @@ async def read_submission(request: Request) -> JobCreate:
 
 
 async def _read_upload(request: Request) -> JobCreate:
-    form = await request.form(max_files=50, max_fields=10)
+    try:
+        form = await request.form(max_files=MAX_UPLOAD_FILES, max_fields=MAX_UPLOAD_FIELDS)
+    except StarletteHTTPException as exc:  # Starlette's 400 for too many parts or a broken body
+        raise invalid(["body"], f"unreadable multipart body: {exc.detail}", "multipart") from None
     uploads = [v for k in ("file", "files") for v in form.getlist(k) if isinstance(v, UploadFile)]
     if not uploads:
         raise invalid(

@@ -86,6 +86,15 @@ def test_upload_with_bad_options_or_type(idle_client: TestClient) -> None:
     )
     assert r.status_code == 422
     assert r.json()["detail"][0]["loc"] == ["body", "options", "time_limit"]
+    # more form fields than an upload has (found by Schemathesis): 422 at body, not a 400
+    r = idle_client.post(
+        "/v1/jobs",
+        files={"file": ("p.json", b"{}")},
+        data={f"field{k}": "x" for k in range(11)},
+        headers=headers(),
+    )
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body"]
+    assert "Too many fields" in r.json()["detail"][0]["msg"]
 
 
 def test_gantt_shapes_and_html(client: TestClient) -> None:
