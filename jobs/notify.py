@@ -153,7 +153,7 @@ def sign(secret: str | None, msg_id: str, body: str) -> dict[str, str]:
     return headers
 
 
-def _delay(settings: Settings, attempt: int, retry_after: str | None) -> float | None:
+def retry_delay(settings: Settings, attempt: int, retry_after: str | None) -> float | None:
     """Seconds before attempt ``attempt + 1``; None when the schedule is exhausted."""
     if attempt > len(settings.callback_backoff_seconds):
         return None
@@ -161,6 +161,32 @@ def _delay(settings: Settings, attempt: int, retry_after: str | None) -> float |
     if retry_after is not None and retry_after.isdigit():
         return max(base, float(retry_after))
     return base * random.uniform(0.8, 1.2)
+
+
+def send(
+    settings: Settings, url: str, secret: str | None, msg_id: str, body: str
+) -> tuple[int, str, str | None]:
+    """One signed POST to a callback target: (status code or 0, outcome, Retry-After).
+
+    The outcome is ``delivered``, ``http_<code>``, ``refused`` (a non-public address) or
+    ``error_<exception>``; the caller records it and schedules any retry.
+    """
+    try:
+        response = post(
+            url,
+            content=body,
+            headers=sign(secret, msg_id, body),
+            timeout=settings.callback_timeout_seconds,
+            allow_private=settings.allow_private_callbacks,
+        )
+    except RefusedAddress as exc:
+        log.warning("callback %s to %s refused: %s", msg_id, url, exc)
+        return 0, "refused", None
+    except httpx.HTTPError as exc:
+        return 0, f"error_{type(exc).__name__}", None
+    code = response.status_code
+    retry_after = response.headers.get("retry-after") if code in THROTTLED else None
+    return code, "delivered" if 200 <= code < 300 else f"http_{code}", retry_after
 
 
 def deliver(db: Database, settings: Settings, payload: dict[str, Any]) -> str:
@@ -173,29 +199,14 @@ def deliver(db: Database, settings: Settings, payload: dict[str, Any]) -> str:
         return "no_callback"
     msg_id = f"{job.id}.{job.status}"
     body = json.dumps(event_body(job), separators=(",", ":"))
-    retry_after: str | None = None
-    try:
-        response = post(
-            job.callback_url,
-            content=body,
-            headers=sign(settings.webhook_secret, msg_id, body),
-            timeout=settings.callback_timeout_seconds,
-            allow_private=settings.allow_private_callbacks,
-        )
-        code = response.status_code
-        if code in THROTTLED:
-            retry_after = response.headers.get("retry-after")
-        outcome = "delivered" if 200 <= code < 300 else f"http_{code}"
-    except RefusedAddress as exc:
-        log.warning("job %s callback refused: %s", job_id, exc)
-        code, outcome = 0, "refused"
-    except httpx.HTTPError as exc:
-        code, outcome = 0, f"error_{type(exc).__name__}"[:20]
+    code, outcome, retry_after = send(settings, job.callback_url, settings.webhook_secret,
+                                      msg_id, body)  # fmt: skip
+    outcome = outcome[:20]
     with db.write() as session:
         session.add(JobEvent(job_id=job_id, kind="callback", status=outcome[:20], attempt=attempt))
         if outcome in ("delivered", "refused") or code == 410:
             return outcome
-        delay = _delay(settings, attempt, retry_after)
+        delay = retry_delay(settings, attempt, retry_after)
         if delay is None:
             session.add(JobEvent(job_id=job_id, kind="callback", status="gave_up", attempt=attempt))
             return "gave_up"

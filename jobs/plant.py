@@ -50,7 +50,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
-import httpx
 from pydantic import (
     AwareDatetime,
     BaseModel,
@@ -69,7 +68,7 @@ from aps import Problem, Result, SolveStatus
 from aps.model import Id, Job, MaterialFlow, Receipt
 from aps.result import ScheduledOperation
 from jobs.db import Database
-from jobs.notify import THROTTLED, RefusedAddress, _delay, post, sign
+from jobs.notify import retry_delay, send
 from jobs.settings import Settings
 from jobs.tables import (
     CallbackDelivery,
@@ -1640,24 +1639,8 @@ def deliver_callback(db: Database, settings: Settings, delivery_id: str) -> str:
         delivery.attempts += 1
         attempt, url, body = delivery.attempts, sub.url, json.dumps(delivery.body)
         secret = sub.secret or settings.webhook_secret  # endpoints from before 0004: global
-    retry_after: str | None = None
-    try:
-        response = post(
-            url,
-            content=body,
-            headers=sign(secret, delivery_id, body),
-            timeout=settings.callback_timeout_seconds,
-            allow_private=settings.allow_private_callbacks,
-        )
-        code = response.status_code
-        if code in THROTTLED:
-            retry_after = response.headers.get("retry-after")
-        outcome = "delivered" if 200 <= code < 300 else f"http_{code}"
-    except RefusedAddress as exc:
-        log.warning("callback %s refused: %s", delivery_id, exc)
-        code, outcome = 0, "refused"
-    except httpx.HTTPError as exc:
-        code, outcome = 0, f"error_{type(exc).__name__}"[:40]
+    code, outcome, retry_after = send(settings, url, secret, delivery_id, body)
+    outcome = outcome[:40]
     with db.write() as session:
         delivery = session.get(CallbackDelivery, delivery_id)
         if delivery is None:
@@ -1674,7 +1657,7 @@ def deliver_callback(db: Database, settings: Settings, delivery_id: str) -> str:
         if outcome in ("delivered", "refused"):
             delivery.outcome = outcome
             return outcome
-        wait = _delay(settings, attempt, retry_after)
+        wait = retry_delay(settings, attempt, retry_after)
         if wait is None:
             delivery.outcome = "gave_up"
             return "gave_up"
