@@ -38,6 +38,29 @@ MAX_UPLOAD_FILES = 50
 MAX_UPLOAD_FIELDS = 10
 
 
+#: The multipart upload form, as POST /v1/jobs and PUT /v1/plant document it.
+UPLOAD_FORM: dict[str, Any] = {
+    "schema": {
+        "type": "object",
+        "required": ["file"],
+        "properties": {
+            "file": {
+                "type": "array",
+                "items": {"type": "string", "format": "binary"},
+                "minItems": 1,
+                "description": "A CSV bundle (.zip, or several .csv tables), an "
+                ".xlsx workbook, or plant/problem JSON.",
+            },
+            "options": {
+                "type": "string",
+                "description": "JobOptions as a JSON string.",
+                "example": '{"time_limit": 10}',
+            },
+        },
+    }
+}
+
+
 def invalid(loc: list[str | int], msg: str, kind: str = "value_error") -> RequestValidationError:
     return RequestValidationError([{"loc": loc, "msg": msg, "type": kind}])
 

@@ -17,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import ServiceDep, SolvingTenant, TenantDep, api_key_header
 from api.exports import csv_response, public_rows
-from api.inputs import check_callback, check_limits, invalid, read_submission
+from api.inputs import UPLOAD_FORM, check_callback, check_limits, invalid, read_submission
 from api.schemas import (
     CancelPublic,
     IncumbentPublic,
@@ -70,26 +70,7 @@ SUBMIT_BODY = {
         "required": True,
         "content": {
             "application/json": {"schema": {"$ref": "#/components/schemas/JobCreate"}},
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["file"],
-                    "properties": {
-                        "file": {
-                            "type": "array",
-                            "items": {"type": "string", "format": "binary"},
-                            "minItems": 1,
-                            "description": "A CSV bundle (.zip, or several .csv tables), an "
-                            ".xlsx workbook, or plant/problem JSON.",
-                        },
-                        "options": {
-                            "type": "string",
-                            "description": "JobOptions as a JSON string.",
-                            "example": '{"time_limit": 10}',
-                        },
-                    },
-                }
-            },
+            "multipart/form-data": UPLOAD_FORM,
         },
     }
 }

@@ -15,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import THROTTLED, ServiceDep, SolvingTenant, TenantDep
 from api.exports import csv_response, public_rows
-from api.inputs import invalid, problem_from_files, read_submission
+from api.inputs import UPLOAD_FORM, invalid, problem_from_files, read_submission
 from api.schemas import Message, Problem422, ScheduledOperationPublic
 from api.service import Service
 from aps import Problem, Result
@@ -267,20 +267,7 @@ PUT_BODY: dict[str, Any] = {
                     "options": {"time_limit": 3, "reschedule_time_limit": 3},
                 },
             },
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["file"],
-                    "properties": {
-                        "file": {
-                            "type": "array",
-                            "items": {"type": "string", "format": "binary"},
-                            "minItems": 1,
-                        },
-                        "options": {"type": "string", "description": "JobOptions as JSON."},
-                    },
-                }
-            },
+            "multipart/form-data": UPLOAD_FORM,
         },
     }
 }
