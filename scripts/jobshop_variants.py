@@ -1,10 +1,12 @@
 """Compare job-shop strategy settings side by side (a development probe, not a test).
 
-    .venv/bin/python scripts/jobshop_variants.py share0.7 10 ft10 la24 ta01 ta41
-    .venv/bin/python scripts/jobshop_variants.py seq0.8 10 ft10 la24 ta01 ta41
+    .venv/bin/python scripts/jobshop_variants.py alt 60 ta01 ta02 ta21 ta41
+    .venv/bin/python scripts/jobshop_variants.py nostall 60 ta01 ta02 ta21 ta41
 
-``shareX``: tabu beside CP-SAT for X of the time; ``seqX``: tabu on every worker for X,
-then CP-SAT; ``tabuonly``: no CP-SAT. Gaps are to the best-known upper bounds.
+``alt``: as shipped (tabu and CP-SAT in turns on stalls); ``once``: one hand-over, CP-SAT
+keeps the rest; ``nostall``: tabu for ``TABU_SHARE`` of the time, then CP-SAT (the
+strategy before the stall rule); ``seqX``: ``nostall`` with ``TABU_SHARE`` X;
+``tabuonly``: no CP-SAT. Gaps are to the best-known upper bounds.
 """
 
 from __future__ import annotations
@@ -22,10 +24,14 @@ def main() -> None:
     variant, limit, names = sys.argv[1], float(sys.argv[2]), sys.argv[3:]
     if variant == "tabuonly":
         jobshop.CPSAT_MAX_OPERATIONS = 0
+    elif variant == "once":
+        jobshop.ALTERNATE = False
+    elif variant == "nostall":
+        jobshop.STALL_SHARE = 10.0  # a window longer than any budget
     elif variant.startswith("seq"):
-        jobshop.CPSAT_BESIDE_TABU, jobshop.TABU_SHARE = False, float(variant[3:])
-    elif variant.startswith("share"):
-        jobshop.CPSAT_BESIDE_TABU, jobshop.TABU_SHARE = True, float(variant[5:])
+        jobshop.STALL_SHARE, jobshop.TABU_SHARE = 10.0, float(variant[3:])
+    elif variant != "alt":
+        raise SystemExit(f"unknown variant {variant!r}")
     warm_up()
     bounds, folder = load_bounds(), instance_dir()
     gaps = []
@@ -34,7 +40,9 @@ def main() -> None:
         assert result.makespan is not None
         gap = 100 * (result.makespan - bounds[name].ub) / bounds[name].ub
         gaps.append(gap)
-        print(variant, name, result.makespan, f"{gap:.2f}%", result.status.value, flush=True)
+        rounds = [f"{r['method']}:{r['seconds']}" for r in result.parameters.get("rounds", [])]
+        print(variant, name, result.makespan, f"{gap:.2f}%", result.status.value,
+              " ".join(rounds), flush=True)  # fmt: skip
     print(variant, "mean", f"{sum(gaps) / len(gaps):.2f}%")
 
 

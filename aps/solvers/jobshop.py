@@ -1,11 +1,14 @@
-"""Our strategy for classic job shops: dispatching, tabu search, then CP-SAT.
+"""Our strategy for classic job shops: dispatching, then tabu search and CP-SAT in turns.
 
 The best of several dispatching rules is the first incumbent. Tabu search (numba,
-releasing the GIL) then runs on every worker with its own seed for most of the budget;
-in the last part CP-SAT gets every worker on the full model, hinted with the best
-schedule and its horizon cut to that makespan: it proves optimality on small shops and
-polishes the others. Shops above ``CPSAT_MAX_OPERATIONS`` skip CP-SAT. Every phase only
-ever keeps a better schedule.
+releasing the GIL) then runs on every worker with its own seed, for at most
+``TABU_SHARE`` of the budget and only while it keeps improving; then CP-SAT gets every
+worker on the full model, hinted with the best schedule, its horizon cut to that
+makespan and its bound carried over, while it keeps improving; a stalled method hands
+the incumbent to the other. CP-SAT proves optimality on small shops and its
+neighbourhood search escapes where tabu search is stuck. Shops above
+``CPSAT_MAX_OPERATIONS`` get tabu search only. Every round only ever keeps a better
+schedule.
 """
 
 from __future__ import annotations
@@ -33,13 +36,40 @@ DISPATCH_SHARE = 0.1
 PROBE_OPERATIONS = 200
 PROBE_SECONDS = 2.0
 PROBE_SHARE = 0.2
-#: Whether CP-SAT runs beside the tabu search in phase 1 (else tabu on every worker).
-#: Measured at 10 s on ft10, la24, la27, ta01, ta02, ta11, ta21, ta31, ta41, ta61: tabu on
-#: both workers then CP-SAT was better on 8 of 10 and equal on 2 (mean gap 1.3 % vs 2.2 %;
-#: scripts/jobshop_variants.py, one run each, so a hint rather than proof).
-CPSAT_BESIDE_TABU = False
+#: A method that has not improved the incumbent for this share of the time limit (at least
+#: ``STALL_MIN_SECONDS``) hands it over; CP-SAT gets ``CPSAT_STALL_FACTOR`` times as long.
+STALL_SHARE = 0.1
+STALL_MIN_SECONDS = 1.0
+CPSAT_STALL_FACTOR = 2.0
+#: Whether a stalled CP-SAT hands back to tabu search (else it keeps the rest of the time).
+ALTERNATE = True
 #: Above this many operations CP-SAT is left out: its model would not pay for itself.
 CPSAT_MAX_OPERATIONS = 10_000
+
+
+class _Halt:
+    """An event set when ``outer`` is, or when ``best`` has not improved for ``window`` s."""
+
+    def __init__(self, best: _Best, outer: threading.Event, window: float | None) -> None:
+        self.event = threading.Event()
+        self._done = threading.Event()
+        self._best, self._outer, self._window = best, outer, window
+        self._since = time.monotonic()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._thread.start()
+
+    def _watch(self) -> None:
+        while not self._done.wait(0.05):
+            last = max(self._since, self._best.changed)
+            if self._outer.is_set() or (
+                self._window is not None and time.monotonic() - last >= self._window
+            ):
+                self.event.set()
+                return
+
+    def close(self) -> None:
+        self._done.set()
+        self._thread.join()
 
 
 class _Best:
@@ -55,6 +85,7 @@ class _Best:
         self.on_progress = on_progress
         self.started = started
         self.history: list[Incumbent] = []
+        self.changed = started
 
     def offer(self, schedule: list[ScheduledOperation], value: int | None = None) -> bool:
         value = makespan(schedule) if value is None else value
@@ -62,6 +93,7 @@ class _Best:
             if self.value is not None and value >= self.value:
                 return False
             self.schedule, self.value = schedule, value
+            self.changed = time.monotonic()
             inc = Incumbent(objective=value, bound=self.bound,
                             elapsed=round(time.monotonic() - self.started, 4))  # fmt: skip
             self.history.append(inc)
@@ -101,7 +133,6 @@ def solve_job_shop(
             if k + 1 < len(DISPATCH_RULES) and spent + took > DISPATCH_SHARE * time_limit:
                 break
     stop = stop or threading.Event()
-    tabu_stop = threading.Event()
     optimal = False
     params: dict[str, object] = {}
 
@@ -120,68 +151,71 @@ def solve_job_shop(
         if status == SolveStatus.OPTIMAL:
             return _result(problem, best, True, started, time_limit, workers, seed, params)
 
-    # phase 1: tabu search thread(s) + CP-SAT on the other workers; very large shops get
-    # tabu search on every worker (one CP-SAT model would not even finish presolve)
+    # then rounds: tabu search on every worker while it improves, CP-SAT on every worker
+    # (hinted, horizon cut to the incumbent, bound carried over) while it improves, and
+    # back. A tabu search on a small shop stalls within seconds (ta08 at 60 s: its last
+    # improvement at 1.2 s) while CP-SAT's neighbourhood search keeps finding better
+    # schedules from its hint; a stall hands the incumbent to the other method.
+    # Very large shops get tabu search only (one CP-SAT model would not finish presolve).
     use_cpsat = problem.num_operations <= CPSAT_MAX_OPERATIONS
-    phase1_end = started + (TABU_SHARE if use_cpsat else 1.0) * time_limit
-    cpsat_beside = use_cpsat and CPSAT_BESIDE_TABU
-    n_tabu = 1 if cpsat_beside else max(1, workers)
-
-    def run_tabu(k: int) -> None:
-        assert best.schedule is not None
-        tabu_search(problem, best.schedule, max(0.0, phase1_end - time.monotonic()),
-                    seed=seed + k, lower_bound=best.bound, stop=tabu_stop,
-                    on_improve=best.offer, report_every=max(0.5, time_limit / 50))  # fmt: skip
-
-    threads = [threading.Thread(target=run_tabu, args=(k,), daemon=True) for k in range(n_tabu)]
-    for thread in threads:
-        thread.start()
+    window = max(STALL_MIN_SECONDS, STALL_SHARE * time_limit)
+    tabu_until = started + (TABU_SHARE if use_cpsat else 1.0) * time_limit
+    rounds: list[dict[str, object]] = []
     status = SolveStatus.UNKNOWN
-    if cpsat_beside:
-        assert best.value is not None and best.schedule is not None
-        built = CpsatModel(problem, horizon=best.value)
-        cmax = built.terms[ObjectiveTerm.MAKESPAN]
-        built.model.add(cmax >= lb)
-        built.model.minimize(cmax)
-        built.add_hint(best.schedule)
-        status, _ = _run_cpsat(built, best, max(1, workers - 1), seed,
-                               phase1_end - time.monotonic(), stop)  # fmt: skip
-    else:
-        while not stop.wait(0.05) and time.monotonic() < phase1_end:
-            if any(not t.is_alive() for t in threads):
-                break  # a search reached the lower bound
-    if status == SolveStatus.OPTIMAL or stop.is_set() or not cpsat_beside:
-        tabu_stop.set()
-    for thread in threads:
-        thread.join()
-    if status == SolveStatus.OPTIMAL:
-        optimal = True
-    params["phase1"] = {
-        "tabu_threads": n_tabu,
-        "cpsat_workers": max(1, workers - 1) * cpsat_beside,
-    }
-
-    # phase 2: every worker on CP-SAT, hinted with the best schedule and a cut horizon
-    remaining = deadline - time.monotonic()
-    if (
-        use_cpsat
-        and not optimal
-        and not stop.is_set()
-        and remaining > 0.2
-        and best.value is not None
-    ):
+    k = 0
+    while not optimal and not stop.is_set() and best.value is not None:
         if best.value <= best.bound:
             optimal = True
-        else:
-            built = CpsatModel(problem, horizon=best.value)
-            cmax = built.terms[ObjectiveTerm.MAKESPAN]
-            built.model.add(cmax >= best.bound)
-            built.model.minimize(cmax)
+            break
+        if deadline - time.monotonic() <= 0.2:
+            break
+        t0 = time.monotonic()
+        halt = _Halt(best, stop, window if use_cpsat else None)
+        n_tabu = max(1, workers)
+
+        def run_tabu(seed_k: int, until: float, halt: _Halt = halt) -> None:
             assert best.schedule is not None
-            built.add_hint(best.schedule)
-            status, _ = _run_cpsat(built, best, workers, seed, remaining, stop)
-            optimal = status == SolveStatus.OPTIMAL
-            params["phase2"] = {"cpsat_workers": workers}
+            tabu_search(problem, best.schedule, max(0.0, until - time.monotonic()),
+                        seed=seed_k, lower_bound=best.bound, stop=halt.event,
+                        on_improve=best.offer, report_every=max(0.5, time_limit / 50))  # fmt: skip
+
+        until = tabu_until if not rounds else deadline
+        threads = [
+            threading.Thread(target=run_tabu, args=(seed + k + i, until), daemon=True)
+            for i in range(n_tabu)
+        ]
+        k += n_tabu
+        for thread in threads:
+            thread.start()
+        while not halt.event.wait(0.05) and time.monotonic() < until:
+            if any(not t.is_alive() for t in threads):
+                break  # a search reached the lower bound or found a one-block path
+        halt.event.set()
+        for thread in threads:
+            thread.join()
+        halt.close()
+        rounds.append({"method": "tabu", "threads": n_tabu,
+                       "seconds": round(time.monotonic() - t0, 3)})  # fmt: skip
+        if not use_cpsat:
+            break
+        remaining = deadline - time.monotonic()
+        if remaining <= 0.2 or stop.is_set() or best.value is None or best.value <= best.bound:
+            continue
+        t0 = time.monotonic()
+        built = CpsatModel(problem, horizon=best.value)
+        cmax = built.terms[ObjectiveTerm.MAKESPAN]
+        built.model.add(cmax >= best.bound)
+        built.model.minimize(cmax)
+        assert best.schedule is not None
+        built.add_hint(best.schedule)
+        halt = _Halt(best, stop, CPSAT_STALL_FACTOR * window if ALTERNATE else None)
+        status, _ = _run_cpsat(built, best, workers, seed + k, remaining, halt.event)
+        halt.close()
+        k += 1
+        rounds.append({"method": "cpsat", "workers": workers,
+                       "seconds": round(time.monotonic() - t0, 3)})  # fmt: skip
+        optimal = status == SolveStatus.OPTIMAL
+    params["rounds"] = rounds
     if best.value is not None and best.value <= best.bound:
         optimal = True
     return _result(problem, best, optimal, started, time_limit, workers, seed, params)
