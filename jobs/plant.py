@@ -475,7 +475,10 @@ def parse_event(raw: bytes) -> tuple[Envelope, _Data]:
     except ValidationError as exc:
         raise Invalid(pydantic_rejections(exc, ["body"])) from None
     try:
-        data = DATA_MODELS[envelope.type].model_validate(envelope.data)
+        # JSON types as the schema states them (strict): `true` is not tick 1 nor a
+        # quantity of 1, and "5" is not a number
+        model = DATA_MODELS[envelope.type]
+        data = model.model_validate_json(json.dumps(envelope.data), strict=True)
     except ValidationError as exc:
         raise Invalid(pydantic_rejections(exc, ["body", "data"])) from None
     return envelope, data
