@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 JSSP   ?= ../shared/jssp
 
-.PHONY: install run test lint check bench bench-sample10 bench-sample60 bench-taillard bench-classic bench-scale bench-service worker format clean crosscheck-full browser
+.PHONY: install run test lint check bench bench-sample10 bench-sample60 bench-15x15 bench-taillard bench-classic bench-scale bench-service worker format clean crosscheck-full browser
 
 install: $(STAMP)
 
@@ -53,6 +53,12 @@ bench-sample60: install
 	mkdir -p results
 	$(BENCH) $(SAMPLE) --time-limit 60 --baseline plain,pyjobshop \
 		--out results/ta-sample-60.csv --markdown results/ta-sample-60.md
+
+## The whole 15x15 class (ta01-ta10) at 60 s against both peers, our closest class (30 minutes).
+bench-15x15: install
+	mkdir -p results
+	$(BENCH) ta01 ta02 ta03 ta04 ta05 ta06 ta07 ta08 ta09 ta10 --time-limit 60 \
+		--baseline plain,pyjobshop --out results/ta-15x15-60.csv --markdown results/ta-15x15-60.md
 
 ## All of Taillard's 80 instances at 60 s, ours only (80 minutes).
 bench-taillard: install
