@@ -161,7 +161,7 @@ def solve_job_shop(
     window = max(STALL_MIN_SECONDS, STALL_SHARE * time_limit)
     tabu_until = started + (TABU_SHARE if use_cpsat else 1.0) * time_limit
     rounds: list[dict[str, object]] = []
-    status = SolveStatus.UNKNOWN
+    n_tabu = max(1, workers)
     k = 0
     while not optimal and not stop.is_set() and best.value is not None:
         if best.value <= best.bound:
@@ -171,7 +171,6 @@ def solve_job_shop(
             break
         t0 = time.monotonic()
         halt = _Halt(best, stop, window if use_cpsat else None)
-        n_tabu = max(1, workers)
 
         def run_tabu(seed_k: int, until: float, halt: _Halt = halt) -> None:
             assert best.schedule is not None
