@@ -1,12 +1,15 @@
-"""Tabu search on the job shop's disjunctive graph (N5 neighbourhood), compiled with numba.
+"""Tabu search on the job shop's disjunctive graph (N7 neighbourhood), compiled with numba.
 
-A solution is one sequence per machine. Each iteration computes heads by a topological
-pass, walks one critical path, splits it into blocks of consecutive operations on one
-machine, and tries the N5 moves (swap the first two or the last two operations of a
-block, Nowicki & Smutnicki 1996). The best non-tabu move is applied (a tabu move is
-allowed when it beats the best makespan); after a long stall the search jumps back to
-the best solution and perturbs it. Swapping adjacent critical operations never creates
-a cycle, so every visited solution is feasible.
+A solution is one sequence per machine. Each iteration times the graph (heads by a
+topological pass, tails back along it), walks one critical path, splits it into blocks
+of consecutive operations on one machine and ranks the N7 moves (Zhang et al. 2007:
+any operation of a block to its front or back, the first or last into its interior) by
+Balas & Vazacopoulos's estimate, which re-times only the moved run. Moves that could
+close a cycle are left out. The best move that does not restore a recently reversed
+machine order is applied (a forbidden one is allowed when it beats the best makespan);
+after a long stall the search jumps back to the best solution and perturbs it. Shops
+too large for the table of forbidden orders use the N5 swaps (Nowicki & Smutnicki 1996)
+with a short list of forbidden swaps instead.
 """
 
 from __future__ import annotations
@@ -206,6 +209,204 @@ def _critical_moves(dur: I64, jp: I64, mpred: I64, start: I64, path: I64, mu: I6
 
 
 @njit(cache=True, nogil=True)
+def _tails(dur: I64, js: I64, msucc: I64, order: I64, tail: I64) -> None:
+    """Longest path from each operation's end to the sink, in reverse topological ``order``."""
+    for i in range(dur.shape[0] - 1, -1, -1):
+        k = order[i]
+        t = 0
+        s = js[k]
+        if s >= 0 and tail[s] + dur[s] > t:
+            t = tail[s] + dur[s]
+        s = msucc[k]
+        if s >= 0 and tail[s] + dur[s] > t:
+            t = tail[s] + dur[s]
+        tail[k] = t
+
+
+@njit(cache=True, nogil=True)
+def _shift(a: int, b: int, seq: I64, pos: I64, machine: I64, mpred: I64, msucc: I64) -> None:
+    """Move the operation at ``seq[a]`` to index ``b`` of its machine's run; the rest shift."""
+    x = seq[a]
+    if a < b:
+        for i in range(a, b):
+            seq[i] = seq[i + 1]
+    else:
+        for i in range(a, b, -1):
+            seq[i] = seq[i - 1]
+    seq[b] = x
+    lo, hi, n = min(a, b), max(a, b), seq.shape[0]
+    for i in range(lo, hi + 1):
+        pos[seq[i]] = i
+    for i in range(max(lo - 1, 0), min(hi + 2, n)):
+        k = seq[i]
+        mpred[k] = seq[i - 1] if i > 0 and machine[seq[i - 1]] == machine[k] else -1
+        msucc[k] = seq[i + 1] if i + 1 < n and machine[seq[i + 1]] == machine[k] else -1
+
+
+@njit(cache=True, nogil=True)
+def _estimate(
+    a: int, b: int, seq: I64, dur: I64, jp: I64, js: I64, machine: I64,
+    head: I64, tail: I64, buf: I64,
+) -> int:  # fmt: skip
+    """Makespan estimate of moving ``seq[a]`` to index ``b`` (Balas & Vazacopoulos 1998).
+
+    Heads along the moved run in its new order and tails back along it, each with the job
+    neighbours' old values: O(run length) instead of a full pass over the graph.
+    """
+    lo, hi, n = min(a, b), max(a, b), seq.shape[0]
+    m = hi - lo + 1
+    x = seq[a]
+    if a < b:
+        for i in range(m - 1):
+            buf[i] = seq[lo + 1 + i]
+        buf[m - 1] = x
+    else:
+        buf[0] = x
+        for i in range(1, m):
+            buf[i] = seq[lo + i - 1]
+    prev = seq[lo - 1] if lo > 0 and machine[seq[lo - 1]] == machine[x] else -1
+    nxt = seq[hi + 1] if hi + 1 < n and machine[seq[hi + 1]] == machine[x] else -1
+    end = head[prev] + dur[prev] if prev >= 0 else 0
+    for i in range(m):
+        k = buf[i]
+        r = end
+        p = jp[k]
+        if p >= 0 and head[p] + dur[p] > r:
+            r = head[p] + dur[p]
+        buf[m + i] = r
+        end = r + dur[k]
+    after = tail[nxt] + dur[nxt] if nxt >= 0 else 0
+    value = 0
+    for i in range(m - 1, -1, -1):
+        k = buf[i]
+        q = after
+        s = js[k]
+        if s >= 0 and tail[s] + dur[s] > q:
+            q = tail[s] + dur[s]
+        if buf[m + i] + dur[k] + q > value:
+            value = buf[m + i] + dur[k] + q
+        after = q + dur[k]
+    return value
+
+
+@njit(cache=True, nogil=True)
+def _acyclic(a: int, b: int, seq: I64, dur: I64, jp: I64, js: I64, head: I64, tail: I64) -> bool:
+    """Whether moving ``seq[a]`` to index ``b`` surely keeps the graph acyclic.
+
+    Moving x behind v closes a cycle only if x's job successor reaches v, which would
+    make its tail at least v's duration plus tail; symmetrically in front of u.
+    """
+    x = seq[a]
+    if a < b:
+        v = seq[b]
+        return js[x] < 0 or tail[js[x]] < tail[v] + dur[v]
+    u = seq[b]
+    return jp[x] < 0 or head[jp[x]] < head[u] + dur[u]
+
+
+@njit(cache=True, nogil=True)
+def _n7_moves(
+    seq: I64, dur: I64, jp: I64, js: I64, mpred: I64, pos: I64, head: I64, tail: I64,
+    path: I64, ma: I64, mb: I64, wide: bool,
+) -> int:  # fmt: skip
+    """N7 moves (Zhang et al. 2007) of one critical path, as seq index pairs (ma, mb).
+
+    In each block of two or more operations: every operation to the block's front or
+    back, and the first or last operation into its interior; the adjacent swaps of N5
+    are among them. Moves that might close a cycle are left out. Returns how many
+    (0: one block or one job chain is critical, so the schedule is optimal).
+    """
+    n = dur.shape[0]
+    last = 0
+    for k in range(n):
+        if head[k] + dur[k] > head[last] + dur[last]:
+            last = k
+    plen = 0
+    k = last
+    while k >= 0:
+        path[plen] = k
+        plen += 1
+        a = mpred[k]
+        if a >= 0 and head[a] + dur[a] == head[k]:
+            k = a
+        elif jp[k] >= 0 and head[jp[k]] + dur[jp[k]] == head[k]:
+            k = jp[k]
+        else:
+            k = -1
+    nm = 0
+    i = plen - 1  # path[plen-1] is the first operation; blocks are machine-adjacent runs
+    while i >= 0:
+        j = i
+        while j - 1 >= 0 and mpred[path[j - 1]] == path[j]:
+            j -= 1
+        if i > j and not wide:
+            s, e = pos[path[i]], pos[path[j]]
+            if i < plen - 1:
+                ma[nm], mb[nm] = s + 1, s
+                nm += 1
+            if j > 0 and not (e == s + 1 and i < plen - 1):
+                ma[nm], mb[nm] = e - 1, e
+                nm += 1
+        elif i > j:
+            s, e = pos[path[i]], pos[path[j]]
+            for c in range(s + 1, e + 1):  # to the front
+                if _acyclic(c, s, seq, dur, jp, js, head, tail):
+                    ma[nm], mb[nm] = c, s
+                    nm += 1
+            for c in range(s, e):  # to the back
+                if (c > s or e > s + 1) and _acyclic(c, e, seq, dur, jp, js, head, tail):
+                    ma[nm], mb[nm] = c, e
+                    nm += 1
+            for c in range(s + 2, e):  # the first into the interior
+                if _acyclic(s, c, seq, dur, jp, js, head, tail):
+                    ma[nm], mb[nm] = s, c
+                    nm += 1
+            for c in range(s + 1, e - 1):  # the last into the interior
+                if _acyclic(e, c, seq, dur, jp, js, head, tail):
+                    ma[nm], mb[nm] = e, c
+                    nm += 1
+        i = j - 1
+    return nm
+
+
+@njit(cache=True, nogil=True)
+def _arcs_tabu(a: int, b: int, seq: I64, row: I64, rank: I64, arcs: I64, it: int) -> bool:
+    """Whether moving ``seq[a]`` to index ``b`` re-creates an order forbidden until later."""
+    x = seq[a]
+    if a < b:  # x goes behind seq[a+1..b]: each of them now precedes x
+        for i in range(a + 1, b + 1):
+            if arcs[row[seq[i]] + rank[x]] > it:
+                return True
+    else:  # x goes in front of seq[b..a-1]
+        for i in range(b, a):
+            if arcs[row[x] + rank[seq[i]]] > it:
+                return True
+    return False
+
+
+@njit(cache=True, nogil=True)
+def _swap_tabu(a: int, b: int, seq: I64, fu: I64, fv: I64, until: I64, it: int) -> bool:
+    """Whether swapping ``seq[a]`` and its neighbour ``seq[b]`` restores a forbidden order."""
+    first, second = seq[max(a, b)], seq[min(a, b)]  # the order the swap creates
+    for t in range(fu.shape[0]):  # noqa: SIM110 (numba compiles loops, not generators)
+        if until[t] > it and fu[t] == first and fv[t] == second:
+            return True
+    return False
+
+
+@njit(cache=True, nogil=True)
+def _forbid(a: int, b: int, seq: I64, row: I64, rank: I64, arcs: I64, until: int) -> None:
+    """Before moving ``seq[a]`` to ``b``: forbid restoring the orders the move reverses."""
+    x = seq[a]
+    if a < b:
+        for i in range(a + 1, b + 1):
+            arcs[row[x] + rank[seq[i]]] = until
+    else:
+        for i in range(b, a):
+            arcs[row[seq[i]] + rank[x]] = until
+
+
+@njit(cache=True, nogil=True)
 def _search(
     dur: I64,
     jp: I64,
@@ -218,9 +419,18 @@ def _search(
     tenure: int,
     seed: int,
     state: I64,
+    row: I64,
+    rank: I64,
+    arcs: I64,
+    wide: bool,
 ) -> int:
     """Run ``iterations`` tabu steps from ``seq``; keeps the best in ``best_seq``.
 
+    Moves are N7's (``wide``) or N5's, ranked by their estimate; the chosen one is
+    applied and the graph re-timed exactly. A move may not restore, for a random
+    tenure, any machine order that a recent move reversed (``arcs`` holds, per ordered
+    pair of operations on one machine, the iteration until which it is forbidden; N5
+    keeps a ring of its recent swaps instead).
     ``state`` carries [best makespan, stall counter, iterations, restarts without an
     improvement, optimal flag] between calls.
     """
@@ -229,47 +439,50 @@ def _search(
     mpred = np.empty(n, np.int64)
     msucc = np.empty(n, np.int64)
     pos = np.empty(n, np.int64)
-    start = np.empty(n, np.int64)
+    head = np.empty(n, np.int64)
+    tail = np.empty(n, np.int64)
     indeg = np.empty(n, np.int64)
-    queue = np.empty(n, np.int64)
+    order = np.empty(n, np.int64)
     path = np.empty(n, np.int64)
+    ma = np.empty(4 * n + 4, np.int64)
+    mb = np.empty(4 * n + 4, np.int64)
     mu = np.empty(2 * n, np.int64)
     mv = np.empty(2 * n, np.int64)
-    ties = np.empty(2 * n, np.int64)
-    tabu_u = np.full(64, -1, np.int64)
-    tabu_v = np.full(64, -1, np.int64)
-    tabu_len = min(tenure, 64)
-    tabu_at = 0
+    ties = np.empty(4 * n + 4, np.int64)
+    buf = np.empty(2 * n + 2, np.int64)
+    fu = np.full(64, -1, np.int64)
+    fv = np.full(64, -1, np.int64)
+    funtil = np.zeros(64, np.int64)
+    fat = 0
     for p in range(n):
         pos[seq[p]] = p
     _links(seq, machine, n, mpred, msucc)
     best = state[0]
     stall = state[1]
-    it0 = state[2]
+    it = state[2]
     kicks = state[3]
-    cur = _heads(dur, jp, js, mpred, msucc, start, indeg, queue)
+    cur = _heads(dur, jp, js, mpred, msucc, head, indeg, order)
+    _tails(dur, js, msucc, order, tail)
     if best < 0 or cur < best:
         best = cur
         best_seq[:] = seq
     for _ in range(iterations):
-        nm = _critical_moves(dur, jp, mpred, start, path, mu, mv)
+        it += 1
+        nm = _n7_moves(seq, dur, jp, js, mpred, pos, head, tail, path, ma, mb, wide)
         if nm == 0:
             state[4] = 1  # one block or one job chain is critical: a lower bound, optimal
             break
         best_val = 1 << 62
         nties = 0
         for q in range(nm):
-            u, v = mu[q], mv[q]
-            is_tabu = False
-            for t in range(tabu_len):
-                if tabu_u[t] == v and tabu_v[t] == u:
-                    is_tabu = True
-                    break
-            _swap(u, v, seq, pos, mpred, msucc)
-            val = _heads(dur, jp, js, mpred, msucc, start, indeg, queue)
-            _swap(v, u, seq, pos, mpred, msucc)
-            if val < 0 or (is_tabu and val >= best):
-                continue
+            a, b = ma[q], mb[q]
+            val = _estimate(a, b, seq, dur, jp, js, machine, head, tail, buf)
+            if val >= best and (
+                _arcs_tabu(a, b, seq, row, rank, arcs, it)
+                if wide
+                else _swap_tabu(a, b, seq, fu, fv, funtil, it)
+            ):
+                continue  # tabu, and not good enough to override it
             if val < best_val:
                 best_val = val
                 nties = 0
@@ -277,12 +490,19 @@ def _search(
                 ties[nties] = q
                 nties += 1
         q = ties[np.random.randint(nties)] if nties > 0 else np.random.randint(nm)
-        u, v = mu[q], mv[q]
-        _swap(u, v, seq, pos, mpred, msucc)
-        tabu_u[tabu_at] = u
-        tabu_v[tabu_at] = v
-        tabu_at = (tabu_at + 1) % tabu_len
-        cur = _heads(dur, jp, js, mpred, msucc, start, indeg, queue)
+        a, b = ma[q], mb[q]
+        span = it + tenure + np.random.randint(tenure // 2 + 1)
+        if wide:
+            _forbid(a, b, seq, row, rank, arcs, span)
+        else:  # forbid restoring the swapped pair's order, in a ring of recent swaps
+            fu[fat], fv[fat], funtil[fat] = seq[min(a, b)], seq[max(a, b)], span
+            fat = (fat + 1) % fu.shape[0]
+        _shift(a, b, seq, pos, machine, mpred, msucc)
+        cur = _heads(dur, jp, js, mpred, msucc, head, indeg, order)
+        if cur < 0:  # cannot happen after the cycle test; undo rather than trust it
+            _shift(b, a, seq, pos, machine, mpred, msucc)
+            cur = _heads(dur, jp, js, mpred, msucc, head, indeg, order)
+        _tails(dur, js, msucc, order, tail)
         if cur < best:
             best = cur
             best_seq[:] = seq
@@ -291,29 +511,28 @@ def _search(
         else:
             stall += 1
         if stall >= stall_limit:
-            # back to the best, then a kick of random critical moves that grows while
-            # restarts keep failing (moves are recomputed after every step)
+            # back to the best, then a kick of random critical swaps that grows while
+            # restarts keep failing; the clock jumps so that every tabu entry expires
             kicks += 1
             seq[:] = best_seq
             for p in range(n):
                 pos[seq[p]] = p
             _links(seq, machine, n, mpred, msucc)
-            cur = _heads(dur, jp, js, mpred, msucc, start, indeg, queue)
+            cur = _heads(dur, jp, js, mpred, msucc, head, indeg, order)
             strength = min(2 + kicks, 2 + n // 10)
             for _ in range(strength):
-                nk = _critical_moves(dur, jp, mpred, start, path, mu, mv)
+                nk = _critical_moves(dur, jp, mpred, head, path, mu, mv)
                 if nk == 0:
                     break
                 q = np.random.randint(nk)
                 _swap(mu[q], mv[q], seq, pos, mpred, msucc)
-                cur = _heads(dur, jp, js, mpred, msucc, start, indeg, queue)
+                cur = _heads(dur, jp, js, mpred, msucc, head, indeg, order)
+            _tails(dur, js, msucc, order, tail)
             stall = 0
-            for t in range(64):
-                tabu_u[t] = -1
-                tabu_v[t] = -1
+            it += 2 * tenure + 2
     state[0] = best
     state[1] = stall
-    state[2] = it0 + iterations
+    state[2] = it
     state[3] = kicks
     return best
 
@@ -329,6 +548,26 @@ def _starts_of(dur: I64, jp: I64, js: I64, machine: I64, seq: I64) -> I64:
     _links(seq, machine, n, mpred, msucc)
     _heads(dur, jp, js, mpred, msucc, start, indeg, queue)
     return start
+
+
+#: Largest table of forbidden machine orders (one int64 per ordered pair of operations on
+#: a machine) for the N7 neighbourhood; bigger shops use N5, which needs no table.
+ORDER_TABLE_MAX = 4_000_000
+
+
+def _order_table(machine: I64, n_machines: int) -> tuple[I64, I64, I64]:
+    """Index of the pair (u, v) in the table: ``row[u] + rank[v]``; an empty table if too big."""
+    count = np.bincount(machine, minlength=n_machines).astype(np.int64)
+    rank = np.zeros(len(machine), dtype=np.int64)
+    seen = np.zeros(n_machines, dtype=np.int64)
+    for k, m in enumerate(machine):
+        rank[k] = seen[m]
+        seen[m] += 1
+    offset = np.concatenate(([0], np.cumsum(count * count)[:-1])).astype(np.int64)
+    row = offset[machine] + rank * count[machine]
+    size = int((count * count).sum())
+    arcs = np.zeros(size if size <= ORDER_TABLE_MAX else 1, dtype=np.int64)
+    return row, rank, arcs
 
 
 def warm_up() -> None:
@@ -376,6 +615,8 @@ def tabu_search(
     tenure = int(min(60, 8 + n // a.n_machines // 2))
     stall = stall_limit if stall_limit is not None else max(500, 4 * n)
     state = np.asarray([-1, 0, 0, 0, 0], dtype=np.int64)
+    row, rank, arcs = _order_table(a.machine, a.n_machines)
+    wide = arcs.shape[0] > 1
     deadline = time.monotonic() + time_limit
     chunk = 50
     round_ = 0
@@ -384,7 +625,7 @@ def tabu_search(
     while True:
         t0 = time.monotonic()
         best = _search(a.duration, a.job_pred, a.job_succ, a.machine, seq, best_seq, chunk,
-                       stall, tenure, seed + round_, state)  # fmt: skip
+                       stall, tenure, seed + round_, state, row, rank, arcs, wide)  # fmt: skip
         round_ += 1
         took = time.monotonic() - t0
         if (
