@@ -147,68 +147,6 @@ def _heads(
 
 
 @njit(cache=True, nogil=True)
-def _swap(u: int, v: int, seq: I64, pos: I64, mpred: I64, msucc: I64) -> None:
-    """Swap machine-adjacent u (before v) and v."""
-    pu, pv = pos[u], pos[v]
-    seq[pu], seq[pv] = v, u
-    pos[u], pos[v] = pv, pu
-    a = mpred[u]
-    b = msucc[v]
-    mpred[v] = a
-    msucc[v] = u
-    mpred[u] = v
-    msucc[u] = b
-    if a >= 0:
-        msucc[a] = v
-    if b >= 0:
-        mpred[b] = u
-
-
-@njit(cache=True, nogil=True)
-def _critical_moves(dur: I64, jp: I64, mpred: I64, start: I64, path: I64, mu: I64, mv: I64) -> int:
-    """N5 moves of one critical path into (mu, mv); returns how many (0: optimal)."""
-    n = dur.shape[0]
-    last = 0
-    for k in range(n):
-        if start[k] + dur[k] > start[last] + dur[last]:
-            last = k
-    plen = 0
-    k = last
-    while k >= 0:
-        path[plen] = k
-        plen += 1
-        a = mpred[k]
-        if a >= 0 and start[a] + dur[a] == start[k]:
-            k = a
-        elif jp[k] >= 0 and start[jp[k]] + dur[jp[k]] == start[k]:
-            k = jp[k]
-        else:
-            k = -1
-    # path[plen-1] is the first operation; blocks are machine-adjacent runs
-    nm = 0
-    i = plen - 1
-    first_block = True
-    while i >= 0:
-        j = i
-        while j - 1 >= 0 and mpred[path[j - 1]] == path[j]:
-            j -= 1
-        size = i - j + 1
-        last_block = j == 0
-        if size >= 2:
-            if not first_block:
-                mu[nm] = path[i]
-                mv[nm] = path[i - 1]
-                nm += 1
-            if not last_block and not (size == 2 and not first_block):
-                mu[nm] = path[j + 1]
-                mv[nm] = path[j]
-                nm += 1
-        first_block = False
-        i = j - 1
-    return nm
-
-
-@njit(cache=True, nogil=True)
 def _tails(dur: I64, js: I64, msucc: I64, order: I64, tail: I64) -> None:
     """Longest path from each operation's end to the sink, in reverse topological ``order``."""
     for i in range(dur.shape[0] - 1, -1, -1):
@@ -293,15 +231,28 @@ def _estimate(
 def _acyclic(a: int, b: int, seq: I64, dur: I64, jp: I64, js: I64, head: I64, tail: I64) -> bool:
     """Whether moving ``seq[a]`` to index ``b`` surely keeps the graph acyclic.
 
-    Moving x behind v closes a cycle only if x's job successor reaches v, which would
-    make its tail at least v's duration plus tail; symmetrically in front of u.
+    Moving x behind v closes a cycle only if x's job successor is v or reaches v, which
+    would make its tail at least v's duration plus tail; symmetrically in front of u.
     """
     x = seq[a]
     if a < b:
         v = seq[b]
-        return js[x] < 0 or tail[js[x]] < tail[v] + dur[v]
+        return js[x] < 0 or (js[x] != v and tail[js[x]] < tail[v] + dur[v])
     u = seq[b]
-    return jp[x] < 0 or head[jp[x]] < head[u] + dur[u]
+    return jp[x] < 0 or (jp[x] != u and head[jp[x]] < head[u] + dur[u])
+
+
+@njit(cache=True, nogil=True)
+def _add(
+    a: int, b: int, seq: I64, dur: I64, jp: I64, js: I64, head: I64, tail: I64,
+    ma: I64, mb: I64, nm: int,
+) -> int:  # fmt: skip
+    if _acyclic(a, b, seq, dur, jp, js, head, tail) or (
+        abs(a - b) == 1 and _acyclic(b, a, seq, dur, jp, js, head, tail)  # a swap: either test
+    ):
+        ma[nm], mb[nm] = a, b
+        return nm + 1
+    return nm
 
 
 @njit(cache=True, nogil=True)
@@ -309,12 +260,15 @@ def _n7_moves(
     seq: I64, dur: I64, jp: I64, js: I64, mpred: I64, pos: I64, head: I64, tail: I64,
     path: I64, ma: I64, mb: I64, wide: bool,
 ) -> int:  # fmt: skip
-    """N7 moves (Zhang et al. 2007) of one critical path, as seq index pairs (ma, mb).
+    """N7 (Zhang et al. 2007) or N5 moves of one critical path, as seq index pairs (ma, mb).
 
-    In each block of two or more operations: every operation to the block's front or
-    back, and the first or last operation into its interior; the adjacent swaps of N5
-    are among them. Moves that might close a cycle are left out. Returns how many
-    (0: one block or one job chain is critical, so the schedule is optimal).
+    N7, in each block of two or more operations: any operation to the block's front or
+    back, and the first or last operation into its interior. N5: swap the first two or
+    the last two, except the swaps that keep the first block's last operation or the
+    last block's first (they cannot shorten the path; N7 here still tries its moves of
+    that kind). Moves that might close a cycle are left out. Returns how many; 0 when
+    no move can shorten the path (it is one job's chain or one machine's run from time
+    0, a lower bound: optimal); -1 when the cycle test left none of the candidates.
     """
     n = dur.shape[0]
     last = 0
@@ -334,39 +288,38 @@ def _n7_moves(
         else:
             k = -1
     nm = 0
+    candidates = 0
     i = plen - 1  # path[plen-1] is the first operation; blocks are machine-adjacent runs
     while i >= 0:
         j = i
         while j - 1 >= 0 and mpred[path[j - 1]] == path[j]:
             j -= 1
-        if i > j and not wide:
+        first, final = i == plen - 1, j == 0
+        if i > j and not (first and final):
             s, e = pos[path[i]], pos[path[j]]
-            if i < plen - 1:
-                ma[nm], mb[nm] = s + 1, s
-                nm += 1
-            if j > 0 and not (e == s + 1 and i < plen - 1):
-                ma[nm], mb[nm] = e - 1, e
-                nm += 1
-        elif i > j:
-            s, e = pos[path[i]], pos[path[j]]
-            for c in range(s + 1, e + 1):  # to the front
-                if _acyclic(c, s, seq, dur, jp, js, head, tail):
-                    ma[nm], mb[nm] = c, s
-                    nm += 1
-            for c in range(s, e):  # to the back
-                if (c > s or e > s + 1) and _acyclic(c, e, seq, dur, jp, js, head, tail):
-                    ma[nm], mb[nm] = c, e
-                    nm += 1
-            for c in range(s + 2, e):  # the first into the interior
-                if _acyclic(s, c, seq, dur, jp, js, head, tail):
-                    ma[nm], mb[nm] = s, c
-                    nm += 1
-            for c in range(s + 1, e - 1):  # the last into the interior
-                if _acyclic(e, c, seq, dur, jp, js, head, tail):
-                    ma[nm], mb[nm] = e, c
-                    nm += 1
+            if not wide:
+                if not first:
+                    candidates += 1
+                    nm = _add(s + 1, s, seq, dur, jp, js, head, tail, ma, mb, nm)
+                if not final and not (e == s + 1 and not first):
+                    candidates += 1
+                    nm = _add(e - 1, e, seq, dur, jp, js, head, tail, ma, mb, nm)
+            else:
+                for c in range(s + 1, e + 1):  # to the front
+                    candidates += 1
+                    nm = _add(c, s, seq, dur, jp, js, head, tail, ma, mb, nm)
+                for c in range(s, e):  # to the back
+                    if c > s or e > s + 1:  # (s, s+1) is the front move's swap
+                        candidates += 1
+                        nm = _add(c, e, seq, dur, jp, js, head, tail, ma, mb, nm)
+                for c in range(s + 2, e):  # the first into the interior
+                    candidates += 1
+                    nm = _add(s, c, seq, dur, jp, js, head, tail, ma, mb, nm)
+                for c in range(s + 1, e - 1):  # the last into the interior
+                    candidates += 1
+                    nm = _add(e, c, seq, dur, jp, js, head, tail, ma, mb, nm)
         i = j - 1
-    return nm
+    return -1 if nm == 0 and candidates > 0 else nm
 
 
 @njit(cache=True, nogil=True)
@@ -422,17 +375,18 @@ def _search(
     row: I64,
     rank: I64,
     arcs: I64,
+    ring: I64,
     wide: bool,
 ) -> int:
     """Run ``iterations`` tabu steps from ``seq``; keeps the best in ``best_seq``.
 
     Moves are N7's (``wide``) or N5's, ranked by their estimate; the chosen one is
     applied and the graph re-timed exactly. A move may not restore, for a random
-    tenure, any machine order that a recent move reversed (``arcs`` holds, per ordered
+    tenure, any machine order that a recent move reversed: ``arcs`` holds, per ordered
     pair of operations on one machine, the iteration until which it is forbidden; N5
-    keeps a ring of its recent swaps instead).
+    keeps its recent swaps in ``ring`` (3 rows: first, second, until) instead.
     ``state`` carries [best makespan, stall counter, iterations, restarts without an
-    improvement, optimal flag] between calls.
+    improvement, optimal flag, next ring slot] between calls.
     """
     np.random.seed(seed)
     n = dur.shape[0]
@@ -446,21 +400,13 @@ def _search(
     path = np.empty(n, np.int64)
     ma = np.empty(4 * n + 4, np.int64)
     mb = np.empty(4 * n + 4, np.int64)
-    mu = np.empty(2 * n, np.int64)
-    mv = np.empty(2 * n, np.int64)
     ties = np.empty(4 * n + 4, np.int64)
     buf = np.empty(2 * n + 2, np.int64)
-    fu = np.full(64, -1, np.int64)
-    fv = np.full(64, -1, np.int64)
-    funtil = np.zeros(64, np.int64)
-    fat = 0
+    fu, fv, funtil = ring[0], ring[1], ring[2]
     for p in range(n):
         pos[seq[p]] = p
     _links(seq, machine, n, mpred, msucc)
-    best = state[0]
-    stall = state[1]
-    it = state[2]
-    kicks = state[3]
+    best, stall, it, kicks, fat = state[0], state[1], state[2], state[3], state[5]
     cur = _heads(dur, jp, js, mpred, msucc, head, indeg, order)
     _tails(dur, js, msucc, order, tail)
     if best < 0 or cur < best:
@@ -470,70 +416,71 @@ def _search(
         it += 1
         nm = _n7_moves(seq, dur, jp, js, mpred, pos, head, tail, path, ma, mb, wide)
         if nm == 0:
-            state[4] = 1  # one block or one job chain is critical: a lower bound, optimal
+            state[4] = 1  # one job chain or one machine run is critical: optimal
             break
-        best_val = 1 << 62
-        nties = 0
-        for q in range(nm):
-            a, b = ma[q], mb[q]
-            val = _estimate(a, b, seq, dur, jp, js, machine, head, tail, buf)
-            if val >= best and (
-                _arcs_tabu(a, b, seq, row, rank, arcs, it)
-                if wide
-                else _swap_tabu(a, b, seq, fu, fv, funtil, it)
-            ):
-                continue  # tabu, and not good enough to override it
-            if val < best_val:
-                best_val = val
-                nties = 0
-            if val == best_val:
-                ties[nties] = q
-                nties += 1
-        q = ties[np.random.randint(nties)] if nties > 0 else np.random.randint(nm)
-        a, b = ma[q], mb[q]
-        span = it + tenure + np.random.randint(tenure // 2 + 1)
-        if wide:
-            _forbid(a, b, seq, row, rank, arcs, span)
-        else:  # forbid restoring the swapped pair's order, in a ring of recent swaps
-            fu[fat], fv[fat], funtil[fat] = seq[min(a, b)], seq[max(a, b)], span
-            fat = (fat + 1) % fu.shape[0]
-        _shift(a, b, seq, pos, machine, mpred, msucc)
-        cur = _heads(dur, jp, js, mpred, msucc, head, indeg, order)
-        if cur < 0:  # cannot happen after the cycle test; undo rather than trust it
-            _shift(b, a, seq, pos, machine, mpred, msucc)
-            cur = _heads(dur, jp, js, mpred, msucc, head, indeg, order)
-        _tails(dur, js, msucc, order, tail)
-        if cur < best:
-            best = cur
-            best_seq[:] = seq
-            stall = 0
-            kicks = 0
+        if nm < 0:
+            stall = stall_limit  # every candidate failed the cycle test: restart
         else:
-            stall += 1
+            best_val = 1 << 62
+            nties = 0
+            for q in range(nm):
+                a, b = ma[q], mb[q]
+                val = _estimate(a, b, seq, dur, jp, js, machine, head, tail, buf)
+                if val >= best and (
+                    _arcs_tabu(a, b, seq, row, rank, arcs, it)
+                    if wide
+                    else _swap_tabu(a, b, seq, fu, fv, funtil, it)
+                ):
+                    continue  # tabu, and not good enough to override it
+                if val < best_val:
+                    best_val = val
+                    nties = 0
+                if val == best_val:
+                    ties[nties] = q
+                    nties += 1
+            q = ties[np.random.randint(nties)] if nties > 0 else np.random.randint(nm)
+            a, b = ma[q], mb[q]
+            span = it + tenure + np.random.randint(tenure // 2 + 1)
+            if wide:
+                _forbid(a, b, seq, row, rank, arcs, span)
+            else:  # forbid restoring the swapped pair's order, in a ring of recent swaps
+                fu[fat], fv[fat], funtil[fat] = seq[min(a, b)], seq[max(a, b)], span
+                fat = (fat + 1) % fu.shape[0]
+            _shift(a, b, seq, pos, machine, mpred, msucc)
+            cur = _heads(dur, jp, js, mpred, msucc, head, indeg, order)
+            if cur < 0:  # the cycle test forbids this; undo and restart rather than trust it
+                _shift(b, a, seq, pos, machine, mpred, msucc)
+                cur = _heads(dur, jp, js, mpred, msucc, head, indeg, order)
+                stall = stall_limit
+            _tails(dur, js, msucc, order, tail)
+            if cur < best:
+                best = cur
+                best_seq[:] = seq
+                stall = 0
+                kicks = 0
+            else:
+                stall += 1
         if stall >= stall_limit:
-            # back to the best, then a kick of random critical swaps that grows while
-            # restarts keep failing; the clock jumps so that every tabu entry expires
+            # back to the best, then a kick of random N5 swaps that grows while restarts
+            # keep failing; the clock jumps so that every tabu entry expires
             kicks += 1
             seq[:] = best_seq
             for p in range(n):
                 pos[seq[p]] = p
             _links(seq, machine, n, mpred, msucc)
             cur = _heads(dur, jp, js, mpred, msucc, head, indeg, order)
-            strength = min(2 + kicks, 2 + n // 10)
-            for _ in range(strength):
-                nk = _critical_moves(dur, jp, mpred, head, path, mu, mv)
-                if nk == 0:
+            _tails(dur, js, msucc, order, tail)
+            for _ in range(min(2 + kicks, 2 + n // 10)):
+                nk = _n7_moves(seq, dur, jp, js, mpred, pos, head, tail, path, ma, mb, False)
+                if nk <= 0:
                     break
                 q = np.random.randint(nk)
-                _swap(mu[q], mv[q], seq, pos, mpred, msucc)
+                _shift(ma[q], mb[q], seq, pos, machine, mpred, msucc)
                 cur = _heads(dur, jp, js, mpred, msucc, head, indeg, order)
-            _tails(dur, js, msucc, order, tail)
+                _tails(dur, js, msucc, order, tail)
             stall = 0
             it += 2 * tenure + 2
-    state[0] = best
-    state[1] = stall
-    state[2] = it
-    state[3] = kicks
+    state[0], state[1], state[2], state[3], state[5] = best, stall, it, kicks, fat
     return best
 
 
@@ -614,9 +561,11 @@ def tabu_search(
     n = len(a.machine)
     tenure = int(min(60, 8 + n // a.n_machines // 2))
     stall = stall_limit if stall_limit is not None else max(500, 4 * n)
-    state = np.asarray([-1, 0, 0, 0, 0], dtype=np.int64)
+    state = np.asarray([-1, 0, 0, 0, 0, 0], dtype=np.int64)
     row, rank, arcs = _order_table(a.machine, a.n_machines)
     wide = arcs.shape[0] > 1
+    ring = np.zeros((3, 64), dtype=np.int64)
+    ring[:2] = -1
     deadline = time.monotonic() + time_limit
     chunk = 50
     round_ = 0
@@ -624,8 +573,8 @@ def tabu_search(
     last_report = 0.0
     while True:
         t0 = time.monotonic()
-        best = _search(a.duration, a.job_pred, a.job_succ, a.machine, seq, best_seq, chunk,
-                       stall, tenure, seed + round_, state, row, rank, arcs, wide)  # fmt: skip
+        best = _search(a.duration, a.job_pred, a.job_succ, a.machine, seq, best_seq, chunk, stall,
+                       tenure, seed + round_, state, row, rank, arcs, ring, wide)  # fmt: skip
         round_ += 1
         took = time.monotonic() - t0
         if (

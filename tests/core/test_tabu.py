@@ -7,7 +7,6 @@ import threading
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from aps import solve, validate
@@ -99,103 +98,6 @@ def test_halt_fires_only_after_a_quiet_window() -> None:
     stopped = jobshop._Halt(best, outer, None)  # no window: only the outer stop
     assert stopped.event.wait(1.0)
     stopped.close()
-
-
-def _graph(
-    name: str, jssp_dir: Path, rule: str
-) -> tuple[tabu.JobShopArrays, dict[str, np.ndarray]]:
-    """The arrays of a dispatching schedule's disjunctive graph, timed (heads and tails)."""
-    p = read_jssp(jssp_dir / name)
-    a = tabu.JobShopArrays.from_problem(p)
-    seq = a.sequences_from(p, dispatch(p, rule))
-    n = len(seq)
-    g = {
-        k: np.empty(n, np.int64)
-        for k in ("mpred", "msucc", "pos", "head", "tail", "indeg", "order")
-    }
-    g["seq"] = seq
-    g["pos"][seq] = np.arange(n)
-    tabu._links(seq, a.machine, n, g["mpred"], g["msucc"])
-    tabu._heads(
-        a.duration,
-        a.job_pred,
-        a.job_succ,
-        g["mpred"],
-        g["msucc"],
-        g["head"],
-        g["indeg"],
-        g["order"],
-    )
-    tabu._tails(a.duration, a.job_succ, g["msucc"], g["order"], g["tail"])
-    return a, g
-
-
-@pytest.mark.parametrize(("name", "rule"), [("ft10", "spt"), ("la21", "mwkr"), ("abz7", "mor")])
-def test_n7_moves_keep_the_graph_acyclic_and_estimates_match(
-    jssp_dir: Path, name: str, rule: str
-) -> None:
-    """Tests every N7 move of a schedule: acyclic once applied, links right, estimate sound.
-
-    For a swap the job neighbours keep their times, so the estimate must be the exact
-    length of the longest path through the two swapped operations.
-    """
-    a, g = _graph(name, jssp_dir, rule)
-    n = len(g["seq"])
-    path, ma, mb = (np.empty(4 * n + 4, np.int64) for _ in range(3))
-    nm = tabu._n7_moves(g["seq"], a.duration, a.job_pred, a.job_succ, g["mpred"], g["pos"],
-                        g["head"], g["tail"], path, ma, mb, True)  # fmt: skip
-    assert nm > 0
-    buf = np.empty(2 * n + 2, np.int64)
-    swaps = 0
-    for q in range(nm):
-        seq, pos = g["seq"].copy(), g["pos"].copy()
-        mpred, msucc = g["mpred"].copy(), g["msucc"].copy()
-        est = tabu._estimate(int(ma[q]), int(mb[q]), seq, a.duration, a.job_pred, a.job_succ,
-                             a.machine, g["head"], g["tail"], buf)  # fmt: skip
-        tabu._shift(int(ma[q]), int(mb[q]), seq, pos, a.machine, mpred, msucc)
-        want_p, want_s = np.empty(n, np.int64), np.empty(n, np.int64)
-        tabu._links(seq, a.machine, n, want_p, want_s)
-        assert (
-            (mpred == want_p).all() and (msucc == want_s).all() and (pos[seq] == np.arange(n)).all()
-        )
-        head, tail, order = (np.empty(n, np.int64) for _ in range(3))
-        exact = tabu._heads(a.duration, a.job_pred, a.job_succ, mpred, msucc, head,
-                            np.empty(n, np.int64), order)  # fmt: skip
-        assert exact > 0, "an N7 move closed a cycle"
-        if abs(int(ma[q]) - int(mb[q])) == 1:
-            swaps += 1
-            tabu._tails(a.duration, a.job_succ, msucc, order, tail)
-            moved = seq[[ma[q], mb[q]]]
-            assert est == max(head[moved] + a.duration[moved] + tail[moved]) <= exact
-    assert swaps > 0
-
-
-def test_order_table_forbids_undoing_a_move(jssp_dir: Path) -> None:
-    """Tests that after a move the move restoring the old order is tabu, and others are not."""
-    a, g = _graph("ft10", jssp_dir, "spt")
-    row, rank, arcs = tabu._order_table(a.machine, a.n_machines)
-    assert arcs.shape[0] == sum(int((a.machine == m).sum()) ** 2 for m in range(a.n_machines))
-    seq, pos = g["seq"], g["pos"]
-    x = int(seq[3])
-    assert a.machine[seq[3]] == a.machine[seq[6]]  # ft10: ten operations per machine
-    assert not tabu._arcs_tabu(3, 6, seq, row, rank, arcs, 0)
-    tabu._forbid(3, 6, seq, row, rank, arcs, 10)
-    tabu._shift(3, 6, seq, pos, a.machine, g["mpred"], g["msucc"])
-    assert int(seq[6]) == x
-    assert tabu._arcs_tabu(6, 3, seq, row, rank, arcs, 5)  # back in front: forbidden
-    assert not tabu._arcs_tabu(6, 3, seq, row, rank, arcs, 10)  # until the tenure ends
-    assert not tabu._arcs_tabu(6, 7, seq, row, rank, arcs, 5)  # further back: allowed
-    assert tabu._arcs_tabu(6, 5, seq, row, rank, arcs, 5)  # in front of one it passed
-
-
-def test_order_table_left_out_when_too_big(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Tests that a shop whose table would be too big gets none (tabu search then uses N5)."""
-    monkeypatch.setattr(tabu, "ORDER_TABLE_MAX", 99)
-    machine = np.repeat(np.arange(2, dtype=np.int64), 10)
-    _, _, arcs = tabu._order_table(machine, 2)
-    assert arcs.shape[0] == 1
-    monkeypatch.setattr(tabu, "ORDER_TABLE_MAX", 200)
-    assert tabu._order_table(machine, 2)[2].shape[0] == 200
 
 
 def test_tabu_without_order_table_uses_n5(jssp_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
