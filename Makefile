@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 JSSP   ?= ../shared/jssp
 
-.PHONY: install run test lint check bench bench-sample10 bench-sample60 bench-15x15 bench-taillard bench-classic bench-scale bench-service worker format clean crosscheck-full browser
+.PHONY: install run test lint check bench bench-sample10 bench-sample60 bench-15x15 bench-20x20 bench-classes10 bench-taillard bench-classic bench-scale bench-service worker format clean crosscheck-full browser
 
 install: $(STAMP)
 
@@ -59,6 +59,20 @@ bench-15x15: install
 	mkdir -p results
 	$(BENCH) ta01 ta02 ta03 ta04 ta05 ta06 ta07 ta08 ta09 ta10 --time-limit 60 \
 		--baseline plain,pyjobshop --out results/ta-15x15-60.csv --markdown results/ta-15x15-60.md
+
+## The whole 20x20 class (ta21-ta30) at 60 s against both peers (30 minutes).
+bench-20x20: install
+	mkdir -p results
+	$(BENCH) ta21 ta22 ta23 ta24 ta25 ta26 ta27 ta28 ta29 ta30 --time-limit 60 \
+		--baseline plain,pyjobshop --out results/ta-20x20-60.csv --markdown results/ta-20x20-60.md
+
+## The whole 15x15 and 20x20 classes (ta01-ta10, ta21-ta30) at 10 s against both peers:
+## the classes where the sample's two instances decide the least (10 minutes).
+bench-classes10: install
+	mkdir -p results
+	$(BENCH) ta01 ta02 ta03 ta04 ta05 ta06 ta07 ta08 ta09 ta10 \
+		ta21 ta22 ta23 ta24 ta25 ta26 ta27 ta28 ta29 ta30 --time-limit 10 \
+		--baseline plain,pyjobshop --out results/ta-classes-10.csv --markdown results/ta-classes-10.md
 
 ## All of Taillard's 80 instances at 60 s, ours only (80 minutes).
 bench-taillard: install

@@ -6,8 +6,8 @@
 ``alt``: as shipped (tabu and CP-SAT in turns on stalls); ``once``: one hand-over, CP-SAT
 keeps the rest; ``nostall``: tabu for ``TABU_SHARE`` of the time, then CP-SAT (the
 strategy before the stall rule); ``seqX``: ``nostall`` with ``TABU_SHARE`` X;
-``tabuonly``: no CP-SAT; ``plain``: the textbook CP-SAT model. Gaps are to the
-best-known upper bounds.
+``tabuonly``: no CP-SAT; ``plain``: the textbook CP-SAT model. Settings
+joined with ``+`` apply together. Gaps are to the best-known upper bounds.
 """
 
 from __future__ import annotations
@@ -23,21 +23,22 @@ from aps.solvers.tabu import warm_up
 
 def main() -> None:
     variant, limit, names = sys.argv[1], float(sys.argv[2]), sys.argv[3:]
-    if variant == "tabuonly":
-        jobshop.CPSAT_MAX_OPERATIONS = 0
-    elif variant == "once":
-        jobshop.ALTERNATE = False
-    elif variant == "nostall":
-        jobshop.STALL_SHARE = 10.0  # a window longer than any budget
-    elif variant.startswith("seq"):
-        jobshop.STALL_SHARE, jobshop.TABU_SHARE = 10.0, float(variant[3:])
-    elif variant not in ("alt", "plain"):
-        raise SystemExit(f"unknown variant {variant!r}")
+    for part in variant.split("+"):
+        if part == "tabuonly":
+            jobshop.CPSAT_MAX_OPERATIONS = 0
+        elif part == "once":
+            jobshop.ALTERNATE = False
+        elif part == "nostall":
+            jobshop.STALL_SHARE = 10.0  # a window longer than any budget
+        elif part.startswith("seq"):
+            jobshop.STALL_SHARE, jobshop.TABU_SHARE = 10.0, float(part[3:])
+        elif part not in ("alt", "plain"):
+            raise SystemExit(f"unknown variant {part!r}")
     warm_up()
     bounds, folder = load_bounds(), instance_dir()
     gaps = []
     for name in names:
-        solver = "plain" if variant == "plain" else "cpsat"
+        solver = "plain" if "plain" in variant.split("+") else "cpsat"
         result = solve(read_jssp(folder / name), time_limit=limit, workers=2, seed=0, solver=solver)
         assert result.makespan is not None
         gap = 100 * (result.makespan - bounds[name].ub) / bounds[name].ub
