@@ -269,3 +269,74 @@ def test_order_table_left_out_when_too_big(monkeypatch: pytest.MonkeyPatch) -> N
     assert arcs.shape[0] == 1
     monkeypatch.setattr(tabu, "ORDER_TABLE_MAX", 200)
     assert tabu._order_table(machine, 2)[2].shape[0] == 200
+
+
+def _acyclic(a: tabu.JobShopArrays, seq: np.ndarray) -> bool:
+    n = len(seq)
+    bufs = np.empty((5, n), np.int64)
+    return bool(tabu._acyclic_links(seq, a.machine, a.duration, a.job_pred, a.job_succ, bufs))
+
+
+def _same_machine_runs(a: tabu.JobShopArrays, seq: np.ndarray, other: np.ndarray) -> bool:
+    """Both sequences hold each machine's operations in that machine's slots."""
+    return bool((a.machine[seq] == a.machine[other]).all()) and sorted(seq) == sorted(other)
+
+
+@pytest.mark.parametrize("share", [0.5, 1.0])
+def test_relinking_walks_towards_the_guide_without_cycles(jssp_dir: Path, share: float) -> None:
+    """Tests path relinking: each step puts one more position right, no step closes a cycle."""
+    for p, schedule in _cases(jssp_dir)[::3]:
+        a = tabu.JobShopArrays.from_problem(p)
+        seq = a.sequences_from(p, schedule)
+        guide = a.sequences_from(p, dispatch(p, "mwkr", 7))
+        before = int((seq != guide).sum())
+        walked = seq.copy()
+        steps = tabu._relink(walked, guide, a.machine, a.duration, a.job_pred, a.job_succ,
+                             share, 3)  # fmt: skip
+        after = int((walked != guide).sum())
+        assert _same_machine_runs(a, walked, seq) and _acyclic(a, walked)
+        assert steps <= int(share * before)
+        assert after <= before - steps
+        if share == 1.0 and before > 0:
+            assert steps > 0 and after < before
+
+
+def test_perturbation_keeps_machine_runs_and_no_cycle(jssp_dir: Path) -> None:
+    """Tests the elite's strong perturbation: adjacent swaps only, all acyclic."""
+    for p, schedule in _cases(jssp_dir)[::3]:
+        a = tabu.JobShopArrays.from_problem(p)
+        seq = a.sequences_from(p, schedule)
+        shaken = seq.copy()
+        done = tabu._perturb(shaken, a.machine, a.duration, a.job_pred, a.job_succ, 10, 1)
+        assert _same_machine_runs(a, shaken, seq) and _acyclic(a, shaken)
+        assert 0 < done <= 10 and int((shaken != seq).sum()) <= 2 * done
+
+
+def test_elite_keeps_the_best_distinct_solutions() -> None:
+    """Tests the pool: no duplicates, a full pool swaps its worst for a better one only."""
+    elite = tabu._Elite(2, np.random.default_rng(0))
+    one, two, three = (np.asarray(s, dtype=np.int64) for s in ([0, 1], [1, 0], [2, 3]))
+    elite.add(one, 10)
+    elite.add(one.copy(), 5)  # the same sequence again: not kept twice
+    elite.add(two, 12)
+    assert sorted(v for v, _ in elite.members) == [10, 12]
+    elite.add(three, 13)  # worse than the worst: left out
+    assert sorted(v for v, _ in elite.members) == [10, 12]
+    elite.add(three, 11)
+    assert sorted(v for v, _ in elite.members) == [10, 11]
+
+
+def test_pool_mode_returns_each_run_with_its_best(jssp_dir: Path) -> None:
+    """Tests that with the elite pool a run ends at its stall and hands back its best."""
+    p = read_jssp(jssp_dir / "ft10")
+    a = tabu.JobShopArrays.from_problem(p)
+    seq = a.sequences_from(p, dispatch(p, "spt"))
+    best_seq, run_seq = seq.copy(), seq.copy()
+    state = np.asarray([-1, 0, 0, 0, 0, 0, -1, 0], dtype=np.int64)
+    row, rank, arcs = tabu._order_table(a.machine, a.n_machines)
+    ring = np.zeros((3, 64), dtype=np.int64)
+    best = tabu._search(a.duration, a.job_pred, a.job_succ, a.machine, seq, best_seq, 100_000,
+                        50, 10, 0, state, row, rank, arcs, ring, True, run_seq, True)  # fmt: skip
+    assert state[7] == 1 and state[2] < 100_000  # the run ended well before the iterations
+    start = tabu._starts_of(a.duration, a.job_pred, a.job_succ, a.machine, run_seq)
+    assert int((start + a.duration).max()) == state[6] == best  # the only run holds the best
