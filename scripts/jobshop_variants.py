@@ -6,11 +6,8 @@
 ``alt``: as shipped (tabu and CP-SAT in turns on stalls); ``once``: one hand-over, CP-SAT
 keeps the rest; ``nostall``: tabu for ``TABU_SHARE`` of the time, then CP-SAT (the
 strategy before the stall rule); ``seqX``: ``nostall`` with ``TABU_SHARE`` X;
-``tabuonly``: no CP-SAT; ``eliteN``: tabu search keeps N elite solutions and relinks
-them (0: restarts from the best); ``estallX``: runs from elite starts stall X times
-longer; ``lnsonly``: CP-SAT turns run neighbourhood search only; ``plain``: the textbook
-CP-SAT model. Settings joined with ``+`` apply together. Gaps are to the best-known
-upper bounds.
+``tabuonly``: no CP-SAT; ``plain``: the textbook CP-SAT model. Settings
+joined with ``+`` apply together. Gaps are to the best-known upper bounds.
 """
 
 from __future__ import annotations
@@ -20,7 +17,7 @@ import sys
 from aps import solve
 from aps.io.instances import instance_dir, load_bounds
 from aps.io.jssp import read_jssp
-from aps.solvers import jobshop, tabu
+from aps.solvers import jobshop
 from aps.solvers.tabu import warm_up
 
 
@@ -35,12 +32,6 @@ def main() -> None:
             jobshop.STALL_SHARE = 10.0  # a window longer than any budget
         elif part.startswith("seq"):
             jobshop.STALL_SHARE, jobshop.TABU_SHARE = 10.0, float(part[3:])
-        elif part == "lnsonly":
-            jobshop.CPSAT_LNS_ONLY = True
-        elif part.startswith("estall"):
-            tabu.ELITE_STALL = float(part[6:])
-        elif part.startswith("elite"):
-            tabu.ELITE_SIZE = int(part[5:])
         elif part not in ("alt", "plain"):
             raise SystemExit(f"unknown variant {part!r}")
     warm_up()

@@ -43,9 +43,6 @@ STALL_MIN_SECONDS = 1.0
 CPSAT_STALL_FACTOR = 2.0
 #: Whether a stalled CP-SAT hands back to tabu search (else it keeps the rest of the time).
 ALTERNATE = True
-#: CP-SAT turns on shops above ``PROBE_OPERATIONS`` give every worker to neighbourhood
-#: search (no full-model search, which on such shops neither proves nor improves).
-CPSAT_LNS_ONLY = False
 #: Above this many operations CP-SAT is left out: its model would not pay for itself.
 CPSAT_MAX_OPERATIONS = 10_000
 
@@ -211,8 +208,7 @@ def solve_job_shop(
         assert best.schedule is not None
         built.add_hint(best.schedule)
         halt = _Halt(best, stop, CPSAT_STALL_FACTOR * window if ALTERNATE else None)
-        lns_only = CPSAT_LNS_ONLY and problem.num_operations > PROBE_OPERATIONS
-        status, _ = _run_cpsat(built, best, workers, seed + k, remaining, halt.event, lns_only)
+        status, _ = _run_cpsat(built, best, workers, seed + k, remaining, halt.event)
         halt.close()
         k += 1
         rounds.append({"method": "cpsat", "workers": workers,
@@ -266,12 +262,11 @@ def _run_cpsat(
     seed: int,
     seconds: float,
     stop: threading.Event,
-    lns_only: bool = False,
 ) -> tuple[SolveStatus, int]:
     if seconds <= 0.05:
         return SolveStatus.UNKNOWN, best.bound
     solver = cp_model.CpSolver()
-    parameters(solver, seconds, workers, seed, **({"use_lns_only": True} if lns_only else {}))
+    parameters(solver, seconds, workers, seed)
 
     class _Cb(ProgressCallback):
         def on_solution_callback(self) -> None:

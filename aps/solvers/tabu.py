@@ -377,8 +377,6 @@ def _search(
     arcs: I64,
     ring: I64,
     wide: bool,
-    run_seq: I64,
-    pool: bool,
 ) -> int:
     """Run ``iterations`` tabu steps from ``seq``; keeps the best in ``best_seq``.
 
@@ -388,10 +386,7 @@ def _search(
     pair of operations on one machine, the iteration until which it is forbidden; N5
     keeps its recent swaps in ``ring`` (3 rows: first, second, until) instead.
     ``state`` carries [best makespan, stall counter, iterations, restarts without an
-    improvement, optimal flag, next ring slot, best of this run, run ended] between calls.
-    A run ends after ``stall_limit`` steps without beating its own best. With ``pool``
-    the run's best goes to ``run_seq`` and the call returns at its end (the caller picks
-    the next start); else the search jumps back to the best solution and perturbs it.
+    improvement, optimal flag, next ring slot] between calls.
     """
     np.random.seed(seed)
     n = dur.shape[0]
@@ -411,16 +406,12 @@ def _search(
     for p in range(n):
         pos[seq[p]] = p
     _links(seq, machine, n, mpred, msucc)
-    best, stall, it, kicks, fat, local = state[0], state[1], state[2], state[3], state[5], state[6]
+    best, stall, it, kicks, fat = state[0], state[1], state[2], state[3], state[5]
     cur = _heads(dur, jp, js, mpred, msucc, head, indeg, order)
     _tails(dur, js, msucc, order, tail)
     if best < 0 or cur < best:
         best = cur
         best_seq[:] = seq
-    if local < 0 or cur < local:
-        local = cur
-        if pool:
-            run_seq[:] = seq
     for _ in range(iterations):
         it += 1
         nm = _n7_moves(seq, dur, jp, js, mpred, pos, head, tail, path, ma, mb, wide)
@@ -465,18 +456,11 @@ def _search(
             if cur < best:
                 best = cur
                 best_seq[:] = seq
-                kicks = 0
-            if cur < local:
-                local = cur
-                if pool:
-                    run_seq[:] = seq
                 stall = 0
+                kicks = 0
             else:
                 stall += 1
         if stall >= stall_limit:
-            if pool:
-                state[7] = 1
-                break
             # back to the best, then a kick of random N5 swaps that grows while restarts
             # keep failing; the clock jumps so that every tabu entry expires
             kicks += 1
@@ -495,73 +479,9 @@ def _search(
                 cur = _heads(dur, jp, js, mpred, msucc, head, indeg, order)
                 _tails(dur, js, msucc, order, tail)
             stall = 0
-            local = best
             it += 2 * tenure + 2
-    state[0], state[1], state[2], state[3], state[5], state[6] = best, stall, it, kicks, fat, local
+    state[0], state[1], state[2], state[3], state[5] = best, stall, it, kicks, fat
     return best
-
-
-@njit(cache=True, nogil=True)
-def _acyclic_links(seq: I64, machine: I64, dur: I64, jp: I64, js: I64, bufs: I64) -> bool:
-    n = seq.shape[0]
-    _links(seq, machine, n, bufs[0], bufs[1])
-    return _heads(dur, jp, js, bufs[0], bufs[1], bufs[2], bufs[3], bufs[4]) >= 0
-
-
-@njit(cache=True, nogil=True)
-def _relink(
-    seq: I64, guide: I64, machine: I64, dur: I64, jp: I64, js: I64, share: float, seed: int
-) -> int:
-    """Walk ``seq`` towards ``guide``: put ``share`` of their differing positions right.
-
-    Each step swaps, on one machine, the operation ``guide`` has at a position into it;
-    steps that would close a cycle are skipped. Returns the number of steps taken.
-    """
-    np.random.seed(seed)
-    n = seq.shape[0]
-    pos = np.empty(n, np.int64)
-    bufs = np.empty((5, n), np.int64)
-    for p in range(n):
-        pos[seq[p]] = p
-    diff = np.flatnonzero(seq != guide)
-    np.random.shuffle(diff)
-    target = int(share * diff.shape[0])
-    done = 0
-    for i in range(diff.shape[0]):
-        p = diff[i]
-        if done >= target:
-            break
-        if seq[p] == guide[p]:
-            continue
-        x, y = guide[p], seq[p]
-        q = pos[x]
-        seq[p], seq[q], pos[x], pos[y] = x, y, p, q
-        if _acyclic_links(seq, machine, dur, jp, js, bufs):
-            done += 1
-        else:
-            seq[p], seq[q], pos[x], pos[y] = y, x, q, p
-    return done
-
-
-@njit(cache=True, nogil=True)
-def _perturb(seq: I64, machine: I64, dur: I64, jp: I64, js: I64, swaps: int, seed: int) -> int:
-    """Swap ``swaps`` random pairs of adjacent operations on a machine, keeping no cycle."""
-    np.random.seed(seed)
-    n = seq.shape[0]
-    bufs = np.empty((5, n), np.int64)
-    done = 0
-    for _ in range(4 * swaps):
-        if done >= swaps or n < 2:
-            break
-        p = np.random.randint(n - 1)
-        if machine[seq[p]] != machine[seq[p + 1]]:
-            continue
-        seq[p], seq[p + 1] = seq[p + 1], seq[p]
-        if _acyclic_links(seq, machine, dur, jp, js, bufs):
-            done += 1
-        else:
-            seq[p], seq[p + 1] = seq[p + 1], seq[p]
-    return done
 
 
 @njit(cache=True, nogil=True)
@@ -595,49 +515,6 @@ def _order_table(machine: I64, n_machines: int) -> tuple[I64, I64, I64]:
     size = int((count * count).sum())
     arcs = np.zeros(size if size <= ORDER_TABLE_MAX else 1, dtype=np.int64)
     return row, rank, arcs
-
-
-#: Distinct good solutions kept for restarts (0: restart from the best with a kick).
-ELITE_SIZE = 10
-#: A restart walks this share (drawn uniformly) of the way from one elite solution
-#: towards another (path relinking, as in Peng, Lü & Cheng's TS/PR, 2015).
-RELINK_SHARE = (0.3, 0.7)
-#: Runs from relinked starts may stall this many times longer than single-trajectory runs.
-ELITE_STALL = 1.0
-
-
-class _Elite:
-    """A few distinct, good solutions; restarts relink two of them instead of always
-    perturbing the one best, so the search does not circle one valley."""
-
-    def __init__(self, size: int, rng: np.random.Generator) -> None:
-        self.size, self.rng = size, rng
-        self.members: list[tuple[int, I64]] = []
-
-    def add(self, seq: I64, value: int) -> None:
-        if any(np.array_equal(seq, s) for _, s in self.members):
-            return
-        if len(self.members) < self.size:
-            self.members.append((value, seq.copy()))
-            return
-        worst = max(range(len(self.members)), key=lambda i: self.members[i][0])
-        if value < self.members[worst][0]:
-            self.members[worst] = (value, seq.copy())
-
-    def start(self, seq: I64, a: JobShopArrays, seed: int) -> None:
-        """Write the next run's start into ``seq``."""
-        if len(self.members) < self.size or len(self.members) < 2:
-            # still filling: a strong perturbation of a random member
-            _, base = self.members[int(self.rng.integers(len(self.members)))]
-            seq[:] = base
-            _perturb(seq, a.machine, a.duration, a.job_pred, a.job_succ,
-                     max(2, len(seq) // 4), seed)  # fmt: skip
-            return
-        i, j = self.rng.choice(len(self.members), size=2, replace=False)
-        seq[:] = self.members[int(i)][1]
-        share = float(self.rng.uniform(*RELINK_SHARE))
-        _relink(seq, self.members[int(j)][1], a.machine, a.duration, a.job_pred, a.job_succ,
-                share, seed)  # fmt: skip
 
 
 def warm_up() -> None:
@@ -684,15 +561,9 @@ def tabu_search(
     n = len(a.machine)
     tenure = int(min(60, 8 + n // a.n_machines // 2))
     stall = stall_limit if stall_limit is not None else max(500, 4 * n)
-    state = np.asarray([-1, 0, 0, 0, 0, 0, -1, 0], dtype=np.int64)
+    state = np.asarray([-1, 0, 0, 0, 0, 0], dtype=np.int64)
     row, rank, arcs = _order_table(a.machine, a.n_machines)
     wide = arcs.shape[0] > 1
-    # relinking costs a pass over the graph per step: only for shops small enough for N7
-    pool = wide and ELITE_SIZE > 0
-    if pool and stall_limit is None:
-        stall = int(ELITE_STALL * stall)
-    elite = _Elite(ELITE_SIZE, np.random.default_rng(seed))
-    run_seq = seq.copy()
     ring = np.zeros((3, 64), dtype=np.int64)
     ring[:2] = -1
     deadline = time.monotonic() + time_limit
@@ -703,14 +574,8 @@ def tabu_search(
     while True:
         t0 = time.monotonic()
         best = _search(a.duration, a.job_pred, a.job_succ, a.machine, seq, best_seq, chunk, stall,
-                       tenure, seed + round_, state, row, rank, arcs, ring, wide, run_seq,
-                       pool)  # fmt: skip
+                       tenure, seed + round_, state, row, rank, arcs, ring, wide)  # fmt: skip
         round_ += 1
-        if state[7]:  # the run ended: keep its best, start the next from the elite
-            elite.add(run_seq, int(state[6]))
-            elite.start(seq, a, seed + round_)
-            state[1], state[6], state[7] = 0, -1, 0
-            state[2] += 2 * tenure + 2  # every tabu entry expires
         took = time.monotonic() - t0
         if (
             on_improve is not None
