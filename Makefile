@@ -91,14 +91,14 @@ crosscheck-full: install
 
 ## The service: submissions/s and p50/p99 with 50 clients, end-to-end jobs/s (loopback).
 bench-service: install
-	$(BIN)/python scripts/bench_service.py
+	$(BIN)/python benchmarks/bench_service.py
 
 ## Load and chaos (not a test): 2,000 submissions by 50 clients; 500 jobs through 2 workers
 ## while one is SIGKILLed and restarted every 5 s; 0 lost, 0 run twice, all validated.
 .PHONY: chaos
 chaos: install
 	mkdir -p results
-	nice -n 10 $(BIN)/python scripts/chaos.py --out results/chaos.md
+	nice -n 10 $(BIN)/python benchmarks/chaos.py --out results/chaos.md
 
 ## A Celery worker for APS_BROKER_URL (production shape; `make run` needs none).
 worker: install
@@ -106,12 +106,12 @@ worker: install
 
 ## Very large instances: first validated schedule, makespan vs simple LB, peak memory.
 bench-scale: install
-	$(BIN)/python scripts/bench_scale.py --time-limit 60 1000x20 2000x50 plant:600
+	$(BIN)/python benchmarks/bench_scale.py --time-limit 60 1000x20 2000x50 plant:600
 
 ## Plan-then-schedule vs one CP-SAT model, same limit, on a plant of 10,119 operations.
 .PHONY: bench-plan
 bench-plan: install
-	$(BIN)/python scripts/bench_plan.py --orders 2300 --time-limit 240 --workers 2
+	$(BIN)/python benchmarks/bench_plan.py --orders 2300 --time-limit 240 --workers 2
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis *.egg-info

@@ -11,6 +11,9 @@ from typing import Annotated
 
 import typer
 
+from api.main import create_app
+from jobs import migrate, repo
+from jobs.db import Database
 from jobs.settings import DEV_API_KEY, Settings, get_settings
 
 
@@ -37,8 +40,6 @@ def serve(
 ) -> None:
     """Run the API. Without APS_BROKER_URL it also solves, in an in-process pool."""
     import uvicorn
-
-    from api.main import create_app
 
     settings = _settings()
     logging.basicConfig(
@@ -118,8 +119,6 @@ def apikey_create(
     label: Annotated[str | None, typer.Option(help="A note to find the key later.")] = None,
 ) -> None:
     """Create a random key for a tenant and print it once."""
-    from jobs import migrate, repo
-    from jobs.db import Database
 
     settings = _settings()
     if settings.auto_migrate:
@@ -135,8 +134,6 @@ def apikey_create(
 @apikey_app.command("revoke")
 def apikey_revoke(key: Annotated[str, typer.Argument(help="The key to revoke.")]) -> None:
     """Revoke a key; requests with it get 401 from then on."""
-    from jobs import repo
-    from jobs.db import Database
 
     settings = _settings()
     db = Database(settings.database_url)

@@ -19,6 +19,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.schemas import JobCreate, JobOptions
 from aps import Problem
+from aps.factory.compile import CompileError
+from aps.io.bundle.tables import BundleError
+from aps.io.load import load_problem
 from jobs.notify import RefusedAddress, check_public
 from jobs.settings import Settings
 
@@ -117,17 +120,7 @@ async def _read_upload(request: Request) -> JobCreate:
 
 
 def problem_from_files(files: list[tuple[str, bytes]]) -> Problem:
-    """Compile uploaded plant files with the factory layer (``aps.factory``)."""
-    try:
-        from aps.factory import load_problem
-        from aps.io.bundle import BundleError
-    except ImportError as exc:  # the factory extra (pandas, openpyxl) is not installed
-        raise HTTPException(
-            status.HTTP_501_NOT_IMPLEMENTED,
-            f"bundle uploads need the factory extra (pip install 'aps[factory]'): {exc}",
-        ) from None
-    from aps.factory import CompileError
-
+    """Compile uploaded plant files (:func:`aps.io.load.load_problem`)."""
     csvs = [f for f in files if f[0].lower().endswith(".csv")]
     if csvs and len(csvs) != len(files):
         raise invalid(["body", "file"], "send either .csv tables or one .zip/.xlsx/.json file")

@@ -10,7 +10,7 @@ from pydantic.config import JsonDict
 
 from aps import Objective, Problem
 from aps.model import Id
-from aps.solve import SolverName
+from aps.solvers import SolverName
 from jobs.states import JobStatus
 
 EXAMPLE_PROBLEM: dict[str, Any] = {

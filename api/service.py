@@ -8,7 +8,9 @@ from typing import Protocol
 
 from api.ratelimit import RateLimiter
 from jobs import migrate, repo
+from jobs.broker import CeleryPublisher
 from jobs.db import Database
+from jobs.embedded import EmbeddedPool
 from jobs.outbox import Message
 from jobs.relay import Relay
 from jobs.settings import DEV_API_KEY, Settings
@@ -51,16 +53,12 @@ class Service:
         if not self.background:
             return
         if self.settings.embedded:
-            from jobs.embedded import EmbeddedPool
-
             pool = EmbeddedPool(self.db, self.settings)
             pool.warm_up()
             pool.recover()
             self._pool = pool
             self.relay = Relay(self.db, self.settings, pool.publish)
         else:
-            from jobs.broker import CeleryPublisher
-
             publisher = CeleryPublisher(self.settings)
             self._publisher = publisher
             self.relay = Relay(self.db, self.settings, publisher.publish)
@@ -73,11 +71,9 @@ class Service:
     def stop(self) -> None:
         if self.relay is not None:
             self.relay.stop()
-        from jobs.embedded import EmbeddedPool
 
         if isinstance(self._pool, EmbeddedPool):
             self._pool.shutdown(wait=True)
-        from jobs.broker import CeleryPublisher
 
         if isinstance(self._publisher, CeleryPublisher):
             self._publisher.close()

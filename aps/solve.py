@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
-from typing import Literal
 
 from aps.model import Problem
 from aps.result import Incumbent, Result, ScheduledOperation
+from aps.solvers import BACKENDS, SOLVERS
 from aps.validate import ScheduleInvalidError, validate
-
-SolverName = Literal["cpsat", "plain", "milp", "auto", "plan"]
-SOLVERS: tuple[str, ...] = ("cpsat", "plain", "milp", "auto", "plan")
 
 
 def solve(
@@ -61,32 +58,10 @@ def solve(
         raise ValueError(f"time_limit must be positive, got {time_limit}")
     if workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers}")
-    if solver == "auto":
-        from aps.solvers.auto import solve_auto
-
-        return solve_auto(problem, time_limit, workers, seed, hint, on_progress, stop, check)
-    if solver == "cpsat" and problem.is_job_shop():
-        from aps.solvers.jobshop import solve_job_shop
-
-        result = solve_job_shop(problem, time_limit, workers, seed, hint, on_progress, stop)
-    elif solver == "cpsat":
-        from aps.solvers.cpsat import solve_cpsat
-
-        result = solve_cpsat(problem, time_limit, workers, seed, hint, on_progress, stop)
-    elif solver == "plain":
-        from aps.solvers.plain import solve_plain
-
-        result = solve_plain(problem, time_limit, workers, seed, on_progress, stop)
-    elif solver == "milp":
-        from aps.solvers.milp import solve_milp
-
-        result = solve_milp(problem, time_limit, workers, seed, hint, on_progress, stop)
-    elif solver == "plan":
-        from aps.solvers.plan import solve_plan
-
-        result = solve_plan(problem, time_limit, workers, seed, hint, on_progress, stop)
-    else:
+    backend = BACKENDS.get(solver)
+    if backend is None:
         raise ValueError(f"unknown solver {solver!r}; choose one of {', '.join(SOLVERS)}")
+    result = backend(problem, time_limit, workers, seed, hint, on_progress, stop)
     if check and result.status.has_schedule:
         violations = validate(problem, result.schedule)
         if violations:

@@ -19,6 +19,7 @@ from sqlalchemy import select
 
 import aps
 from aps import Incumbent, Objective, Problem, SolveStatus
+from aps.report.diagnose import Severity, diagnose
 from jobs import outbox, states
 from jobs.db import Database
 from jobs.settings import Settings
@@ -151,8 +152,6 @@ class _Pump(threading.Thread):
 def explain_infeasible(problem: Problem) -> str | None:
     """The core's pre-solve diagnosis, in the planner's terms, for an INFEASIBLE job."""
     try:
-        from aps.diagnose import Severity, diagnose
-
         findings = [f for f in diagnose(problem) if f.severity is Severity.ERROR]
     except Exception:  # an explanation is a courtesy; never fail the job over it
         log.exception("diagnosis failed")

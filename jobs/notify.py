@@ -11,23 +11,17 @@ connection goes to the address that was checked (no DNS rebinding).
 from __future__ import annotations
 
 import ipaddress
-import json
 import logging
 import random
 import socket
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import Any
 from urllib.parse import urlsplit
 
 import httpcore
 import httpx
-from sqlalchemy import select
 
-from jobs import outbox
-from jobs.db import Database
 from jobs.settings import Settings
-from jobs.tables import Job, JobEvent
 
 log = logging.getLogger(__name__)
 
@@ -119,25 +113,6 @@ def post(
         return client.post(url, content=content, headers=headers)
 
 
-def event_body(job: Job) -> dict[str, Any]:
-    return {
-        "type": f"job.{job.status}",
-        "timestamp": datetime.now(UTC).isoformat(),
-        "data": {
-            "id": job.id,
-            "status": job.status,
-            "solve_status": job.solve_status,
-            "reason": job.reason,
-            "objective": job.objective,
-            "makespan": job.makespan,
-            "links": {
-                "self": f"/v1/jobs/{job.id}",
-                "schedule": f"/v1/jobs/{job.id}/schedule",
-            },
-        },
-    }
-
-
 def sign(secret: str | None, msg_id: str, body: str) -> dict[str, str]:
     """The Standard Webhooks headers (no signature header without a secret)."""
     now = datetime.now(UTC)
@@ -187,29 +162,3 @@ def send(
     code = response.status_code
     retry_after = response.headers.get("retry-after") if code in THROTTLED else None
     return code, "delivered" if 200 <= code < 300 else f"http_{code}", retry_after
-
-
-def deliver(db: Database, settings: Settings, payload: dict[str, Any]) -> str:
-    """One delivery attempt; schedules the next one on failure. Returns the outcome."""
-    job_id = str(payload["job_id"])
-    attempt = int(payload.get("attempt", 1))
-    with db.read() as session:
-        job = session.scalar(select(Job).where(Job.id == job_id))
-    if job is None or not job.callback_url:
-        return "no_callback"
-    msg_id = f"{job.id}.{job.status}"
-    body = json.dumps(event_body(job), separators=(",", ":"))
-    code, outcome, retry_after = send(settings, job.callback_url, settings.webhook_secret,
-                                      msg_id, body)  # fmt: skip
-    outcome = outcome[:20]
-    with db.write() as session:
-        session.add(JobEvent(job_id=job_id, kind="callback", status=outcome[:20], attempt=attempt))
-        if outcome in ("delivered", "refused") or code == 410:
-            return outcome
-        delay = retry_delay(settings, attempt, retry_after)
-        if delay is None:
-            session.add(JobEvent(job_id=job_id, kind="callback", status="gave_up", attempt=attempt))
-            return "gave_up"
-        outbox.enqueue_notify(session, job_id, job.status, attempt=attempt + 1, delay=delay)
-    log.info("job %s callback attempt %d: %s; retrying", job_id, attempt, outcome)
-    return outcome

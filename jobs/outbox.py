@@ -20,6 +20,9 @@ SOLVE_TASK = "aps.solve"
 NOTIFY_TASK = "aps.notify"
 SOLVE_QUEUE = "solve"
 NOTIFY_QUEUE = "notify"
+PLANT_RUN_TASK = "aps.plant.run"
+PLANT_NOTIFY_TASK = "aps.plant.notify"
+PLANT_TASKS = (PLANT_RUN_TASK, PLANT_NOTIFY_TASK)
 
 
 @dataclass(frozen=True)
@@ -45,29 +48,6 @@ def enqueue_solve(
         )
     )
     session.execute(update(Job).where(Job.id == job_id).values(enqueued_at=now))
-
-
-def enqueue_notify(
-    session: Session, job_id: str, status: str, *, attempt: int = 1, delay: float = 0.0
-) -> None:
-    """Stage the job's end-of-job callback (only for jobs that registered a URL)."""
-    if attempt == 1:  # issue 6: also job.succeeded/job.failed to the tenant's callback URLs
-        from jobs.plant import emit_job_event
-
-        emit_job_event(session, job_id, status)
-    url = session.scalar(select(Job.callback_url).where(Job.id == job_id))
-    if not url:
-        return
-    now = utcnow()
-    session.add(
-        Outbox(
-            task=NOTIFY_TASK,
-            job_id=job_id,
-            payload={"job_id": job_id, "status": status, "attempt": attempt},
-            created_at=now,
-            available_at=now + timedelta(seconds=delay),
-        )
-    )
 
 
 def has_pending(session: Session, job_id: str) -> bool:
@@ -139,5 +119,19 @@ def prune(session: Session, *, sent_older_than: float, idempotency_ttl: float) -
     session.execute(
         delete(IdempotencyKey).where(
             IdempotencyKey.created_at < now - timedelta(seconds=idempotency_ttl)
+        )
+    )
+
+
+def stage(session: Session, task: str, key: str, time_limit: float, delay: float) -> None:
+    """Stage a plant task (a plant id or a delivery id) inside the caller's transaction."""
+    now = utcnow()
+    session.add(
+        Outbox(
+            task=task,
+            job_id=key,
+            payload={"id": key, "time_limit": time_limit},
+            created_at=now,
+            available_at=now + timedelta(seconds=delay),
         )
     )

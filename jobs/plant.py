@@ -35,12 +35,10 @@ not count); ``job.succeeded``/``job.failed`` for plant solves and ordinary jobs.
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
 import math
 import os
-import secrets
 import socket
 import threading
 import time
@@ -65,14 +63,20 @@ from sqlalchemy.orm import Session
 
 import aps
 from aps import Problem, Result, SolveStatus
+from aps.factory.compile import CompileError, compile_plant
+from aps.factory.model import Plant as PlantDocument
+from aps.kpi import completion_times, objective_value, term_values
 from aps.model import Id, Job, MaterialFlow, Receipt
+from aps.reschedule.derive import REST
+from aps.reschedule.diff import diff
+from aps.reschedule.events import MachineDown, MachineUp, OperationProgress, coalesce
+from aps.reschedule.repair import reschedule
 from aps.result import ScheduledOperation
+from jobs.callbacks import deliver_callback, emit
 from jobs.db import Database
-from jobs.notify import retry_delay, send
+from jobs.outbox import PLANT_NOTIFY_TASK, PLANT_RUN_TASK, stage
 from jobs.settings import Settings
 from jobs.tables import (
-    CallbackDelivery,
-    CallbackSubscription,
     Outbox,
     Plant,
     PlantEvent,
@@ -84,9 +88,6 @@ from jobs.tables import (
 
 log = logging.getLogger(__name__)
 
-PLANT_RUN_TASK = "aps.plant.run"
-PLANT_NOTIFY_TASK = "aps.plant.notify"
-PLANT_TASKS = (PLANT_RUN_TASK, PLANT_NOTIFY_TASK)
 CALLBACK_EVENTS = ("schedule.published", "job.succeeded", "job.failed", "order.late")
 EVENT_TYPES = (
     "machine.down",
@@ -280,26 +281,13 @@ def request_run(session: Session, plant: Plant, *, delay: float, force: bool = F
         == 1
     )
     if won:
-        _stage(session, PLANT_RUN_TASK, plant.id, _run_budget(plant.options), delay)
+        stage(session, PLANT_RUN_TASK, plant.id, _run_budget(plant.options), delay)
 
 
 def _run_budget(options: dict[str, Any]) -> float:
     """Time limit announced to Celery (soft limit = this + 30 s): two solves and slack."""
     return 2 * float(options.get("time_limit", 3.0)) + 2 * float(
         options.get("reschedule_time_limit", 3.0)
-    )
-
-
-def _stage(session: Session, task: str, key: str, time_limit: float, delay: float) -> None:
-    now = utcnow()
-    session.add(
-        Outbox(
-            task=task,
-            job_id=key,
-            payload={"id": key, "time_limit": time_limit},
-            created_at=now,
-            available_at=now + timedelta(seconds=delay),
-        )
     )
 
 
@@ -699,8 +687,6 @@ def _requantified(
             document = created
     if document is None:
         raise Rejected(loc, f"order {order!r} has no plant-JSON definition to recompile")
-    from aps.factory import CompileError, compile_plant
-    from aps.factory import Plant as PlantDocument
 
     try:
         compiled = compile_plant(
@@ -725,7 +711,6 @@ def _requantify(job: dict[str, Any], operations: dict[str, dict[str, Any]]) -> N
     ``<op>~rest`` of a resumed operation gets the change in run time on its own machine
     (the work already done stays done) and full new run times elsewhere.
     """
-    from aps.reschedule import REST
 
     ops: list[dict[str, Any]] = job["operations"]
     by_id = {str(o["id"]): o for o in ops}
@@ -772,8 +757,6 @@ def _new_job(plant: Plant, problem: Problem, data: OrderCreatedData) -> Job:
         raise Rejected(
             [*d, "order"], "this plant was loaded as a tick-level problem: send data.job instead"
         )
-    from aps.factory import CompileError, compile_plant
-    from aps.factory import Plant as PlantDocument
 
     source = json.loads(plant.source)
     try:
@@ -913,7 +896,6 @@ def _apply_edits(problem: Problem, events: Sequence[PlantEvent]) -> Problem:
 
 
 def _core_events(problem: Problem, events: Sequence[PlantEvent]) -> list[Any]:
-    from aps.reschedule import MachineDown, MachineUp, OperationProgress, coalesce
 
     out: list[MachineDown | MachineUp | OperationProgress] = []
     ops = {(j.id, o.id): o for j in problem.jobs for o in j.operations}
@@ -992,7 +974,7 @@ def run_plant(
             # go when its lease expires. Try again soon, or at that expiry.
             left = (plant.run_lease_expires_at or now) - now
             wait = min(max(left.total_seconds(), 0.0) + 0.1, 1.0)
-            _stage(session, PLANT_RUN_TASK, plant_id, _run_budget(plant.options), wait)
+            stage(session, PLANT_RUN_TASK, plant_id, _run_budget(plant.options), wait)
             return "busy"
     outcome = "idle"
     beat = _Heartbeat(db, settings, plant_id, owner, stop)
@@ -1252,7 +1234,6 @@ def _safe_diff(
     problem: Problem, old: Sequence[ScheduledOperation], new: Sequence[ScheduledOperation]
 ) -> dict[str, Any] | None:
     """The diff against the previous plant's schedule, for the rows both share."""
-    from aps.diff import diff
 
     keys = {(j.id, o.id) for j in problem.jobs for o in j.operations}
     machines = {m.id for m in problem.machines}
@@ -1265,7 +1246,6 @@ def _safe_diff(
 
 
 def _late_orders(problem: Problem, schedule: Sequence[ScheduledOperation]) -> list[str]:
-    from aps.kpi import completion_times
 
     done = completion_times(problem, schedule)
     return [str(j.id) for j in problem.jobs if j.due is not None and done.get(j.id, 0) > j.due]
@@ -1283,7 +1263,6 @@ def _reschedule(
     stop: threading.Event,
 ) -> str:
     """Greedy repair published at once, then the CP-SAT improvement (two core calls)."""
-    from aps.reschedule import reschedule
 
     ids = [e.id for e in events]
     try:
@@ -1383,7 +1362,6 @@ def _as_result(
     phase: str,
     elapsed: float,
 ) -> Result:
-    from aps.kpi import objective_value, term_values
 
     return Result(
         name=problem.name,
@@ -1518,7 +1496,6 @@ def _publish(
 
 
 def _completions(problem: Problem, schedule: Sequence[ScheduledOperation]) -> dict[str, int]:
-    from aps.kpi import completion_times
 
     return {str(k): v for k, v in completion_times(problem, schedule).items()}
 
@@ -1536,137 +1513,6 @@ def _run_data(plant: Plant, message: str | None, run: str = "solve") -> dict[str
 
 
 # -- outbound callbacks ---------------------------------------------------------------------
-
-
-def new_secret() -> str:
-    """A fresh ``whsec_`` signing secret (24 random bytes, base64): one per endpoint.
-
-    Why per endpoint: a receiver can verify that a POST comes from this service *for
-    it*; one global secret would let every tenant's receiver forge the others'.
-    """
-    return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
-
-
-def add_subscription(
-    session: Session, tenant_id: str, url: str, events: Sequence[str]
-) -> CallbackSubscription:
-    """Register a URL with its own signing secret (the API returns it once)."""
-    sub = CallbackSubscription(
-        id=str(uuid.uuid4()),
-        tenant_id=tenant_id,
-        url=url,
-        events=list(events),
-        secret=new_secret(),
-        created_at=utcnow(),
-    )
-    session.add(sub)
-    session.flush()
-    return sub
-
-
-def rotate_secret(session: Session, tenant_id: str, sub_id: str) -> str | None:
-    """A new secret for the tenant's endpoint (the old one stops at once); None: unknown."""
-    sub = session.get(CallbackSubscription, sub_id)
-    if sub is None or sub.tenant_id != tenant_id:
-        return None
-    sub.secret = new_secret()
-    return sub.secret
-
-
-def subscriptions(session: Session, tenant_id: str) -> list[CallbackSubscription]:
-    return list(
-        session.scalars(
-            select(CallbackSubscription)
-            .where(CallbackSubscription.tenant_id == tenant_id)
-            .order_by(CallbackSubscription.created_at)
-        )
-    )
-
-
-def emit(session: Session, tenant_id: str, kind: str, data: dict[str, Any]) -> int:
-    """Stage ``kind`` for every active subscription of the tenant that wants it."""
-    count = 0
-    for sub in subscriptions(session, tenant_id):
-        if sub.disabled_at is not None or kind not in sub.events:
-            continue
-        delivery = CallbackDelivery(
-            id=f"msg_{uuid.uuid4().hex}",
-            tenant_id=tenant_id,
-            subscription_id=sub.id,
-            type=kind,
-            body={"type": kind, "timestamp": utcnow().isoformat(), "data": data},
-            attempts=0,
-            created_at=utcnow(),
-            updated_at=utcnow(),
-        )
-        session.add(delivery)
-        _stage(session, PLANT_NOTIFY_TASK, delivery.id, 30.0, 0.0)
-        count += 1
-    return count
-
-
-def emit_job_event(session: Session, job_id: str, status: str) -> None:
-    """``job.succeeded`` / ``job.failed`` of an ordinary job, to the tenant's subscriptions."""
-    from jobs.tables import Job
-
-    kind = {"succeeded": "job.succeeded", "failed": "job.failed", "infeasible": "job.failed"}
-    if status not in kind:
-        return
-    job = session.scalar(select(Job).where(Job.id == job_id))
-    if job is None:
-        return
-    emit(
-        session,
-        job.tenant_id,
-        kind[status],
-        {
-            "id": job.id,
-            "status": status,
-            "links": {"self": f"/v1/jobs/{job.id}", "schedule": f"/v1/jobs/{job.id}/schedule"},
-        },
-    )
-
-
-def deliver_callback(db: Database, settings: Settings, delivery_id: str) -> str:
-    """One signed POST (Standard Webhooks); the next attempt is staged in the outbox."""
-    with db.write() as session:
-        delivery = session.get(CallbackDelivery, delivery_id)
-        if delivery is None:
-            return "gone"
-        sub = session.get(CallbackSubscription, delivery.subscription_id)
-        if sub is None or sub.disabled_at is not None:
-            delivery.outcome = "disabled"
-            return "disabled"
-        if delivery.outcome in ("delivered", "refused", "gone", "gave_up"):
-            return delivery.outcome  # a duplicate message (at-least-once relay)
-        delivery.attempts += 1
-        attempt, url, body = delivery.attempts, sub.url, json.dumps(delivery.body)
-        secret = sub.secret or settings.webhook_secret  # endpoints from before 0004: global
-    code, outcome, retry_after = send(settings, url, secret, delivery_id, body)
-    outcome = outcome[:40]
-    with db.write() as session:
-        delivery = session.get(CallbackDelivery, delivery_id)
-        if delivery is None:
-            return outcome
-        delivery.updated_at = utcnow()
-        if code == 410:
-            session.execute(
-                update(CallbackSubscription)
-                .where(CallbackSubscription.id == delivery.subscription_id)
-                .values(disabled_at=utcnow(), disabled_reason="410 Gone from the receiver")
-            )
-            delivery.outcome = "gone"
-            return "gone"
-        if outcome in ("delivered", "refused"):
-            delivery.outcome = outcome
-            return outcome
-        wait = retry_delay(settings, attempt, retry_after)
-        if wait is None:
-            delivery.outcome = "gave_up"
-            return "gave_up"
-        delivery.outcome = outcome
-        _stage(session, PLANT_NOTIFY_TASK, delivery_id, 30.0, wait)
-    return outcome
 
 
 # -- dispatch ---------------------------------------------------------------------------

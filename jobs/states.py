@@ -18,7 +18,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from aps import Incumbent, Result, SolveStatus
-from jobs import outbox
+from jobs import callbacks, outbox
 from jobs.tables import Attempt, Job, JobEvent, Schedule, Tenant, dml, utcnow
 
 
@@ -109,7 +109,7 @@ def transition(
     if won:
         _event(session, job_id, new, attempt)
         if new.terminal:
-            outbox.enqueue_notify(session, job_id, new.value)
+            callbacks.enqueue_notify(session, job_id, new.value)
     return won
 
 
@@ -437,7 +437,7 @@ def reap(session: Session, *, requeue_after: float, now: datetime | None = None)
             continue
         _event(session, job_id, new, attempts)
         if new.terminal:
-            outbox.enqueue_notify(session, job_id, new.value)
+            callbacks.enqueue_notify(session, job_id, new.value)
         session.execute(
             update(Attempt)
             .where(Attempt.job_id == job_id, Attempt.number == attempts)

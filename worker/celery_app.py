@@ -15,13 +15,15 @@ from celery.signals import worker_process_init, worker_ready, worker_shutdown
 from jobs import migrate
 from jobs.broker import CeleryPublisher, celery_config
 from jobs.db import Database
+from jobs.execute import warm_up
 from jobs.relay import Relay
 from jobs.settings import get_settings
+from worker.db import reset_database
 
 log = logging.getLogger(__name__)
 
 settings = get_settings()
-app = Celery("aps", include=["worker.tasks", "worker.plant_tasks"])  # plant: issue 6
+app = Celery("aps", include=["worker.tasks", "worker.plant_tasks"])
 app.conf.update(celery_config(settings))
 
 _relay: Relay | None = None
@@ -48,8 +50,6 @@ def _stop_relay(**_: Any) -> None:
 @worker_process_init.connect  # type: ignore[untyped-decorator]
 def _reset_after_fork(**_: Any) -> None:
     """Connections must not cross fork(); each pool child opens its own."""
-    from jobs.execute import warm_up
-    from worker import tasks
 
-    tasks.reset_database()
+    reset_database()
     warm_up()

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import logging
 
-from jobs.plant import PLANT_NOTIFY_TASK, PLANT_RUN_TASK, run_message
+from jobs.outbox import PLANT_NOTIFY_TASK, PLANT_RUN_TASK
+from jobs.plant import run_message
 from jobs.settings import get_settings
 from worker.celery_app import app
-from worker.tasks import database
+from worker.db import database
 
 log = logging.getLogger(__name__)
 

@@ -15,29 +15,16 @@ from celery.exceptions import TimeLimitExceeded
 from celery.signals import task_failure
 from sqlalchemy.exc import OperationalError
 
+from jobs.callbacks import deliver
 from jobs.db import Database
 from jobs.execute import overrun_message, run_job
-from jobs.notify import deliver
 from jobs.outbox import NOTIFY_TASK, SOLVE_TASK
 from jobs.settings import get_settings
 from jobs.states import Claim, fail_killed
 from worker.celery_app import app
+from worker.db import database
 
 log = logging.getLogger(__name__)
-
-_db: Database | None = None
-
-
-def database() -> Database:
-    global _db
-    if _db is None:
-        _db = Database(get_settings().database_url)
-    return _db
-
-
-def reset_database() -> None:
-    global _db
-    _db = None
 
 
 def _fault() -> Callable[[Claim], None] | None:

@@ -17,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import ServiceDep, SolvingTenant, TenantDep, api_key_header
 from api.exports import csv_response, public_rows
+from api.gantt import gantt_html, gantt_rows
 from api.inputs import UPLOAD_FORM, check_callback, check_limits, invalid, read_submission
 from api.schemas import (
     CancelPublic,
@@ -437,7 +438,6 @@ def read_gantt(
     shape: Annotated[GanttShape, Query()] = "neutral",
 ) -> Any:
     """Gantt rows: neutral, or shaped for frappe-gantt, vis-timeline or Plotly."""
-    from api.gantt import gantt_rows
 
     job, result = _result(service, tenant, job_id)
     return JSONResponse(gantt_rows(Problem.model_validate_json(job.problem), result, shape))
@@ -450,7 +450,6 @@ def read_gantt(
 )
 def read_gantt_html(job_id: UUID, tenant: TenantDep, service: ServiceDep) -> HTMLResponse:
     """A self-contained Plotly Gantt page of the schedule."""
-    from api.gantt import gantt_html
 
     job, result = _result(service, tenant, job_id)
     html = gantt_html(

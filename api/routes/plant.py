@@ -15,10 +15,12 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import THROTTLED, ServiceDep, SolvingTenant, TenantDep
 from api.exports import csv_response, public_rows
+from api.gantt import gantt_html, gantt_rows
 from api.inputs import UPLOAD_FORM, invalid, problem_from_files, read_submission
 from api.schemas import Message, Problem422, ScheduledOperationPublic
 from api.service import Service
 from aps import Problem, Result
+from jobs import callbacks as deliveries
 from jobs import plant as store
 from jobs.notify import RefusedAddress, check_public
 from jobs.plant import CALLBACK_EVENTS, PlantOptions, Rejected
@@ -460,7 +462,6 @@ def read_gantt(
     version: Annotated[int | None, Query(ge=1, le=MAX_VERSION)] = None,
 ) -> Any:
     """Gantt rows of the published schedule (same shapes as the jobs' Gantt)."""
-    from api.gantt import gantt_rows
 
     _, row = _schedule(service, tenant, version)
     rows = gantt_rows(
@@ -480,7 +481,6 @@ def read_gantt_html(
     version: Annotated[int | None, Query(ge=1, le=MAX_VERSION)] = None,
 ) -> HTMLResponse:
     """A self-contained Plotly Gantt page of the published schedule."""
-    from api.gantt import gantt_html
 
     plant, row = _schedule(service, tenant, version)
     html = gantt_html(
@@ -576,7 +576,7 @@ def create_callback(
         except RefusedAddress as exc:
             raise invalid(["body", "url"], f"{exc}; refused (SSRF protection)") from None
     with service.db.write() as session:
-        sub = store.add_subscription(session, tenant, url, sorted(set(body.events)))
+        sub = deliveries.add_subscription(session, tenant, url, sorted(set(body.events)))
         return CallbackCreated.model_validate(sub, from_attributes=True)
 
 
@@ -590,7 +590,7 @@ def rotate_callback_secret(
 ) -> CallbackSecret:
     """A new signing secret for the URL (a lost or leaked one is replaced, not shown)."""
     with service.db.write() as session:
-        secret = store.rotate_secret(session, tenant, callback_id)
+        secret = deliveries.rotate_secret(session, tenant, callback_id)
     if secret is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such callback")
     return CallbackSecret(id=callback_id, secret=secret)
@@ -602,7 +602,7 @@ def read_callbacks(tenant: TenantDep, service: ServiceDep) -> list[CallbackPubli
     with service.db.read() as session:
         return [
             CallbackPublic.model_validate(s, from_attributes=True)
-            for s in store.subscriptions(session, tenant)
+            for s in deliveries.subscriptions(session, tenant)
         ]
 
 
@@ -613,7 +613,7 @@ def read_callbacks(tenant: TenantDep, service: ServiceDep) -> list[CallbackPubli
 )
 def delete_callback(callback_id: str, tenant: TenantDep, service: ServiceDep) -> Response:
     with service.db.write() as session:
-        for sub in store.subscriptions(session, tenant):
+        for sub in deliveries.subscriptions(session, tenant):
             if sub.id == callback_id:
                 session.delete(sub)
                 return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -26,8 +26,13 @@ from api.inputs import invalid
 from api.schemas import Message
 from api.service import Service
 from aps import Problem, Result, __version__
+from aps.factory.generate import generate_plant
+from aps.kpi import objective_value, term_values
 from aps.model import Window
-from aps.report import Kpis, MachineReport, OrderReport, build_report
+from aps.report.report import Kpis, MachineReport, OrderReport, build_report
+from aps.reschedule.derive import REST
+from aps.reschedule.diff import diff
+from aps.reschedule.repair import machine_down as machine_down_repair
 from aps.result import SolveStatus
 from jobs import repo
 from jobs.settings import DEV_API_KEY, Settings
@@ -120,7 +125,6 @@ def example_plant() -> bytes:
     """The example plant (60 orders, 10 machines) as plant JSON."""
     if EXAMPLE_PLANT.is_file():
         return EXAMPLE_PLANT.read_bytes()
-    from aps.generate import generate_plant
 
     return generate_plant().model_dump_json(exclude_none=True).encode()
 
@@ -329,22 +333,13 @@ def _public_moves(problem: Problem, moves: list[Any]) -> list[MovedOperation]:
 def repair(
     problem: Problem, result: Result, machine: str, start: int, end: int, time_limit: float
 ) -> tuple[Result, Any, Any]:
-    """Run ``aps.reschedule.machine_down``: (repaired result, diff vs stored, outcome).
+    """Run :func:`aps.reschedule.repair.machine_down`: (repaired result, diff vs stored, outcome).
 
     The diff is taken against the stored schedule (the core's ``outcome.diff`` is
     against the previous publication, the greedy repair, once CP-SAT improved it).
     """
-    try:
-        from aps import reschedule
-        from aps.diff import diff
-        from aps.kpi import objective_value, term_values
-    except ImportError as exc:
-        raise HTTPException(
-            status.HTTP_501_NOT_IMPLEMENTED,
-            f"machine-down rescheduling needs aps.reschedule (issue 6), not in this build: {exc}",
-        ) from None
     mid = next(m.id for m in problem.machines if str(m.id) == machine)
-    outcome = reschedule.machine_down(
+    outcome = machine_down_repair(
         problem, result.schedule, mid, start, until=end, time_limit=time_limit, workers=1
     )
     if not outcome.publications:
@@ -352,7 +347,7 @@ def repair(
             status.HTTP_409_CONFLICT,
             f"no valid repair of this schedule: {outcome.solver_message or 'unknown reason'}",
         )
-    rest = reschedule.REST
+    rest = REST
     origins = {
         (r.job, r.op): (r.job, str(r.op)[: -len(rest)])
         for r in outcome.schedule
@@ -388,7 +383,6 @@ def repair(
         **NOT_FOUND,
         422: {"description": "Unknown machine or bad times; `loc` names the field."},
         429: THROTTLED,
-        501: {"model": Message, "description": "aps.reschedule is not installed."},
     },
 )
 def machine_down(

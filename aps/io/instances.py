@@ -10,12 +10,9 @@ from __future__ import annotations
 
 import csv
 import fnmatch
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-
-from aps.model import Objective, Problem
 
 ENV = "APS_JSSP_DIR"
 
@@ -105,54 +102,3 @@ def _natural(name: str) -> tuple[str, int]:
     head = name.rstrip("0123456789")
     tail = name[len(head) :]
     return head, int(tail) if tail else -1
-
-
-def load_problem(
-    path_or_name: str | Path,
-    instances: str | Path | None = None,
-    objective: Objective | None = None,
-) -> Problem:
-    """Load a problem from a file path or, failing that, a benchmark instance name.
-
-    JSON is the project's tick-level problem (``"jobs"``) or a factory plant
-    (``"orders"``); folders, ``.zip`` and ``.xlsx`` are plant CSV bundles; anything else
-    is read as a job-shop instance file.
-    """
-    from aps.io.jssp import read_jssp
-
-    path = Path(path_or_name)
-    if not path.exists():
-        if path.parent == Path(".") or str(path.parent) == "":
-            path = resolve([str(path_or_name)], instances)[0]
-        else:
-            raise FileNotFoundError(f"{path}: no such file")
-    if path.is_dir() or path.suffix.lower() in (".zip", ".xlsx"):
-        return _load_plant(path, objective)
-    if path.suffix.lower() == ".json":
-        text = path.read_text()
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{path}:{exc.lineno}: not valid JSON: {exc.msg}") from None
-        if isinstance(data, dict) and "orders" in data and "jobs" not in data:
-            return _load_plant(path, objective)
-        problem = Problem.from_json(text)
-        if objective is not None:
-            problem = problem.model_copy(update={"objective": objective})
-        return problem
-    problem = read_jssp(path)
-    if objective is not None:
-        problem = problem.model_copy(update={"objective": objective})
-    return problem
-
-
-def _load_plant(path: Path, objective: Objective | None = None) -> Problem:
-    try:
-        from aps.factory import load_problem as load_plant_problem
-    except ImportError as exc:  # the factory extra (pandas, openpyxl) is optional
-        raise ValueError(
-            f"{path}: reading plant data needs the factory extra: pip install 'aps[factory]' "
-            f"({exc})"
-        ) from exc
-    problem: Problem = load_plant_problem(path, objective)
-    return problem

@@ -40,8 +40,15 @@ from collections.abc import Callable, Sequence
 from importlib.util import find_spec
 from typing import Any
 
+from aps.bounds import horizon_of
 from aps.model import Id, Problem
 from aps.result import Incumbent, Result, ScheduledOperation, SolveStatus, relative_gap
+from aps.solvers.cpsat.size import MAX_MODEL_SIZE, model_size
+from aps.solvers.default import solve_default
+from aps.solvers.milp.model import check_supported
+from aps.solvers.milp.solve import solve_milp
+from aps.solvers.plan.windows import solve_plan
+from aps.validate import ScheduleInvalidError, validate
 
 #: Above this many operations the MILP is not chosen.
 MAX_MILP_OPERATIONS = 15
@@ -99,14 +106,11 @@ BOTH = "cpsat+milp"
 
 def choose(problem: Problem) -> tuple[str, str]:
     """Return ``(backend, reason)`` for ``problem`` following the module's rule."""
-    from aps.solvers.milp import check_supported
 
     if find_spec("pyomo") is None or find_spec("highspy") is None:
         return "cpsat", "the milp extra (pyomo, highspy) is not installed"
     n = problem.num_operations
     if n > PLAN_OPERATIONS:
-        from aps.solvers.cpsat import MAX_MODEL_SIZE, horizon_of, model_size
-
         size = model_size(problem, horizon_of(problem))
         if size > MAX_MODEL_SIZE:
             return "plan", f"{n} operations, one CP-SAT model about {size:,} literals"
@@ -145,20 +149,18 @@ def solve_auto(
     optimality). ``parameters["auto_check"]`` says what happened; a contradiction is also
     logged as a warning: it is a solver bug to report.
     """
-    from aps.solve import solve
-    from aps.validate import ScheduleInvalidError
 
     started = time.monotonic()
     choice, reason = choose(problem)
     notes: dict[str, Any] = {"auto_choice": choice, "auto_reason": reason}
     if choice != BOTH:
-        result = solve(problem, time_limit, workers, seed, hint, on_progress,
-                       solver=choice, stop=stop, check=check)  # fmt: skip
+        result = _run(choice, problem, time_limit, workers, seed, hint, on_progress, stop, check)
         result.parameters = {**result.parameters, **notes}
         return result
     try:
-        first: Result | None = solve(problem, time_limit / 2, workers, seed, hint, on_progress,
-                                     solver="cpsat", stop=stop, check=check)  # fmt: skip
+        first: Result | None = _run(
+            "cpsat", problem, time_limit / 2, workers, seed, hint, on_progress, stop, check
+        )
         failed = None
     except ScheduleInvalidError as exc:
         first, failed = None, str(exc)
@@ -167,8 +169,7 @@ def solve_auto(
         return first
     remaining = max(0.1, time_limit - (time.monotonic() - started))
     try:
-        second = solve(problem, remaining, workers, seed, hint, None, solver="milp", stop=stop,
-                       check=check)  # fmt: skip
+        second = _run("milp", problem, remaining, workers, seed, hint, None, stop, check)
     except Exception as exc:  # the check is optional: never lose CP-SAT's answer to it
         if first is None:
             raise
@@ -199,6 +200,31 @@ def solve_auto(
     best.parameters = {**best.parameters, **notes}
     best.wall_s = round(time.monotonic() - started, 3)
     return best
+
+
+def _run(
+    choice: str,
+    problem: Problem,
+    time_limit: float,
+    workers: int,
+    seed: int,
+    hint: Sequence[ScheduledOperation] | None,
+    on_progress: Callable[[Incumbent], None] | None,
+    stop: threading.Event | None,
+    check: bool,
+) -> Result:
+    """Run one backend by name; validate its schedule when ``check`` (raise if invalid)."""
+    if choice == "milp":
+        result = solve_milp(problem, time_limit, workers, seed, hint, on_progress, stop)
+    elif choice == "plan":
+        result = solve_plan(problem, time_limit, workers, seed, hint, on_progress, stop)
+    else:
+        result = solve_default(problem, time_limit, workers, seed, hint, on_progress, stop)
+    if check and result.status.has_schedule:
+        violations = validate(problem, result.schedule)
+        if violations:
+            raise ScheduleInvalidError(violations)
+    return result
 
 
 def _certify(cpsat: Result, milp: Result, weighted: bool) -> tuple[str, Result]:

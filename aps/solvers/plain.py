@@ -15,7 +15,7 @@ from ortools.sat.python import cp_model
 
 from aps.model import Problem
 from aps.result import Incumbent, Result, ScheduledOperation, relative_gap
-from aps.solvers.common import (
+from aps.solvers.cpsat.runtime import (
     SOLVER_VERSION,
     STATUS,
     ProgressCallback,

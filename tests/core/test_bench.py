@@ -6,13 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from aps import bench
+from aps.bench import harness as bench
 from aps.io.instances import resolve
 
 
 def test_every_peer_is_validated(jssp_dir: Path) -> None:
     """Tests that ours, plain and pyjobshop all solve ft06 to 55 and are validated."""
-    pytest.importorskip("pyjobshop", reason="the bench extra (pyjobshop) is not installed")
     rows = bench.run(resolve(["ft06"], jssp_dir), ["ours", "plain", "pyjobshop"], 5, 2, 0,
                      jssp_dir)  # fmt: skip
     assert [(r.method, r.makespan, r.validated, r.optimal) for r in rows] == [

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aps import solve
 from aps.model import Problem
 from aps.result import SolveStatus
-from aps.solvers.cpsat import explain_infeasibility
+from aps.solvers.cpsat.explain import explain_infeasibility
 
 from .factories import op, problem
 

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from aps.io.instances import load_bounds, load_problem, resolve
+from aps.io.instances import load_bounds, resolve
 from aps.io.jssp import InstanceFormatError, read_jssp, write_orlib
+from aps.io.load import load_problem
 
 
 def test_read_ft06(jssp_dir: Path) -> None:

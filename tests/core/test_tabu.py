@@ -10,11 +10,12 @@ from pathlib import Path
 import pytest
 
 from aps import solve, validate
+from aps.heuristics.dispatch import RULES, best_dispatch, dispatch
 from aps.io.jssp import read_jssp
 from aps.result import ScheduledOperation
-from aps.solvers import jobshop, tabu
-from aps.solvers.dispatch import RULES, best_dispatch, dispatch
-from aps.solvers.tabu import tabu_search
+from aps.solvers.jobshop import strategy as jobshop
+from aps.solvers.jobshop import tabu
+from aps.solvers.jobshop.tabu import tabu_search
 from aps.validate import makespan
 
 

@@ -14,12 +14,12 @@ import numpy as np
 import pytest
 
 from aps import validate
+from aps.heuristics.dispatch import RULES, best_dispatch, dispatch
 from aps.io.jssp import read_jssp
 from aps.model import Problem
 from aps.result import ScheduledOperation
-from aps.solvers import tabu
-from aps.solvers.dispatch import RULES, best_dispatch, dispatch
-from aps.solvers.tabu import tabu_search
+from aps.solvers.jobshop import tabu
+from aps.solvers.jobshop.tabu import tabu_search
 from aps.validate import makespan
 
 Graph = dict[str, np.ndarray]

@@ -7,7 +7,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from aps.factory import Plant
+from aps.factory.model import Plant
 
 T0 = datetime(2026, 3, 2, tzinfo=UTC)  # a Monday
 

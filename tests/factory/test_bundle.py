@@ -13,10 +13,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from aps.diagnose import diagnose
-from aps.factory import CompileError, Plant, load_problem
-from aps.generate import generate_plant
-from aps.io.bundle import BundleError, load_plant, write_bundle
+from aps.factory.compile import CompileError
+from aps.factory.generate import generate_plant
+from aps.factory.model import Plant
+from aps.io.bundle.read import load_plant
+from aps.io.bundle.tables import BundleError
+from aps.io.bundle.write import write_bundle
+from aps.io.load import load_problem
+from aps.report.diagnose import diagnose
 from tests.factory.plants import small_plants
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -250,11 +254,11 @@ def test_zip_bomb_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     """Tests that an archive unpacking past the limit is refused before it is read."""
     import zipfile
 
-    from aps.io import bundle
+    from aps.io.bundle import read as bundle
 
     monkeypatch.setattr(bundle, "MAX_UNPACKED_BYTES", 1000)
     path = tmp_path / "b.zip"
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
         zf.writestr("orders.csv", b"0" * 5000)
-    with pytest.raises(bundle.BundleError, match="unpacks to 5,000 bytes, more than the 1,000"):
+    with pytest.raises(BundleError, match="unpacks to 5,000 bytes, more than the 1,000"):
         bundle.load_plant(path)

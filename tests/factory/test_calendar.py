@@ -9,21 +9,20 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aps.calendar import (
+from aps.clock import Clock
+from aps.factory.calendar import (
     Calendar,
     CalendarException,
-    Clock,
     DateTimeWindow,
     Holiday,
     Shift,
-    TickCalendar,
     Weekday,
-    longest_working_window,
     parse_days,
     unavailable_windows,
     working_intervals,
 )
 from aps.model import Window
+from aps.worktime import TickCalendar, longest_working_window
 
 BERLIN = ZoneInfo("Europe/Berlin")
 WEEKDAYS = [Weekday(d) for d in ("mon", "tue", "wed", "thu", "fri")]

@@ -10,13 +10,9 @@ from typer.testing import CliRunner
 
 import aps
 from aps.cli import app
-from aps.factory import load_problem
-from aps.factory_cli import register
+from aps.cli.solve import result_json
+from aps.io.load import load_problem
 
-pytest.importorskip("aps.commands")
-from aps.commands import result_json
-
-register(app)
 runner = CliRunner()
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from aps.factory import CompileError, Plant, compile_plant
+from aps.factory.compile import CompileError, compile_plant
+from aps.factory.model import Plant
 from aps.model import Lag, MaterialFlow, Mode, Receipt
 from tests.factory.plants import iso, plant, tiny
 

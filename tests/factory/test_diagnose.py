@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from aps.diagnose import Severity, diagnose, diagnose_path, diagnose_plant, witness
-from aps.factory import compile_plant
+from aps.factory.compile import compile_plant
+from aps.heuristics.witness import witness
 from aps.model import Job, Machine, Mode, Operation, Problem, Window
+from aps.report.diagnose import Severity, diagnose, diagnose_path, diagnose_plant
 from tests.factory.plants import iso, plant
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -173,7 +174,7 @@ def test_tick_problems_and_single_machine_overload() -> None:
 
 
 def test_witness_proves_the_example_feasible() -> None:
-    from aps.factory import load_problem
+    from aps.io.load import load_problem
     from aps.validate import validate
 
     problem = load_problem(ROOT / "instances" / "plant.json")

@@ -4,15 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from aps.diagnose import Severity, diagnose_plant
-from aps.factory import plant_json_schema
-from aps.generate import (
-    PlantFeatures,
-    generate_jssp,
-    generate_plant,
-    jssp_orlib,
-    jssp_problem,
-)
+from aps.factory.compile import compile_plant
+from aps.factory.generate import PlantFeatures, generate_plant
+from aps.factory.model import plant_json_schema
+from aps.io.taillard import generate_jssp, jssp_orlib, jssp_problem
+from aps.report.diagnose import Severity, diagnose_plant
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -56,7 +52,7 @@ def test_generated_plants_pass_the_diagnostics() -> None:
             holidays=False,
         ),
     )
-    problem = plain.to_problem()
+    problem = compile_plant(plain)
     assert not problem.materials and not problem.setup_matrices
     assert all(not m.unavailable for m in problem.machines)
 

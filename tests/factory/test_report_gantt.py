@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from aps.factory import compile_plant
-from aps.gantt import gantt_rows, to_frappe, to_plotly, to_vis_timeline, write_html
+from aps.factory.compile import compile_plant
 from aps.model import Job, Machine, Mode, Operation, Problem
-from aps.report import build_report, report_csv, report_text
+from aps.report.gantt import gantt_rows, to_frappe, to_plotly, to_vis_timeline, write_html
+from aps.report.report import build_report, report_csv, report_text
 from aps.result import Result, ScheduledOperation, SolveStatus
 from aps.validate import validate
 from tests.factory.plants import iso, plant

@@ -13,16 +13,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 import aps
-from aps.diagnose import Severity, diagnose, witness
-from aps.factory import Plant, compile_plant
+from aps.factory.compile import compile_plant
+from aps.factory.model import Plant
+from aps.heuristics.witness import witness
 from aps.kpi import term_values
 from aps.model import Objective, ObjectiveTerm, WeightedTerm
-from aps.report import build_report
+from aps.report.diagnose import Severity, diagnose
+from aps.report.report import build_report
 from aps.result import SolveStatus
 from aps.validate import validate
 from tests.factory.plants import iso, small_plants, tiny
-
-pytest.importorskip("aps.solvers.cpsat")
 
 
 def solve(data: dict[str, Any], objective: Objective | None = None) -> aps.Result:
@@ -216,7 +216,7 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "instances" / "plant.json"
 
 
 def test_example_plant_solves_from_the_witness() -> None:
-    from aps.factory import load_problem
+    from aps.io.load import load_problem
 
     problem = load_problem(EXAMPLE)
     hint = witness(problem)
@@ -229,7 +229,7 @@ def test_example_plant_solves_from_the_witness() -> None:
 @pytest.mark.slow
 def test_example_plant_solves_in_ten_seconds() -> None:
     """The acceptance check of the example: aps.solve at 10 s returns a valid schedule."""
-    from aps.factory import load_problem
+    from aps.io.load import load_problem
 
     problem = load_problem(EXAMPLE)
     result = aps.solve(problem, time_limit=10, workers=2, seed=0)

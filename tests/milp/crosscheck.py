@@ -29,7 +29,7 @@ from aps import solve
 from aps.kpi import completion_times, objective_value, term_values
 from aps.model import ObjectiveTerm, Operation, Problem
 from aps.result import Result, SolveStatus
-from aps.solvers.milp import serial_horizon
+from aps.solvers.milp.model import serial_horizon
 from aps.validate import validate
 
 from .generator import random_problem

@@ -14,7 +14,7 @@ from aps.kpi import objective_value, term_values
 from aps.model import ObjectiveTerm, Placement, Problem
 from aps.result import Incumbent, Result, SolveStatus
 from aps.solvers.auto import BOTH, MAX_MILP_OPERATIONS, choose
-from aps.solvers.milp import check_supported, serial_horizon
+from aps.solvers.milp.model import check_supported, serial_horizon
 
 from ..core.factories import op, problem
 from ..core.test_solve import CASES
@@ -161,7 +161,7 @@ def test_serial_horizon_covers_windows_releases_and_work() -> None:
 
 def test_serial_horizon_matches_cpsat() -> None:
     """Tests that both backends use the same horizon, so INFEASIBLE verdicts are comparable."""
-    from aps.solvers.cpsat import horizon_of
+    from aps.bounds import horizon_of
 
     from .generator import random_problem
 
@@ -253,7 +253,7 @@ def test_auto_returns_the_milp_answer_on_a_contradiction(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Tests that a false CP-SAT INFEASIBLE is overruled by the MILP's schedule and logged."""
-    import aps.solvers.cpsat as cpsat_module
+    import aps.solvers.default as cpsat_module
 
     def wrong(problem: Problem, *args: Any, **kw: Any) -> Result:
         return Result(name=problem.name, status=SolveStatus.INFEASIBLE, wall_s=0.0,
@@ -337,7 +337,7 @@ def test_infeasible_result_says_why() -> None:
 
 def test_hint_cuts_the_makespan_horizon() -> None:
     """Tests that a valid hint bounds the makespan horizon and the answer is never worse."""
-    from aps.solvers.dispatch import dispatch
+    from aps.heuristics.dispatch import dispatch
 
     p = _shop(6, 4, seed=7, objective={"terms": [{"term": "makespan"}]})
     hint = dispatch(p, "spt")
@@ -384,7 +384,7 @@ def test_precedence_fixes_the_machine_order() -> None:
 
 def test_auto_keeps_cpsat_when_the_milp_check_fails(monkeypatch: pytest.MonkeyPatch) -> None:
     """Tests that a crashing MILP check leaves CP-SAT's answer and says it was not checked."""
-    import aps.solvers.milp as milp_module
+    import aps.solvers.auto as milp_module
 
     def broken(*args: Any, **kw: Any) -> Result:
         raise RuntimeError("HiGHS went away")

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from aps.generate import generate_plant
+from aps.factory.compile import compile_plant
+from aps.factory.generate import generate_plant
 from aps.model import Job, Machine, Material, Mode, Operation, Problem, Receipt
 from aps.model import MaterialFlow as Flow
-from aps.planning import bucket_ticks, make_plan
+from aps.solvers.plan.buckets import bucket_ticks, make_plan
 
 
 def _job(jid: str, durations: list[int], machines: list[str], due: int = 0, **kw: object) -> Job:
@@ -81,7 +82,7 @@ def test_no_consumption_before_the_stock_arrives() -> None:
 
 
 def test_generated_plant_plan_keeps_precedence_and_capacity() -> None:
-    problem = generate_plant(40, 2).to_problem()
+    problem = compile_plant(generate_plant(40, 2))
     plan = make_plan(problem, time_limit=20)
     assert bucket_ticks(problem, None) == ("day", 1440)
     for job in problem.jobs:

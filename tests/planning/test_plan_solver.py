@@ -5,12 +5,13 @@ from __future__ import annotations
 import random
 
 import aps
-from aps.diagnose import witness
-from aps.generate import generate_plant
+from aps.factory.compile import compile_plant
+from aps.factory.generate import generate_plant
+from aps.heuristics.witness import witness
 from aps.kpi import term_values
 from aps.model import Job, Machine, Mode, ObjectiveTerm, Operation, Problem
-from aps.planning import make_plan
-from aps.solvers.plan import assign_windows, solve_plan
+from aps.solvers.plan.buckets import make_plan
+from aps.solvers.plan.windows import assign_windows, solve_plan
 
 
 def _tight_shop(seed: int) -> Problem:
@@ -51,7 +52,7 @@ def _tight_shop(seed: int) -> Problem:
 
 
 def test_plan_then_schedule_on_a_generated_plant_validates() -> None:
-    problem = generate_plant(60, 4).to_problem()
+    problem = compile_plant(generate_plant(60, 4))
     result = aps.solve(problem, time_limit=20, workers=2, seed=0, solver="plan")
     assert result.status.has_schedule
     assert aps.validate(problem, result.schedule) == []
@@ -61,7 +62,7 @@ def test_plan_then_schedule_on_a_generated_plant_validates() -> None:
 
 
 def test_windows_keep_the_plan() -> None:
-    problem = generate_plant(60, 5).to_problem()
+    problem = compile_plant(generate_plant(60, 5))
     plan = make_plan(problem, time_limit=10)
     result = solve_plan(problem, 25, 2, 0, plan=plan, window_operations=60)
     window, starts = assign_windows(problem.jobs, plan, 60)
@@ -100,11 +101,11 @@ def test_tardiness_never_worse_than_the_greedy_start() -> None:
 
 
 def test_auto_picks_plan_only_where_one_model_is_too_large() -> None:
-    from aps.generate import generate_jssp, jssp_problem
+    from aps.io.taillard import generate_jssp, jssp_problem
     from aps.solvers.auto import choose
 
-    choice, reason = choose(generate_plant(300, 1).to_problem())
+    choice, reason = choose(compile_plant(generate_plant(300, 1)))
     assert choice == "plan", reason
-    assert choose(generate_plant(20, 1).to_problem())[0] != "plan"
+    assert choose(compile_plant(generate_plant(20, 1)))[0] != "plan"
     shop = jssp_problem(generate_jssp(100, 20, 1))  # 2,000 operations, a small model
     assert choose(shop)[0] == "cpsat"

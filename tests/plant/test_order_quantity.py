@@ -8,8 +8,8 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from aps.factory import Plant as PlantDocument
-from aps.factory import compile_plant
+from aps.factory.compile import compile_plant
+from aps.factory.model import Plant as PlantDocument
 from aps.model import Job
 from aps.validate import validate
 from tests.plant.support import (

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aps.reschedule import Coalescer, MachineDown, MachineUp, OperationProgress, coalesce
+from aps.reschedule.events import Coalescer, MachineDown, MachineUp, OperationProgress, coalesce
 
 
 def test_down_then_up_becomes_one_bounded_downtime() -> None:

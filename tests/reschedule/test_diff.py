@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from aps.diff import diff
 from aps.model import ObjectiveTerm
+from aps.reschedule.diff import diff
 from aps.result import ScheduledOperation
 
 from .helpers import PUBLISHED, op, row, three_machines

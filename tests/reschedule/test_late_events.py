@@ -6,10 +6,12 @@ import random
 
 import pytest
 
-from aps.diagnose import witness
-from aps.generate import generate_plant
+from aps.factory.compile import compile_plant
+from aps.factory.generate import generate_plant
+from aps.heuristics.witness import witness
 from aps.model import Problem
-from aps.reschedule import MachineDown, RescheduleResult, reschedule
+from aps.reschedule.events import MachineDown
+from aps.reschedule.repair import RescheduleResult, reschedule
 from aps.result import ScheduledOperation
 from aps.validate import validate
 
@@ -139,7 +141,7 @@ def test_late_breakdown_on_the_same_machine_cuts_the_split_earlier() -> None:
 
 def test_reported_progress_is_a_fact_not_an_assumption() -> None:
     """Tests that pins from progress reports are not listed as assumed (they stay)."""
-    from aps.reschedule import OperationProgress
+    from aps.reschedule.events import OperationProgress
 
     problem, published = _chain()
     done = OperationProgress(job="J1", op="o1", machine="B", start=10, end=20)
@@ -156,7 +158,7 @@ def test_random_plants_late_breakdowns(seed: int) -> None:
     older than the repair before it, always gets a valid repair that keeps frozen
     operations in place and nothing unpinned in any downtime."""
     rng = random.Random(seed)
-    problem = generate_plant(6 + 3 * (seed % 4), seed=seed).to_problem()
+    problem = compile_plant(generate_plant(6 + 3 * (seed % 4), seed=seed))
     published = witness(problem)
     assert published is not None
     end = max(r.end for r in published)

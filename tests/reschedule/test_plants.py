@@ -8,17 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from aps.diagnose import witness
-from aps.factory import load_problem
-from aps.generate import generate_plant
+from aps.factory.compile import compile_plant
+from aps.factory.generate import generate_plant
+from aps.heuristics.witness import witness
+from aps.io.load import load_problem
 from aps.model import Id, Problem
-from aps.reschedule import (
-    MachineDown,
-    OperationProgress,
-    RescheduleResult,
-    machine_down,
-    reschedule,
-)
+from aps.reschedule.events import MachineDown, OperationProgress
+from aps.reschedule.repair import RescheduleResult, machine_down, reschedule
 from aps.result import ScheduledOperation
 from aps.validate import validate
 
@@ -112,7 +108,7 @@ def test_example_plant_repair_is_deterministic() -> None:
 def test_random_plants_random_breakdowns(seed: int) -> None:
     """Tests that random breakdowns (late reports and progress too) repair validly."""
     rng = random.Random(seed)
-    problem = generate_plant(6 + 3 * (seed % 4), seed=seed).to_problem()
+    problem = compile_plant(generate_plant(6 + 3 * (seed % 4), seed=seed))
     published = witness(problem)
     assert published is not None
     horizon_end = max(r.end for r in published)

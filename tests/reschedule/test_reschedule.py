@@ -3,15 +3,9 @@
 from __future__ import annotations
 
 from aps.model import Problem
-from aps.reschedule import (
-    MachineDown,
-    MachineUp,
-    OperationProgress,
-    Publication,
-    derive,
-    machine_down,
-    reschedule,
-)
+from aps.reschedule.derive import derive
+from aps.reschedule.events import MachineDown, MachineUp, OperationProgress
+from aps.reschedule.repair import Publication, machine_down, reschedule
 from aps.validate import validate
 
 from .helpers import PUBLISHED, by_key, op, row, three_machines

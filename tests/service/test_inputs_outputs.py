@@ -12,12 +12,10 @@ from fastapi.testclient import TestClient
 
 from tests.service.support import TERMINAL, headers, problem_json, wait_until
 
-pytest.importorskip("pandas", reason="uploads need the factory extra")
-
 
 def _plant_files(tmp_path: Path, suffix: str) -> Path:
-    from aps.generate import generate_plant
-    from aps.io.bundle import write_bundle
+    from aps.factory.generate import generate_plant
+    from aps.io.bundle.write import write_bundle
 
     target = tmp_path / f"plant{suffix}"
     write_bundle(generate_plant(orders=3, seed=1), target)
@@ -25,8 +23,8 @@ def _plant_files(tmp_path: Path, suffix: str) -> Path:
 
 
 def _expected_ops(tmp_path: Path) -> int:
-    from aps.factory import compile_plant
-    from aps.generate import generate_plant
+    from aps.factory.compile import compile_plant
+    from aps.factory.generate import generate_plant
 
     return compile_plant(generate_plant(orders=3, seed=1)).num_operations
 

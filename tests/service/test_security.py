@@ -28,7 +28,7 @@ from fastapi.routing import iter_route_contexts
 from fastapi.testclient import TestClient
 from sqlalchemy import delete
 
-from jobs import notify, repo
+from jobs import callbacks, notify, repo
 from jobs.settings import DEV_API_KEY, Settings
 from jobs.tables import ApiKey
 from tests.service.conftest import ClientFactory
@@ -161,7 +161,7 @@ def test_dns_rebinding_connects_to_the_checked_address(
             )
             job_id = job.id
         settings = Settings(**{**service.settings.model_dump(), "callback_timeout_seconds": 3})
-        outcome = notify.deliver(service.db, settings, {"job_id": job_id})
+        outcome = callbacks.deliver(service.db, settings, {"job_id": job_id})
         assert outcome == "delivered", outcome
         assert len(receiver.calls) == 1
         assert receiver.calls[0][0]["host"] == f"rebind.example:{port}"

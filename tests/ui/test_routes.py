@@ -159,7 +159,6 @@ def test_machine_down_bad_input_names_the_field(
 
 def test_machine_down_repairs_and_lists_the_moves(solved: tuple[TestClient, str]) -> None:
     client, job_id = solved
-    pytest.importorskip("aps.reschedule", reason="aps.reschedule (issue 6) is not installed")
     before = client.get(f"/v1/jobs/{job_id}/schedule", headers=HEADERS).json()["operations"]
     m1 = sorted((o for o in before if o["machine"] == "M1"), key=lambda o: o["start"])[0]
     body = {"machine": "M1", "start": m1["start"], "end": m1["start"] + 2, "time_limit": 1}
@@ -198,7 +197,7 @@ def test_breakdown_times_in_the_plant_zone() -> None:
     from datetime import UTC, datetime
 
     from api.ui.router import _tick
-    from aps.factory import load_problem
+    from aps.io.load import load_problem
 
     plant = load_problem(Path(__file__).resolve().parents[2] / "instances" / "plant.json")
     assert plant.time is not None and plant.time.tick_seconds == 60

@@ -1,0 +1,1 @@
+"""The benchmark harness behind ``aps bench`` (:mod:`.harness`) and its peers (:mod:`.peers`)."""

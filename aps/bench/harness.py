@@ -1,0 +1,284 @@
+"""Benchmark harness: our solver and baselines side by side on the job-shop library.
+
+Every method runs each instance at the same time limit, workers and seed, one solve at a
+time; every schedule is checked by the independent validator. Gaps are to the
+best-known bounds (``bounds.csv``); groups are instance families and Taillard's size
+classes.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import statistics
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from aps.bench.peers import solve_pyjobshop
+from aps.io.instances import Bounds, load_bounds
+from aps.io.jssp import read_jssp
+from aps.model import Problem
+from aps.result import Result, SolveStatus
+from aps.solve import solve
+from aps.solvers.jobshop.tabu import warm_up
+from aps.validate import validate
+
+METHODS = {"ours": "cpsat", "plain": "plain", "pyjobshop": "pyjobshop"}
+
+
+@dataclass
+class Row:
+    """One (instance, method) outcome."""
+
+    instance: str
+    group: str
+    size: str
+    method: str
+    status: str
+    makespan: int | None
+    bound: float | None
+    lb: int | None
+    ub: int | None
+    gap_ub: float | None
+    gap_lb: float | None
+    optimal: bool
+    wall_s: float
+    validated: bool
+    note: str = ""
+
+
+def group_of(name: str, jobs: int, machines: int) -> str:
+    """Family of an instance; Taillard's are split by size class (``ta 20x15``)."""
+    family = re.sub(r"\d+$", "", name)
+    if family == "ta":
+        return f"ta {jobs}x{machines}"
+    return family
+
+
+def solve_method(
+    method: str, problem: Problem, time_limit: float, workers: int, seed: int
+) -> Result:
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
+    if method == "pyjobshop":
+        return solve_pyjobshop(problem, time_limit, workers, seed)
+    return solve(
+        problem,
+        time_limit=time_limit,
+        workers=workers,
+        seed=seed,
+        solver=METHODS[method],
+        check=False,
+    )
+
+
+def run(
+    paths: Sequence[Path],
+    methods: Sequence[str],
+    time_limit: float,
+    workers: int,
+    seed: int = 0,
+    instances: str | Path | None = None,
+    on_row: Callable[[Row], None] | None = None,
+) -> list[Row]:
+    """Run every method on every instance; returns one row per pair."""
+    bounds = load_bounds(instances)
+    if "ours" in methods:
+        warm_up()  # JIT compilation is a one-time cost per machine, not part of a solve
+    rows: list[Row] = []
+    for path in paths:
+        problem = read_jssp(path)
+        for method in methods:
+            row = run_one(problem, method, bounds.get(problem.name), time_limit, workers, seed)
+            rows.append(row)
+            if on_row is not None:
+                on_row(row)
+    return rows
+
+
+def run_one(
+    problem: Problem,
+    method: str,
+    bound: Bounds | None,
+    time_limit: float,
+    workers: int,
+    seed: int,
+) -> Row:
+    n_jobs, n_machines = len(problem.jobs), len(problem.machines)
+    result = solve_method(method, problem, time_limit, workers, seed)
+    violations = validate(problem, result.schedule) if result.status.has_schedule else []
+    ms = result.makespan if result.status.has_schedule else None
+    note = "; ".join(str(v) for v in violations[:3])
+    lb = bound.lb if bound else None
+    ub = bound.ub if bound else None
+    if ms is not None and lb is not None and ms < lb:
+        note = (note + "; " if note else "") + f"makespan {ms} below the known lower bound {lb}"
+    return Row(
+        instance=problem.name,
+        group=group_of(problem.name, n_jobs, n_machines),
+        size=f"{n_jobs}x{n_machines}",
+        method=method,
+        status=result.status.value,
+        makespan=ms,
+        bound=result.bound,
+        lb=lb,
+        ub=ub,
+        gap_ub=_pct(ms, ub),
+        gap_lb=_pct(ms, lb),
+        optimal=result.status == SolveStatus.OPTIMAL,
+        wall_s=result.wall_s,
+        validated=ms is not None and not violations,
+        note=note,
+    )
+
+
+def _pct(value: int | None, ref: int | None) -> float | None:
+    if value is None or ref is None or ref == 0:
+        return None
+    return round(100.0 * (value - ref) / ref, 3)
+
+
+@dataclass
+class GroupSummary:
+    group: str
+    method: str
+    count: int
+    solved: int
+    optimal: int
+    mean_gap_ub: float | None
+    mean_gap_lb: float | None
+    mean_wall_s: float
+    ratio_to: dict[str, float | None]
+
+
+def summarize(rows: Iterable[Row], methods: Sequence[str]) -> list[GroupSummary]:
+    """Per group and method: means, optimal counts, and ratios of our mean gap to each peer."""
+    rows = list(rows)
+    groups = list(dict.fromkeys(r.group for r in rows))
+    if len(groups) > 1:
+        groups.append("all")
+    out: list[GroupSummary] = []
+    for g in groups:
+        means: dict[str, float | None] = {}
+        per: dict[str, list[Row]] = {}
+        for method in methods:
+            rs = [r for r in rows if r.method == method and (g == "all" or r.group == g)]
+            per[method] = rs
+            gaps = [r.gap_ub for r in rs if r.gap_ub is not None]
+            means[method] = (
+                round(statistics.fmean(gaps), 3) if gaps and len(gaps) == len(rs) else None
+            )
+        for method in methods:
+            rs = per[method]
+            lbs = [r.gap_lb for r in rs if r.gap_lb is not None]
+            ratios: dict[str, float | None] = {}
+            if method == methods[0]:
+                for peer in methods[1:]:
+                    ratios[peer] = _ratio(means[method], means[peer])
+            out.append(
+                GroupSummary(
+                    group=g,
+                    method=method,
+                    count=len(rs),
+                    solved=sum(r.makespan is not None for r in rs),
+                    optimal=sum(r.optimal for r in rs),
+                    mean_gap_ub=means[method],
+                    mean_gap_lb=round(statistics.fmean(lbs), 3) if lbs else None,
+                    mean_wall_s=round(statistics.fmean([r.wall_s for r in rs]), 3) if rs else 0.0,
+                    ratio_to=ratios,
+                )
+            )
+    return out
+
+
+def _ratio(ours: float | None, peer: float | None) -> float | None:
+    if ours is None or peer is None:
+        return None
+    if peer == 0:
+        return 1.0 if ours == 0 else None
+    return round(ours / peer, 3)
+
+
+def rows_csv(rows: Iterable[Row]) -> str:
+    buf = io.StringIO()
+    fields = list(Row.__dataclass_fields__)
+    writer = csv.DictWriter(buf, fieldnames=fields)
+    writer.writeheader()
+    for r in rows:
+        writer.writerow(asdict(r))
+    return buf.getvalue()
+
+
+def _fmt(value: float | int | None, digits: int = 2) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def markdown(
+    rows: Sequence[Row], summary: Sequence[GroupSummary], methods: Sequence[str], header: str = ""
+) -> str:
+    """The per-instance and per-group tables as Markdown."""
+    out = [header] if header else []
+    cols = ("makespan", "bound", "gap UB %", "gap LB %", "opt", "wall s", "valid")
+    out.append(
+        "| instance | size | LB | UB | "
+        + " | ".join(f"{m} {c}" for m in methods for c in cols)
+        + " |"
+    )
+    out.append("|" + "---|" * (4 + len(cols) * len(methods)))
+    by_inst: dict[str, dict[str, Row]] = {}
+    for r in rows:
+        by_inst.setdefault(r.instance, {})[r.method] = r
+    for inst, per in by_inst.items():
+        first = next(iter(per.values()))
+        cells: list[str] = []
+        for m in methods:
+            got = per.get(m)
+            if got is None:
+                cells += ["-"] * len(cols)
+                continue
+            cells += [
+                _fmt(got.makespan),
+                _fmt(got.bound, 0),
+                _fmt(got.gap_ub),
+                _fmt(got.gap_lb),
+                "yes" if got.optimal else "no",
+                _fmt(got.wall_s, 1),
+                "yes" if got.validated else "NO",
+            ]
+        out.append(
+            f"| {inst} | {first.size} | {_fmt(first.lb)} | {_fmt(first.ub)} | "
+            + " | ".join(cells)
+            + " |"
+        )
+    out.append("")
+    peers = methods[1:]
+    gcols = ("mean gap UB %", "mean gap LB %", "optimal", "mean wall s")
+    out.append(
+        "| group | n | "
+        + " | ".join(f"{m} {c}" for m in methods for c in gcols)
+        + "".join(f" | ratio {methods[0]}/{p}" for p in peers)
+        + " |"
+    )
+    out.append("|" + "---|" * (2 + len(gcols) * len(methods) + len(peers)))
+    groups = list(dict.fromkeys(s.group for s in summary))
+    for g in groups:
+        ss = {s.method: s for s in summary if s.group == g}
+        lead = ss[methods[0]]
+        gcells: list[str] = []
+        for m in methods:
+            x = ss[m]
+            gcells += [
+                _fmt(x.mean_gap_ub),
+                _fmt(x.mean_gap_lb),
+                f"{x.optimal}/{x.count}",
+                _fmt(x.mean_wall_s, 1),
+            ]
+        ratios = [_fmt(lead.ratio_to.get(p), 3) for p in peers]
+        out.append(f"| {g} | {lead.count} | " + " | ".join(gcells + ratios) + " |")
+    return "\n".join(out) + "\n"

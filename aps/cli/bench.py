@@ -1,0 +1,98 @@
+"""``aps bench``: our solver against its peers on benchmark instances."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from aps.bench import harness as bench
+from aps.cli.app import app, fail
+from aps.cli.solve import InstancesOpt
+from aps.io.instances import resolve
+
+err = Console(stderr=True)
+
+
+@app.command("bench")
+def bench_cmd(
+    names: Annotated[list[str], typer.Argument(metavar="NAME_OR_GLOB...")],
+    instances: InstancesOpt = None,
+    time_limit: Annotated[float, typer.Option("--time-limit", min=0.01)] = 10.0,
+    workers: Annotated[int, typer.Option("--workers", min=1)] = 2,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    baseline: Annotated[
+        str | None,
+        typer.Option("--baseline", help="Comma-separated peers to run side by side, e.g. plain"),
+    ] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Per-instance CSV.")] = None,
+    md: Annotated[Path | None, typer.Option("--markdown", help="Markdown tables.")] = None,
+) -> None:
+    """Benchmark our solver (and baselines) on JSSP instances against best-known bounds."""
+    peers = [p.strip() for p in baseline.split(",")] if baseline else []
+    for p in peers:
+        if p not in bench.METHODS or p == "ours":
+            raise fail(f"--baseline: unknown peer {p!r}; available: plain, pyjobshop")
+        if p == "pyjobshop":
+            try:
+                import pyjobshop  # noqa: F401
+            except ImportError:
+                raise fail(
+                    "--baseline pyjobshop needs the bench extra: pip install -e '.[bench]'"
+                ) from None
+    methods = ["ours", *peers]
+    try:
+        paths = resolve(names, instances)
+    except FileNotFoundError as exc:
+        raise fail(str(exc)) from None
+    total = len(paths) * len(methods)
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+    ) as progress:
+        task = progress.add_task("bench", total=total)
+
+        done: list[bench.Row] = []
+
+        def on_row(row: bench.Row) -> None:
+            progress.advance(task)
+            progress.update(task, description=f"{row.instance} {row.method}: {row.makespan}")
+            done.append(row)
+            if not err.is_terminal:
+                # a long run under nohup: one line per solve, and the CSV so far on disk
+                # so that an interrupted run still leaves its figures
+                err.print(f"{len(done)}/{total} {row.instance} {row.method} {row.makespan} "
+                          f"gap_ub {row.gap_ub} validated {row.validated}")  # fmt: skip
+                if out is not None:
+                    out.write_text(bench.rows_csv(done))
+            if not row.validated:
+                progress.console.print(
+                    f"[red]{row.instance} {row.method}: NOT VALIDATED {row.note}[/]"
+                )
+
+        rows = bench.run(paths, methods, time_limit, workers, seed, instances, on_row)
+    summary = bench.summarize(rows, methods)
+    header = (
+        f"aps bench {' '.join(names)} --time-limit {time_limit:g} --workers {workers} "
+        f"--seed {seed}" + (f" --baseline {baseline}" if baseline else "")
+    )
+    text = bench.markdown(rows, summary, methods, f"`{header}`\n")
+    sys.stdout.write(text)
+    if out is not None:
+        out.write_text(bench.rows_csv(rows))
+    if md is not None:
+        md.write_text(text)
+    bad = [r for r in rows if not r.validated or "below the known lower bound" in r.note]
+    if bad:
+        raise fail(
+            f"{len(bad)} run(s) without a validated schedule: "
+            + ", ".join(f"{r.instance}/{r.method}" for r in bad[:5]),
+            1,
+        )

@@ -1,0 +1,332 @@
+"""Compiling a plant into the solver's tick model (:class:`~aps.model.Problem`).
+
+Conventions (documented in ``docs/planner-guide.md``):
+
+* Durations (setup, run time, changeovers) are *working* time, rounded up to ticks.
+* Lags between operations (transfer, curing, cooling) are *elapsed* time: curing goes on
+  over the weekend. ``min_lag`` rounds up, ``max_lag`` rounds down.
+* Releases and receipts round up to the next tick, due dates and deadlines down.
+* Component and product quantities are ``per_unit × order quantity`` rounded up.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta
+from typing import Any
+
+from aps.clock import Clock
+from aps.factory.calendar import Calendar, Shift, Weekday, unavailable_windows
+from aps.factory.model import (
+    Order,
+    OrderStatus,
+    Plant,
+    PlantMachine,
+    Product,
+    RoutingOperation,
+    _predecessors,
+)
+from aps.model import (
+    Job,
+    Lag,
+    Machine,
+    Material,
+    MaterialFlow,
+    Mode,
+    Objective,
+    Operation,
+    Problem,
+    Receipt,
+    SetupMatrix,
+    Window,
+)
+
+
+class CompileError(ValueError):
+    """The plant is well-formed but cannot be expressed in ticks (e.g. deadline < release)."""
+
+    def __init__(self, issues: list[str]) -> None:
+        self.issues = issues
+        super().__init__("; ".join(issues))
+
+
+def plan_end(plant: Plant) -> datetime:
+    """The horizon's end, or 14 days after the latest date the plant mentions."""
+    if plant.horizon.end is not None:
+        return plant.horizon.end
+    dates: list[datetime] = [plant.horizon.start]
+    for o in plant.orders:
+        dates.extend(d for d in (o.release, o.due, o.deadline) if d is not None)
+    for m in plant.materials:
+        dates.extend(r.at for r in m.receipts)
+    return max(dates) + timedelta(days=14)
+
+
+def clock_of(plant: Plant) -> Clock:
+    """The plan's tick clock (origin, resolution, display zone)."""
+    zone = plant.horizon.timezone
+    if zone is None:
+        cal = _calendar_by_id(plant).get(plant.default_calendar or "")
+        zone = cal.timezone if cal else (plant.calendars[0].timezone if plant.calendars else "UTC")
+    return Clock(plant.horizon.start, plant.horizon.tick_seconds, zone)
+
+
+def _calendar_by_id(plant: Plant) -> dict[str, Calendar]:
+    return {c.id: c for c in plant.calendars}
+
+
+def machine_calendar(plant: Plant, machine: PlantMachine) -> Calendar | None:
+    """The calendar that applies: the machine's, its group's, or the plant default."""
+    cals = _calendar_by_id(plant)
+    groups = {g.id: g for g in plant.machine_groups}
+    group = groups.get(machine.group) if machine.group else None
+    name = machine.calendar or (group.calendar if group else None) or plant.default_calendar
+    return cals[name] if name else None
+
+
+def machine_setup_matrix(plant: Plant, machine: PlantMachine) -> str | None:
+    groups = {g.id: g for g in plant.machine_groups}
+    group = groups.get(machine.group) if machine.group else None
+    return machine.setup_matrix or (group.setup_matrix if group else None)
+
+
+def _resources(plant: Plant) -> dict[str, list[str]]:
+    """Machine or group id → machine ids."""
+    out = {m.id: [m.id] for m in plant.machines}
+    for m in plant.machines:
+        if m.group is not None and m.group not in out:
+            out[m.group] = [x.id for x in plant.machines if x.group == m.group]
+    return out
+
+
+def _qty(per_unit: float, quantity: int) -> int:
+    exact = per_unit * quantity
+    return max(1, int(-(-round(exact, 9) // 1)))
+
+
+def compile_plant(plant: Plant, objective: Objective | None = None) -> Problem:
+    """Compile a plant into the solver's tick model.
+
+    Parameters
+    ----------
+    plant
+        The validated plant.
+    objective
+        Override the plant's objective for this solve.
+
+    Returns
+    -------
+    Problem
+        Jobs are the orders not ``done`` (job id = order id, operation id = routing
+        operation id); ``time`` maps ticks back to datetimes; ``metadata`` keeps order
+        product, quantity and status.
+
+    Raises
+    ------
+    CompileError
+        When a date cannot be honoured in ticks (deadline before release, a date after
+        the horizon end) or an operation has no eligible machine.
+    """
+    clock = clock_of(plant)
+    end = plan_end(plant)
+    horizon = clock.to_tick(end, "floor")
+    issues: list[str] = []
+
+    machines: list[Machine] = []
+    shared: dict[str, list[Window]] = {}  # machines without maintenance share windows
+    for m in plant.machines:
+        cal = machine_calendar(plant, m) or ALWAYS
+        if m.maintenance:
+            windows = unavailable_windows(cal, clock, horizon, m.maintenance)
+        else:
+            if cal.id not in shared:
+                shared[cal.id] = unavailable_windows(cal, clock, horizon)
+            windows = shared[cal.id]
+        machines.append(
+            Machine(
+                id=m.id,
+                name=m.name,
+                group=m.group,
+                unavailable=windows,
+                setup_matrix=machine_setup_matrix(plant, m),
+            )
+        )
+
+    matrices = {
+        name: SetupMatrix(
+            changeover={
+                a: {b: clock.ticks(d) for b, d in row.items()} for a, row in t.changeover.items()
+            },
+            initial={b: clock.ticks(d) for b, d in t.initial.items()},
+        )
+        for name, t in plant.setup_matrices.items()
+    }
+
+    materials: list[Material] = []
+    for item in plant.materials:
+        initial = item.initial_stock
+        receipts: list[Receipt] = []
+        for r in item.receipts:
+            tick = clock.to_tick(r.at, "ceil")
+            if tick <= 0:
+                initial += r.quantity
+            else:
+                receipts.append(Receipt(time=tick, quantity=r.quantity))
+        materials.append(
+            Material(
+                id=item.id,
+                name=item.name,
+                initial=initial,
+                receipts=sorted(receipts, key=lambda r: r.time),
+            )
+        )
+
+    products = {p.id: p for p in plant.products}
+    resources = _resources(plant)
+    jobs: list[Job] = []
+    meta_orders: dict[str, dict[str, Any]] = {}
+    for order in plant.orders:
+        if order.status is OrderStatus.DONE:
+            continue
+        prod = products[order.product]
+        release = max(0, clock.to_tick(order.release, "ceil")) if order.release else 0
+        due = clock.to_tick(order.due, "floor") if order.due else None
+        deadline = clock.to_tick(order.deadline, "floor") if order.deadline else None
+        if deadline is not None and deadline < release:
+            issues.append(
+                f"order {order.id!r}: deadline {order.deadline} is before its "
+                f"release {order.release or plant.horizon.start}"
+            )
+            continue
+        if release >= horizon:
+            issues.append(f"order {order.id!r}: release is at or after the horizon end {end}")
+            continue
+        known = len(issues)
+        ops = _compile_ops(resources, order, prod, clock, issues)
+        if not ops or len(issues) > known:
+            continue
+        jobs.append(
+            Job(
+                id=order.id,
+                operations=ops,
+                release=release,
+                due=due,
+                deadline=deadline,
+                weight=order.weight,
+                family=prod.family or prod.id,
+            )
+        )
+        meta_orders[order.id] = {
+            "product": order.product,
+            "quantity": order.quantity,
+            "status": order.status.value,
+        }
+    if issues:
+        raise CompileError(issues)
+    if not jobs:
+        raise CompileError(["no order left to plan (all are done)"])
+    return Problem(
+        name=plant.name,
+        machines=machines,
+        jobs=jobs,
+        materials=materials,
+        setup_matrices=matrices,
+        objective=objective or plant.objective,
+        horizon=horizon,
+        time=clock.timebase(),
+        metadata={
+            "source": "plant",
+            "orders": meta_orders,
+            "units": {m.id: m.unit for m in plant.materials if m.unit},
+        },
+    )
+
+
+def _compile_ops(
+    resources: dict[str, list[str]],
+    order: Order,
+    prod: Product,
+    clock: Clock,
+    issues: list[str],
+) -> list[Operation]:
+    done = set(order.completed_operations)
+    preds = _predecessors(prod)
+    by_id = {op.id: op for op in prod.routing}
+    out: list[Operation] = []
+    kept: list[str] = []
+    for i, op in enumerate(prod.routing):
+        if op.id in done:
+            continue
+        modes: list[Mode] = []
+        seen: set[str] = set()
+        for em in op.machines:
+            for mid in resources.get(em.machine, []):
+                if mid in seen:
+                    continue
+                seen.add(mid)
+                fixed = (
+                    em.duration
+                    if em.duration is not None
+                    else (None if em.run_per_unit is not None else op.duration)
+                )
+                per_unit = em.run_per_unit if em.run_per_unit is not None else op.run_per_unit
+                if fixed is not None:
+                    run_ticks = clock.ticks(fixed)
+                else:  # exact integer arithmetic: quantity × per-unit time may be huge
+                    micros = _micros(per_unit or timedelta(0)) * order.quantity
+                    run_ticks = -(-micros // (clock.tick_seconds * 1_000_000))
+                if run_ticks > MAX_TICKS:
+                    issues.append(
+                        f"order {order.id!r} operation {op.id!r}: {order.quantity} × "
+                        f"{per_unit} is beyond any plan ({run_ticks} ticks)"
+                    )
+                    break
+                setup = em.setup if em.setup is not None else op.setup
+                modes.append(Mode(machine=mid, duration=run_ticks, setup=clock.ticks(setup)))
+        if not modes:
+            issues.append(f"order {order.id!r} operation {op.id!r}: no machine in its groups")
+            continue
+        lags = [_lag(p, by_id[p], clock) for p in preds[op.id] if p not in done]
+        plain_chain = (
+            op.predecessors is None
+            and (i == 0 or (kept and kept[-1] == prod.routing[i - 1].id))
+            and all(lag.min_lag == 0 and lag.max_lag is None for lag in lags)
+        )
+        out.append(
+            Operation(
+                id=op.id,
+                modes=modes,
+                predecessors=None if plain_chain else lags,
+                interruptible=op.interruptible,
+                family=op.family,
+                consumes=[
+                    MaterialFlow(material=f.material, quantity=_qty(f.per_unit, order.quantity))
+                    for f in op.consumes
+                ],
+                produces=[
+                    MaterialFlow(material=f.material, quantity=_qty(f.per_unit, order.quantity))
+                    for f in op.produces
+                ],
+            )
+        )
+        kept.append(op.id)
+    return out
+
+
+#: Durations beyond this many ticks (about 2 million years of minutes) are input errors.
+MAX_TICKS = 2**40
+
+
+def _micros(delta: timedelta) -> int:
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def _lag(pred_id: str, pred: RoutingOperation, clock: Clock) -> Lag:
+    """Lags are elapsed time: min rounds up, max rounds down (never promise too much)."""
+    max_lag = None if pred.max_lag is None else clock.ticks(pred.max_lag, "floor")
+    return Lag(op=pred_id, min_lag=clock.ticks(pred.min_lag, "ceil"), max_lag=max_lag)
+
+
+#: The calendar of a machine nobody gave one: always working (maintenance still applies).
+ALWAYS = Calendar(
+    id="always", shifts=[Shift(days=list(Weekday), start=time(0), end=time(0), name="24/7")]
+)

@@ -1,0 +1,462 @@
+"""The plant as a planner writes it: orders, products and routings, machines, calendars, stock."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from enum import StrEnum
+from typing import Self
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+    field_validator,
+    model_validator,
+)
+
+from aps.factory.calendar import Calendar, DateTimeWindow
+from aps.model import (
+    Objective,
+)
+
+Name = str
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+def _non_negative(value: timedelta | None) -> timedelta | None:
+    if value is not None and value < timedelta(0):
+        raise ValueError("duration must not be negative")
+    return value
+
+
+class Horizon(_Frozen):
+    """The planning window and tick resolution: tick 0 is ``start``."""
+
+    start: AwareDatetime
+    end: AwareDatetime | None = Field(
+        default=None,
+        description="Last instant anything may end; default: 14 days after the latest "
+        "release, due date, deadline or receipt",
+    )
+    tick_seconds: PositiveInt = Field(default=60, description="Resolution: 60 = minutes")
+    timezone: str | None = Field(
+        default=None, description="Zone for displaying ticks; default: the default calendar's"
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                ZoneInfo(value)
+            except (ZoneInfoNotFoundError, ValueError) as exc:
+                raise ValueError(f"unknown IANA time zone {value!r}") from exc
+        return value
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        if self.end is not None and self.end <= self.start:
+            raise ValueError("horizon end must be after its start")
+        return self
+
+
+class MachineGroup(_Frozen):
+    """Machines that share a calendar, a setup matrix, and can stand in for each other."""
+
+    id: Name = Field(min_length=1, max_length=200)
+    name: str | None = Field(default=None, max_length=200)
+    calendar: Name | None = None
+    setup_matrix: Name | None = None
+
+
+class PlantMachine(_Frozen):
+    """A machine; ``calendar``/``setup_matrix`` default to its group's."""
+
+    id: Name = Field(min_length=1, max_length=200)
+    name: str | None = Field(default=None, max_length=200)
+    group: Name | None = None
+    calendar: Name | None = None
+    setup_matrix: Name | None = None
+    maintenance: list[DateTimeWindow] = Field(default_factory=list)
+
+
+class SetupTable(_Frozen):
+    """Sequence-dependent changeovers between product families (working time).
+
+    ``changeover[from][to]``; a missing pair means no changeover. ``initial[to]`` applies
+    to the first operation a machine runs in the plan.
+    """
+
+    changeover: dict[str, dict[str, timedelta]] = Field(default_factory=dict)
+    initial: dict[str, timedelta] = Field(default_factory=dict)
+
+    @field_validator("changeover")
+    @classmethod
+    def _co(cls, value: dict[str, dict[str, timedelta]]) -> dict[str, dict[str, timedelta]]:
+        for row in value.values():
+            for d in row.values():
+                _non_negative(d)
+        return value
+
+    @field_validator("initial")
+    @classmethod
+    def _init(cls, value: dict[str, timedelta]) -> dict[str, timedelta]:
+        for d in value.values():
+            _non_negative(d)
+        return value
+
+
+class EligibleMachine(_Frozen):
+    """Where an operation may run; ``machine`` names a machine or a whole group.
+
+    ``run_per_unit``, ``duration`` and ``setup`` override the operation's values on
+    this machine (machine-specific speeds).
+    """
+
+    machine: Name = Field(min_length=1, max_length=200)
+    run_per_unit: timedelta | None = None
+    duration: timedelta | None = None
+    setup: timedelta | None = None
+
+    _check = field_validator("run_per_unit", "duration", "setup")(_non_negative)
+
+
+class Flow(_Frozen):
+    """A component consumed at an operation's start or an item produced at its end."""
+
+    material: Name = Field(min_length=1, max_length=200)
+    per_unit: PositiveFloat = 1.0
+
+
+class RoutingOperation(_Frozen):
+    """One step of a product's routing.
+
+    ``predecessors=None`` means "after the previous step" (a chain); a list (possibly
+    empty) builds a DAG where assembly steps merge branches. ``min_lag``/``max_lag``
+    constrain the wait from this step's end to each successor's start (transfer time;
+    maximum wait such as curing or cooling). ``interruptible`` steps may pause over
+    non-working time; the others must fit inside one working window.
+    """
+
+    id: Name = Field(min_length=1, max_length=200)
+    name: str | None = Field(default=None, max_length=200)
+    machines: list[EligibleMachine] = Field(min_length=1)
+    setup: timedelta = timedelta(0)
+    run_per_unit: timedelta | None = None
+    duration: timedelta | None = Field(default=None, description="fixed duration")
+    predecessors: list[Name] | None = None
+    min_lag: timedelta = timedelta(0)
+    max_lag: timedelta | None = None
+    interruptible: bool = False
+    family: str | None = Field(default=None, max_length=200)
+    consumes: list[Flow] = Field(default_factory=list)
+    produces: list[Flow] = Field(default_factory=list)
+
+    _check = field_validator("setup", "run_per_unit", "duration", "min_lag", "max_lag")(
+        _non_negative
+    )
+
+    @model_validator(mode="after")
+    def _timing(self) -> Self:
+        if self.run_per_unit is not None and self.duration is not None:
+            raise ValueError("give run_per_unit or duration, not both")
+        if self.run_per_unit is None and self.duration is None:
+            missing = [
+                m.machine for m in self.machines if m.run_per_unit is None and m.duration is None
+            ]
+            if missing:
+                raise ValueError(
+                    f"no run_per_unit or duration for machine(s) {missing} and none on the "
+                    "operation"
+                )
+        if self.max_lag is not None and self.max_lag < self.min_lag:
+            raise ValueError("max_lag is below min_lag")
+        return self
+
+
+class Product(_Frozen):
+    """A product with its routing and its setup family (default: the product id)."""
+
+    id: Name = Field(min_length=1, max_length=200)
+    name: str | None = Field(default=None, max_length=200)
+    family: str | None = Field(default=None, max_length=200)
+    routing: list[RoutingOperation] = Field(min_length=1)
+
+
+class StockReceipt(_Frozen):
+    """A scheduled arrival (purchase order, delivery)."""
+
+    at: AwareDatetime
+    quantity: PositiveInt
+
+
+class StockItem(_Frozen):
+    """A material with stock: purchased components or intermediate products."""
+
+    id: Name = Field(min_length=1, max_length=200)
+    name: str | None = Field(default=None, max_length=200)
+    unit: str | None = Field(default=None, max_length=50)
+    initial_stock: NonNegativeInt = 0
+    receipts: list[StockReceipt] = Field(default_factory=list)
+
+
+class OrderStatus(StrEnum):
+    PLANNED = "planned"
+    RELEASED = "released"
+    IN_PROGRESS = "in_progress"
+    DONE = "done"
+
+
+class Order(_Frozen):
+    """A production order: ``quantity`` units of ``product``.
+
+    ``release`` is the earliest start (default: plan start), ``due`` the date lateness is
+    measured from, ``deadline`` a hard latest end. Orders ``done`` are not planned;
+    ``in_progress`` orders skip their ``completed_operations``.
+    """
+
+    id: Name = Field(min_length=1, max_length=200)
+    product: Name = Field(min_length=1, max_length=200)
+    quantity: PositiveInt
+    release: AwareDatetime | None = None
+    due: AwareDatetime | None = None
+    deadline: AwareDatetime | None = None
+    weight: NonNegativeInt = Field(default=1, description="priority; scales tardiness")
+    status: OrderStatus = OrderStatus.RELEASED
+    completed_operations: list[Name] = Field(default_factory=list)
+
+    @field_validator("status", mode="before")
+    @classmethod
+    def _status(cls, value: object) -> object:
+        return value.strip().lower().replace(" ", "_") if isinstance(value, str) else value
+
+
+class Plant(_Frozen):
+    """Everything a planner feeds in: calendars, machines, products, materials, orders."""
+
+    name: str = Field(default="plant", max_length=200)
+    horizon: Horizon
+    orders: list[Order] = Field(min_length=1)
+    calendars: list[Calendar] = Field(default_factory=list)
+    default_calendar: Name | None = Field(
+        default=None, description="Calendar of machines and groups that name none"
+    )
+    machine_groups: list[MachineGroup] = Field(default_factory=list)
+    machines: list[PlantMachine] = Field(min_length=1)
+    setup_matrices: dict[Name, SetupTable] = Field(default_factory=dict)
+    products: list[Product] = Field(min_length=1)
+    materials: list[StockItem] = Field(default_factory=list)
+    objective: Objective = Field(default_factory=Objective)
+
+    @model_validator(mode="after")
+    def _references(self) -> Self:
+        issues = reference_issues(self)
+        if issues:
+            raise ValueError("; ".join(str(i) for i in issues[:20]))
+        return self
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return self.model_dump_json(indent=indent, exclude_defaults=True)
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> Plant:
+        return cls.model_validate_json(text)
+
+
+class Issue(BaseModel):
+    """A broken reference or rule, located by its path in the plant model."""
+
+    path: tuple[str | int, ...]
+    message: str
+
+    def __str__(self) -> str:
+        return f"{format_path(self.path)}: {self.message}"
+
+
+def format_path(path: tuple[str | int, ...]) -> str:
+    out = ""
+    for p in path:
+        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else p)
+    return out
+
+
+def reference_issues(plant: Plant) -> list[Issue]:
+    """Every unknown or duplicate id in ``plant`` (checked on construction)."""
+    out: list[Issue] = []
+
+    def unique(field: str, ids: list[str]) -> set[str]:
+        seen: set[str] = set()
+        for i, v in enumerate(ids):
+            if v in seen:
+                out.append(Issue(path=(field, i, "id"), message=f"id {v!r} is used twice"))
+            seen.add(v)
+        return seen
+
+    calendars = unique("calendars", [c.id for c in plant.calendars])
+    groups = unique("machine_groups", [g.id for g in plant.machine_groups])
+    machines = unique("machines", [m.id for m in plant.machines])
+    products = unique("products", [p.id for p in plant.products])
+    materials = unique("materials", [m.id for m in plant.materials])
+    unique("orders", [o.id for o in plant.orders])
+    matrices = set(plant.setup_matrices)
+
+    if plant.default_calendar is not None and plant.default_calendar not in calendars:
+        out.append(
+            Issue(
+                path=("default_calendar",), message=f"unknown calendar {plant.default_calendar!r}"
+            )
+        )
+    for i, g in enumerate(plant.machine_groups):
+        if g.id in machines:
+            out.append(
+                Issue(path=("machine_groups", i, "id"), message=f"{g.id!r} is also a machine id")
+            )
+        if g.calendar is not None and g.calendar not in calendars:
+            out.append(
+                Issue(
+                    path=("machine_groups", i, "calendar"),
+                    message=f"unknown calendar {g.calendar!r}",
+                )
+            )
+        if g.setup_matrix is not None and g.setup_matrix not in matrices:
+            out.append(
+                Issue(
+                    path=("machine_groups", i, "setup_matrix"),
+                    message=f"unknown setup matrix {g.setup_matrix!r}",
+                )
+            )
+    for i, m in enumerate(plant.machines):
+        if m.group is not None and m.group not in groups:
+            out.append(Issue(path=("machines", i, "group"), message=f"unknown group {m.group!r}"))
+        if m.calendar is not None and m.calendar not in calendars:
+            out.append(
+                Issue(path=("machines", i, "calendar"), message=f"unknown calendar {m.calendar!r}")
+            )
+        if m.setup_matrix is not None and m.setup_matrix not in matrices:
+            out.append(
+                Issue(
+                    path=("machines", i, "setup_matrix"),
+                    message=f"unknown setup matrix {m.setup_matrix!r}",
+                )
+            )
+    resources = machines | groups
+    routing_ops: dict[str, set[str]] = {}
+    for p, prod in enumerate(plant.products):
+        ops: set[str] = set()
+        for o, op in enumerate(prod.routing):
+            here = ("products", p, "routing", o)
+            if op.id in ops:
+                out.append(
+                    Issue(
+                        path=(*here, "id"),
+                        message=f"operation id {op.id!r} is used twice in product {prod.id!r}",
+                    )
+                )
+            ops.add(op.id)
+        routing_ops[prod.id] = ops
+        for o, op in enumerate(prod.routing):
+            here = ("products", p, "routing", o)
+            for k, pred in enumerate(op.predecessors or ()):
+                if pred not in ops:
+                    out.append(
+                        Issue(
+                            path=(*here, "predecessors", k),
+                            message=f"unknown operation {pred!r} in product {prod.id!r}",
+                        )
+                    )
+                elif pred == op.id:
+                    out.append(
+                        Issue(
+                            path=(*here, "predecessors", k),
+                            message=f"operation {op.id!r} precedes itself",
+                        )
+                    )
+            for k, em in enumerate(op.machines):
+                if em.machine not in resources:
+                    out.append(
+                        Issue(
+                            path=(*here, "machines", k, "machine"),
+                            message=f"unknown machine or group {em.machine!r}",
+                        )
+                    )
+            for field, flows in (("consumes", op.consumes), ("produces", op.produces)):
+                for k, flow in enumerate(flows):
+                    if flow.material not in materials:
+                        out.append(
+                            Issue(
+                                path=(*here, field, k, "material"),
+                                message=f"unknown material {flow.material!r}",
+                            )
+                        )
+        cycle = _cycle(prod)
+        if cycle:
+            out.append(
+                Issue(
+                    path=("products", p, "routing"),
+                    message=f"precedences form a cycle through {cycle}",
+                )
+            )
+    for i, order in enumerate(plant.orders):
+        if order.product not in products:
+            out.append(
+                Issue(path=("orders", i, "product"), message=f"unknown product {order.product!r}")
+            )
+            continue
+        for k, op_id in enumerate(order.completed_operations):
+            if op_id not in routing_ops[order.product]:
+                out.append(
+                    Issue(
+                        path=("orders", i, "completed_operations", k),
+                        message=f"product {order.product!r} has no operation {op_id!r}",
+                    )
+                )
+    return out
+
+
+def _predecessors(prod: Product) -> dict[str, list[str]]:
+    preds: dict[str, list[str]] = {}
+    for i, op in enumerate(prod.routing):
+        if op.predecessors is None:
+            preds[op.id] = [prod.routing[i - 1].id] if i > 0 else []
+        else:
+            preds[op.id] = list(op.predecessors)
+    return preds
+
+
+def _cycle(prod: Product) -> list[str]:
+    preds = _predecessors(prod)
+    done: set[str] = set()
+    left = {k: [p for p in v if p in preds and p != k] for k, v in preds.items()}
+    progress = True
+    while progress:
+        progress = False
+        for k, v in left.items():
+            if k not in done and all(p in done for p in v):
+                done.add(k)
+                progress = True
+    return [k for k in preds if k not in done]
+
+
+# -- compilation ------------------------------------------------------------------------
+
+
+# -- loading ----------------------------------------------------------------------------
+
+
+def plant_json_schema() -> str:
+    """The published JSON Schema of :class:`Plant` (``aps/schema/plant.json``)."""
+    return json.dumps(Plant.model_json_schema(), indent=2, sort_keys=True) + "\n"
+
+
+def is_plant_document(data: object) -> bool:
+    """Plant JSON has a top-level ``orders`` key; tick-level Problem JSON has ``jobs``."""
+    return isinstance(data, dict) and "orders" in data and "jobs" not in data

@@ -1,0 +1,200 @@
+"""A :class:`~aps.factory.model.Plant` -> bundle tables (CSV folder, .zip or .xlsx)."""
+
+from __future__ import annotations
+
+import zipfile
+from collections import defaultdict
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from aps.factory.model import (
+    Plant,
+)
+from aps.io.bundle.tables import TABLES
+
+
+def _days(days: list[str]) -> str:
+    """``["mon", "tue", "wed"]`` → ``"mon-wed"`` when contiguous, else ``"mon;wed"``."""
+    order = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+    idx = [order.index(d) for d in days]
+    if len(idx) > 2 and idx == list(range(idx[0], idx[0] + len(idx))):
+        return f"{days[0]}-{days[-1]}"
+    return ";".join(days)
+
+
+def plant_tables(plant: Plant) -> dict[str, list[dict[str, Any]]]:
+    """The plant as bundle tables (rows of text cells), the inverse of :func:`load_plant`."""
+    d = plant.model_dump(mode="json", exclude_defaults=True)
+    t: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    h = d["horizon"]
+    obj = plant.objective
+    settings = {
+        "name": plant.name,
+        "start": h["start"],
+        "end": h.get("end"),
+        "tick_seconds": plant.horizon.tick_seconds,
+        "timezone": h.get("timezone"),
+        "default_calendar": plant.default_calendar,
+        "objective": ";".join(f"{w.term.value}:{w.weight}" for w in obj.terms),
+        "objective_kind": obj.kind,
+    }
+    t["settings"] = [{"key": k, "value": v} for k, v in settings.items() if v is not None]
+    for cal in d.get("calendars", []):
+        t["calendars"].append(
+            {k: cal.get(k) for k in TABLES["calendars"][0] + TABLES["calendars"][1]}
+        )
+        for s in cal.get("shifts", []):
+            t["shifts"].append(
+                {
+                    "calendar": cal["id"],
+                    "days": _days(s["days"]),
+                    "start": s["start"][:5]
+                    if s["start"].endswith(":00") and len(s["start"]) == 8
+                    else s["start"],
+                    "end": s["end"][:5]
+                    if s["end"].endswith(":00") and len(s["end"]) == 8
+                    else s["end"],
+                    "name": s.get("name"),
+                }
+            )
+        for hol in cal.get("holidays", []):
+            t["holidays"].append(
+                {"calendar": cal["id"], "date": hol["date"], "name": hol.get("name")}
+            )
+        for e in cal.get("exceptions", []):
+            t["exceptions"].append(
+                {
+                    "calendar": cal["id"],
+                    "start": e["start"],
+                    "end": e["end"],
+                    "working": str(e.get("working", False)).lower(),
+                    "reason": e.get("reason"),
+                }
+            )
+    for g in d.get("machine_groups", []):
+        t["machine_groups"].append(g)
+    for m in d["machines"]:
+        t["machines"].append(
+            {k: m.get(k) for k in ("id", "name", "group", "calendar", "setup_matrix")}
+        )
+        for w in m.get("maintenance", []):
+            t["maintenance"].append({"machine": m["id"], **w})
+    for name, table in d.get("setup_matrices", {}).items():
+        for to, v in table.get("initial", {}).items():
+            t["setups"].append(
+                {"matrix": name, "from_family": None, "to_family": to, "changeover": v}
+            )
+        for a, row in table.get("changeover", {}).items():
+            for b, v in row.items():
+                t["setups"].append(
+                    {"matrix": name, "from_family": a, "to_family": b, "changeover": v}
+                )
+    for p in d["products"]:
+        t["products"].append({"id": p["id"], "name": p.get("name"), "family": p.get("family")})
+        for op in p["routing"]:
+            preds = op.get("predecessors")
+            t["routings"].append(
+                {
+                    "product": p["id"],
+                    "operation": op["id"],
+                    "name": op.get("name"),
+                    "predecessors": None if preds is None else (";".join(preds) or "-"),
+                    **{
+                        k: op.get(k)
+                        for k in (
+                            "setup",
+                            "run_per_unit",
+                            "duration",
+                            "min_lag",
+                            "max_lag",
+                            "family",
+                        )
+                    },
+                    "interruptible": "true" if op.get("interruptible") else None,
+                }
+            )
+            for em in op["machines"]:
+                t["routing_machines"].append({"product": p["id"], "operation": op["id"], **em})
+            for kind, key in (("consume", "consumes"), ("produce", "produces")):
+                for f in op.get(key, []):
+                    t["bom"].append(
+                        {
+                            "product": p["id"],
+                            "operation": op["id"],
+                            "material": f["material"],
+                            "per_unit": f.get("per_unit", 1),
+                            "kind": kind,
+                        }
+                    )
+    for m in d.get("materials", []):
+        t["materials"].append({k: m.get(k) for k in ("id", "name", "unit", "initial_stock")})
+        for rec in m.get("receipts", []):
+            t["receipts"].append({"material": m["id"], **rec})
+    for o in d["orders"]:
+        t["orders"].append(
+            {
+                **{
+                    k: o.get(k)
+                    for k in (
+                        "id",
+                        "product",
+                        "quantity",
+                        "release",
+                        "due",
+                        "deadline",
+                        "weight",
+                        "status",
+                    )
+                },
+                "completed_operations": ";".join(o.get("completed_operations", [])) or None,
+            }
+        )
+    return dict(t)
+
+
+_COLUMN_ORDER = {"setups": ["matrix", "from_family", "to_family", "changeover"]}
+
+
+def _frames(plant: Plant) -> Iterator[tuple[str, Any]]:
+    import pandas as pd
+
+    for name, rows_ in plant_tables(plant).items():
+        cols = _COLUMN_ORDER.get(name) or [*TABLES[name][0], *TABLES[name][1]]
+        frame = pd.DataFrame(rows_).reindex(columns=cols)
+        used = [c for c in cols if c in TABLES[name][0] or frame[c].notna().any()]
+        frame = frame[used]
+        frame = frame.map(_cell)
+        yield name, frame
+
+
+def _cell(v: Any) -> str:
+    if v is None or (isinstance(v, float) and v != v):
+        return ""
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    return str(v)
+
+
+def write_bundle(plant: Plant, path: str | Path) -> None:
+    """Write the plant as a folder of CSVs, a .zip of CSVs or an .xlsx (by suffix)."""
+    p = Path(path)
+    if p.suffix.lower() == ".xlsx":
+        import pandas as pd
+
+        with pd.ExcelWriter(p, engine="openpyxl") as xl:
+            for name, frame in _frames(plant):
+                frame.to_excel(xl, sheet_name=name, index=False)
+        return
+    if p.suffix.lower() == ".zip":
+        with zipfile.ZipFile(p, "w", zipfile.ZIP_DEFLATED) as zf:
+            for name, frame in _frames(plant):
+                zf.writestr(f"{name}.csv", frame.to_csv(index=False))
+        return
+    p.mkdir(parents=True, exist_ok=True)
+
+    def writer(name: str, frame: Any) -> None:
+        (p / f"{name}.csv").write_text(frame.to_csv(index=False), encoding="utf-8")
+
+    for name, frame in _frames(plant):
+        writer(name, frame)

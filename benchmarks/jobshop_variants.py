@@ -1,0 +1,53 @@
+"""Compare job-shop strategy settings side by side (a development probe, not a test).
+
+    .venv/bin/python scripts/jobshop_variants.py alt 60 ta01 ta02 ta21 ta41
+    .venv/bin/python scripts/jobshop_variants.py nostall 60 ta01 ta02 ta21 ta41
+
+``alt``: as shipped (tabu and CP-SAT in turns on stalls); ``once``: one hand-over, CP-SAT
+keeps the rest; ``nostall``: tabu for ``TABU_SHARE`` of the time, then CP-SAT (the
+strategy before the stall rule); ``seqX``: ``nostall`` with ``TABU_SHARE`` X;
+``tabuonly``: no CP-SAT; ``plain``: the textbook CP-SAT model. Settings
+joined with ``+`` apply together. Gaps are to the best-known upper bounds.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from aps import solve
+from aps.io.instances import instance_dir, load_bounds
+from aps.io.jssp import read_jssp
+from aps.solvers.jobshop import strategy as jobshop
+from aps.solvers.jobshop.tabu import warm_up
+
+
+def main() -> None:
+    variant, limit, names = sys.argv[1], float(sys.argv[2]), sys.argv[3:]
+    for part in variant.split("+"):
+        if part == "tabuonly":
+            jobshop.CPSAT_MAX_OPERATIONS = 0
+        elif part == "once":
+            jobshop.ALTERNATE = False
+        elif part == "nostall":
+            jobshop.STALL_SHARE = 10.0  # a window longer than any budget
+        elif part.startswith("seq"):
+            jobshop.STALL_SHARE, jobshop.TABU_SHARE = 10.0, float(part[3:])
+        elif part not in ("alt", "plain"):
+            raise SystemExit(f"unknown variant {part!r}")
+    warm_up()
+    bounds, folder = load_bounds(), instance_dir()
+    gaps = []
+    for name in names:
+        solver = "plain" if "plain" in variant.split("+") else "cpsat"
+        result = solve(read_jssp(folder / name), time_limit=limit, workers=2, seed=0, solver=solver)
+        assert result.makespan is not None
+        gap = 100 * (result.makespan - bounds[name].ub) / bounds[name].ub
+        gaps.append(gap)
+        rounds = [f"{r['method']}:{r['seconds']}" for r in result.parameters.get("rounds", [])]
+        print(variant, name, result.makespan, f"{gap:.2f}%", result.status.value,
+              " ".join(rounds), flush=True)  # fmt: skip
+    print(variant, "mean", f"{sum(gaps) / len(gaps):.2f}%")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,225 @@
+"""Outbound callbacks, one delivery pipeline: a job's own callback URL and the tenant's
+subscriptions (``schedule.published``, ``order.late``, ``job.succeeded``, ``job.failed``).
+
+Every delivery is staged in the outbox inside the transaction that caused it, sent as one
+signed Standard Webhooks POST (:func:`jobs.notify.send`) and retried with backoff; the
+outcome of each attempt is recorded.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import secrets
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from jobs.db import Database
+from jobs.notify import retry_delay, send
+from jobs.outbox import NOTIFY_TASK, PLANT_NOTIFY_TASK, stage
+from jobs.settings import Settings
+from jobs.tables import CallbackDelivery, CallbackSubscription, Job, JobEvent, Outbox, utcnow
+
+log = logging.getLogger(__name__)
+
+
+def event_body(job: Job) -> dict[str, Any]:
+    return {
+        "type": f"job.{job.status}",
+        "timestamp": datetime.now(UTC).isoformat(),
+        "data": {
+            "id": job.id,
+            "status": job.status,
+            "solve_status": job.solve_status,
+            "reason": job.reason,
+            "objective": job.objective,
+            "makespan": job.makespan,
+            "links": {
+                "self": f"/v1/jobs/{job.id}",
+                "schedule": f"/v1/jobs/{job.id}/schedule",
+            },
+        },
+    }
+
+
+def deliver(db: Database, settings: Settings, payload: dict[str, Any]) -> str:
+    """One delivery attempt; schedules the next one on failure. Returns the outcome."""
+    job_id = str(payload["job_id"])
+    attempt = int(payload.get("attempt", 1))
+    with db.read() as session:
+        job = session.scalar(select(Job).where(Job.id == job_id))
+    if job is None or not job.callback_url:
+        return "no_callback"
+    msg_id = f"{job.id}.{job.status}"
+    body = json.dumps(event_body(job), separators=(",", ":"))
+    code, outcome, retry_after = send(settings, job.callback_url, settings.webhook_secret,
+                                      msg_id, body)  # fmt: skip
+    outcome = outcome[:20]
+    with db.write() as session:
+        session.add(JobEvent(job_id=job_id, kind="callback", status=outcome[:20], attempt=attempt))
+        if outcome in ("delivered", "refused") or code == 410:
+            return outcome
+        delay = retry_delay(settings, attempt, retry_after)
+        if delay is None:
+            session.add(JobEvent(job_id=job_id, kind="callback", status="gave_up", attempt=attempt))
+            return "gave_up"
+        enqueue_notify(session, job_id, job.status, attempt=attempt + 1, delay=delay)
+    log.info("job %s callback attempt %d: %s; retrying", job_id, attempt, outcome)
+    return outcome
+
+
+def enqueue_notify(
+    session: Session, job_id: str, status: str, *, attempt: int = 1, delay: float = 0.0
+) -> None:
+    """Stage the job's end-of-job callback (only for jobs that registered a URL)."""
+    if attempt == 1:  # also job.succeeded/job.failed to the tenant's callback URLs
+        emit_job_event(session, job_id, status)
+    url = session.scalar(select(Job.callback_url).where(Job.id == job_id))
+    if not url:
+        return
+    now = utcnow()
+    session.add(
+        Outbox(
+            task=NOTIFY_TASK,
+            job_id=job_id,
+            payload={"job_id": job_id, "status": status, "attempt": attempt},
+            created_at=now,
+            available_at=now + timedelta(seconds=delay),
+        )
+    )
+
+
+def new_secret() -> str:
+    """A fresh ``whsec_`` signing secret (24 random bytes, base64): one per endpoint.
+
+    Why per endpoint: a receiver can verify that a POST comes from this service *for
+    it*; one global secret would let every tenant's receiver forge the others'.
+    """
+    return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
+
+
+def add_subscription(
+    session: Session, tenant_id: str, url: str, events: Sequence[str]
+) -> CallbackSubscription:
+    """Register a URL with its own signing secret (the API returns it once)."""
+    sub = CallbackSubscription(
+        id=str(uuid.uuid4()),
+        tenant_id=tenant_id,
+        url=url,
+        events=list(events),
+        secret=new_secret(),
+        created_at=utcnow(),
+    )
+    session.add(sub)
+    session.flush()
+    return sub
+
+
+def rotate_secret(session: Session, tenant_id: str, sub_id: str) -> str | None:
+    """A new secret for the tenant's endpoint (the old one stops at once); None: unknown."""
+    sub = session.get(CallbackSubscription, sub_id)
+    if sub is None or sub.tenant_id != tenant_id:
+        return None
+    sub.secret = new_secret()
+    return sub.secret
+
+
+def subscriptions(session: Session, tenant_id: str) -> list[CallbackSubscription]:
+    return list(
+        session.scalars(
+            select(CallbackSubscription)
+            .where(CallbackSubscription.tenant_id == tenant_id)
+            .order_by(CallbackSubscription.created_at)
+        )
+    )
+
+
+def emit(session: Session, tenant_id: str, kind: str, data: dict[str, Any]) -> int:
+    """Stage ``kind`` for every active subscription of the tenant that wants it."""
+    count = 0
+    for sub in subscriptions(session, tenant_id):
+        if sub.disabled_at is not None or kind not in sub.events:
+            continue
+        delivery = CallbackDelivery(
+            id=f"msg_{uuid.uuid4().hex}",
+            tenant_id=tenant_id,
+            subscription_id=sub.id,
+            type=kind,
+            body={"type": kind, "timestamp": utcnow().isoformat(), "data": data},
+            attempts=0,
+            created_at=utcnow(),
+            updated_at=utcnow(),
+        )
+        session.add(delivery)
+        stage(session, PLANT_NOTIFY_TASK, delivery.id, 30.0, 0.0)
+        count += 1
+    return count
+
+
+def emit_job_event(session: Session, job_id: str, status: str) -> None:
+    """``job.succeeded`` / ``job.failed`` of an ordinary job, to the tenant's subscriptions."""
+
+    kind = {"succeeded": "job.succeeded", "failed": "job.failed", "infeasible": "job.failed"}
+    if status not in kind:
+        return
+    job = session.scalar(select(Job).where(Job.id == job_id))
+    if job is None:
+        return
+    emit(
+        session,
+        job.tenant_id,
+        kind[status],
+        {
+            "id": job.id,
+            "status": status,
+            "links": {"self": f"/v1/jobs/{job.id}", "schedule": f"/v1/jobs/{job.id}/schedule"},
+        },
+    )
+
+
+def deliver_callback(db: Database, settings: Settings, delivery_id: str) -> str:
+    """One signed POST (Standard Webhooks); the next attempt is staged in the outbox."""
+    with db.write() as session:
+        delivery = session.get(CallbackDelivery, delivery_id)
+        if delivery is None:
+            return "gone"
+        sub = session.get(CallbackSubscription, delivery.subscription_id)
+        if sub is None or sub.disabled_at is not None:
+            delivery.outcome = "disabled"
+            return "disabled"
+        if delivery.outcome in ("delivered", "refused", "gone", "gave_up"):
+            return delivery.outcome  # a duplicate message (at-least-once relay)
+        delivery.attempts += 1
+        attempt, url, body = delivery.attempts, sub.url, json.dumps(delivery.body)
+        secret = sub.secret or settings.webhook_secret  # endpoints from before 0004: global
+    code, outcome, retry_after = send(settings, url, secret, delivery_id, body)
+    outcome = outcome[:40]
+    with db.write() as session:
+        delivery = session.get(CallbackDelivery, delivery_id)
+        if delivery is None:
+            return outcome
+        delivery.updated_at = utcnow()
+        if code == 410:
+            session.execute(
+                update(CallbackSubscription)
+                .where(CallbackSubscription.id == delivery.subscription_id)
+                .values(disabled_at=utcnow(), disabled_reason="410 Gone from the receiver")
+            )
+            delivery.outcome = "gone"
+            return "gone"
+        if outcome in ("delivered", "refused"):
+            delivery.outcome = outcome
+            return outcome
+        wait = retry_delay(settings, attempt, retry_after)
+        if wait is None:
+            delivery.outcome = "gave_up"
+            return "gave_up"
+        delivery.outcome = outcome
+        stage(session, PLANT_NOTIFY_TASK, delivery_id, 30.0, wait)
+    return outcome
