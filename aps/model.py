@@ -438,6 +438,14 @@ class Problem(_Frozen):
 
     def is_job_shop(self) -> bool:
         """True when nothing beyond the classic job shop is used (the benchmark case)."""
+        return self.is_flexible_job_shop() and all(
+            len(op.modes) == 1 for job in self.jobs for op in job.operations
+        )
+
+    def is_flexible_job_shop(self) -> bool:
+        """True for a (flexible) job shop: chains of operations, each on one of its
+        eligible machines, minimum makespan; no calendars, setups, materials, releases,
+        deadlines or pins."""
         return (
             not self.materials
             and not self.setup_matrices
@@ -446,8 +454,7 @@ class Problem(_Frozen):
                 job.release == 0
                 and job.deadline is None
                 and all(
-                    len(op.modes) == 1
-                    and op.modes[0].setup == 0
+                    all(md.setup == 0 for md in op.modes)
                     and not op.consumes
                     and not op.produces
                     and op.fixed is None

@@ -6,6 +6,7 @@ import threading
 from collections.abc import Callable, Sequence
 
 from aps.model import Problem
+from aps.params import JobShopOptions, SolveParams
 from aps.result import Incumbent, Result, ScheduledOperation
 from aps.solvers import BACKENDS, SOLVERS
 from aps.validate import ScheduleInvalidError, validate
@@ -22,6 +23,7 @@ def solve(
     solver: str = "cpsat",
     stop: threading.Event | None = None,
     check: bool = True,
+    jobshop: JobShopOptions | None = None,
 ) -> Result:
     """Solve ``problem`` and return a validated :class:`~aps.result.Result`.
 
@@ -45,6 +47,8 @@ def solve(
         Set this event to stop the search early; the best schedule so far is kept.
     check
         Validate the returned schedule independently (raise on any violation).
+    jobshop
+        The job-shop portfolio's preset (:class:`~aps.params.JobShopOptions`).
 
     Raises
     ------
@@ -54,14 +58,18 @@ def solve(
     ValueError
         For an unknown solver name or a problem the chosen backend cannot express.
     """
-    if time_limit <= 0:
-        raise ValueError(f"time_limit must be positive, got {time_limit}")
-    if workers < 1:
-        raise ValueError(f"workers must be at least 1, got {workers}")
     backend = BACKENDS.get(solver)
     if backend is None:
         raise ValueError(f"unknown solver {solver!r}; choose one of {', '.join(SOLVERS)}")
-    result = backend(problem, time_limit, workers, seed, hint, on_progress, stop)
+    params = SolveParams(
+        time_limit=time_limit,
+        workers=workers,
+        seed=seed,
+        on_progress=on_progress,
+        stop=stop if stop is not None else threading.Event(),
+        jobshop=jobshop if jobshop is not None else JobShopOptions(),
+    )
+    result = backend(problem, params, hint)
     if check and result.status.has_schedule:
         violations = validate(problem, result.schedule)
         if violations:

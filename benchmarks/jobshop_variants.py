@@ -17,29 +17,32 @@ import sys
 from aps import solve
 from aps.io.instances import instance_dir, load_bounds
 from aps.io.jssp import read_jssp
-from aps.solvers.jobshop import strategy as jobshop
+from aps.params import JobShopOptions
 from aps.solvers.jobshop.tabu import warm_up
 
 
 def main() -> None:
     variant, limit, names = sys.argv[1], float(sys.argv[2]), sys.argv[3:]
+    settings: dict[str, object] = {}
     for part in variant.split("+"):
         if part == "tabuonly":
-            jobshop.CPSAT_MAX_OPERATIONS = 0
+            settings["cpsat_max_operations"] = 0
         elif part == "once":
-            jobshop.ALTERNATE = False
+            settings["alternate"] = False
         elif part == "nostall":
-            jobshop.STALL_SHARE = 10.0  # a window longer than any budget
+            settings["stall_share"] = 10.0  # a window longer than any budget
         elif part.startswith("seq"):
-            jobshop.STALL_SHARE, jobshop.TABU_SHARE = 10.0, float(part[3:])
+            settings["stall_share"], settings["tabu_share"] = 10.0, float(part[3:])
         elif part not in ("alt", "plain"):
             raise SystemExit(f"unknown variant {part!r}")
+    options = JobShopOptions(**settings)  # type: ignore[arg-type]
     warm_up()
     bounds, folder = load_bounds(), instance_dir()
     gaps = []
     for name in names:
         solver = "plain" if "plain" in variant.split("+") else "cpsat"
-        result = solve(read_jssp(folder / name), time_limit=limit, workers=2, seed=0, solver=solver)
+        result = solve(read_jssp(folder / name), time_limit=limit, workers=2, seed=0,
+                       solver=solver, jobshop=options)  # fmt: skip
         assert result.makespan is not None
         gap = 100 * (result.makespan - bounds[name].ub) / bounds[name].ub
         gaps.append(gap)

@@ -20,10 +20,7 @@ returned):
 3. more than :data:`MAX_MILP_OPERATIONS` operations or, estimated, more than
    :data:`MAX_MILP_BINARIES` binaries -> ``cpsat`` (a big-M MILP's LP bound degrades
    quickly with size and building it costs seconds);
-4. a feature CP-SAT's model is known to get wrong (:func:`cpsat_weakness`) -> ``milp``;
-   drop a feature from it when its xfail test in ``tests/milp/test_cpsat_findings.py``
-   passes (overdue due dates and zero-length operations were dropped with b31c5e3);
-5. otherwise -> ``cpsat+milp`` (:func:`solve_auto`): CP-SAT with half the time limit,
+4. otherwise -> ``cpsat+milp`` (:func:`solve_auto`): CP-SAT with half the time limit,
    then the MILP with the rest; ``parameters["auto_check"]`` records the verdict
    ("agree: ...", "partial: ...", or "DISAGREE: ..." -- a solver bug, also logged) and
    ``parameters["auto_other"]`` the other backend's status, objective and bound. The
@@ -34,15 +31,14 @@ returned):
 from __future__ import annotations
 
 import logging
-import threading
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from importlib.util import find_spec
 from typing import Any
 
 from aps.bounds import horizon_of
 from aps.model import Id, Problem
-from aps.result import Incumbent, Result, ScheduledOperation, SolveStatus, relative_gap
+from aps.params import SolveParams
+from aps.result import Result, ScheduledOperation, SolveStatus, relative_gap
 from aps.solvers.cpsat.size import MAX_MODEL_SIZE, model_size
 from aps.solvers.default import solve_default
 from aps.solvers.milp.model import check_supported
@@ -89,17 +85,6 @@ def estimated_binaries(problem: Problem) -> int:
     return count
 
 
-def cpsat_weakness(problem: Problem) -> str | None:
-    """The feature CP-SAT's model is known to handle wrongly, if the problem has one.
-
-    None today: the pinned-operation and stability-term bugs the cross-check found
-    (``tests/milp/test_cpsat_findings.py``, bugs 3-8) are fixed. The hook stays so the
-    next known weakness routes small problems to the MILP until it is fixed.
-    """
-    del problem
-    return None
-
-
 #: The choice that runs CP-SAT, then certifies its answer with the MILP.
 BOTH = "cpsat+milp"
 
@@ -124,20 +109,14 @@ def choose(problem: Problem) -> tuple[str, str]:
     b = estimated_binaries(problem)
     if b > MAX_MILP_BINARIES:
         return "cpsat", f"about {b} MILP binaries > {MAX_MILP_BINARIES}"
-    weakness = cpsat_weakness(problem)
-    if weakness is not None:
-        return "milp", f"{weakness} (CP-SAT's model is known to be wrong there); {n} operations"
     return BOTH, f"small problem ({n} operations, about {b} MILP binaries): CP-SAT, MILP checks"
 
 
 def solve_auto(
     problem: Problem,
-    time_limit: float,
-    workers: int,
-    seed: int,
+    params: SolveParams,
     hint: Sequence[ScheduledOperation] | None = None,
-    on_progress: Callable[[Incumbent], None] | None = None,
-    stop: threading.Event | None = None,
+    *,
     check: bool = True,
 ) -> Result:
     """Solve with the backend :func:`choose` picks; for ``cpsat+milp``, certify.
@@ -149,38 +128,50 @@ def solve_auto(
     optimality). ``parameters["auto_check"]`` says what happened; a contradiction is also
     logged as a warning: it is a solver bug to report.
     """
-
-    started = time.monotonic()
     choice, reason = choose(problem)
     notes: dict[str, Any] = {"auto_choice": choice, "auto_reason": reason}
     if choice != BOTH:
-        result = _run(choice, problem, time_limit, workers, seed, hint, on_progress, stop, check)
+        result = _run(choice, problem, params, hint, check)
         result.parameters = {**result.parameters, **notes}
         return result
     try:
         first: Result | None = _run(
-            "cpsat", problem, time_limit / 2, workers, seed, hint, on_progress, stop, check
+            "cpsat", problem, params.phase(params.time_limit / 2), hint, check
         )
         failed = None
     except ScheduleInvalidError as exc:
         first, failed = None, str(exc)
-    if first is not None and stop is not None and stop.is_set():
+    if first is not None and params.stopped():
         first.parameters = {**first.parameters, **notes, "auto_check": "not checked: stopped"}
         return first
-    remaining = max(0.1, time_limit - (time.monotonic() - started))
+    milp_params = params.phase(max(0.1, params.remaining()), on_progress=None)
     try:
-        second = _run("milp", problem, remaining, workers, seed, hint, None, stop, check)
+        second = _run("milp", problem, milp_params, hint, check)
     except Exception as exc:  # the check is optional: never lose CP-SAT's answer to it
         if first is None:
             raise
         logging.getLogger(__name__).warning("%s: MILP check failed", problem.name, exc_info=True)
-        verdict = (
-            f"DISAGREE: milp failed ({exc})"
-            if isinstance(exc, ScheduleInvalidError)
-            else (f"not checked: milp failed ({type(exc).__name__}: {exc})")
-        )
-        first.parameters = {**first.parameters, **notes, "auto_check": verdict}
+        first.parameters = {**first.parameters, **notes, "auto_check": _failed_check(exc)}
         return first
+    best = _settle(problem, first, failed, second, notes)
+    best.wall_s = round(params.elapsed(), 3)
+    return best
+
+
+def _failed_check(exc: Exception) -> str:
+    if isinstance(exc, ScheduleInvalidError):
+        return f"DISAGREE: milp failed ({exc})"
+    return f"not checked: milp failed ({type(exc).__name__}: {exc})"
+
+
+def _settle(
+    problem: Problem,
+    first: Result | None,
+    failed: str | None,
+    second: Result,
+    notes: dict[str, Any],
+) -> Result:
+    """Keep the better answer and record the verdict and the other backend's answer."""
     if first is None:
         verdict, best = f"DISAGREE: cpsat schedule invalid ({failed})", second
     else:
@@ -198,28 +189,23 @@ def solve_auto(
             "wall_s": other.wall_s,
         }
     best.parameters = {**best.parameters, **notes}
-    best.wall_s = round(time.monotonic() - started, 3)
     return best
 
 
 def _run(
     choice: str,
     problem: Problem,
-    time_limit: float,
-    workers: int,
-    seed: int,
+    params: SolveParams,
     hint: Sequence[ScheduledOperation] | None,
-    on_progress: Callable[[Incumbent], None] | None,
-    stop: threading.Event | None,
     check: bool,
 ) -> Result:
     """Run one backend by name; validate its schedule when ``check`` (raise if invalid)."""
     if choice == "milp":
-        result = solve_milp(problem, time_limit, workers, seed, hint, on_progress, stop)
+        result = solve_milp(problem, params, hint)
     elif choice == "plan":
-        result = solve_plan(problem, time_limit, workers, seed, hint, on_progress, stop)
+        result = solve_plan(problem, params, hint)
     else:
-        result = solve_default(problem, time_limit, workers, seed, hint, on_progress, stop)
+        result = solve_default(problem, params, hint)
     if check and result.status.has_schedule:
         violations = validate(problem, result.schedule)
         if violations:

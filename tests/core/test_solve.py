@@ -278,10 +278,9 @@ def test_bad_parameters_are_refused() -> None:
         solve(p, time_limit=0)
     with pytest.raises(ValueError, match="unknown solver 'x'"):
         solve(p, solver="x")
-    with pytest.raises(ValueError, match="plain baseline models only classic job shops"):
-        solve(
-            problem(jobs=[{"id": "J", "operations": [op(1, ("M1", 1), ("M2", 1))]}]), solver="plain"
-        )
+    released = problem(jobs=[{"id": "J", "release": 5, "operations": [op(1, ("M1", 1))]}])
+    with pytest.raises(ValueError, match=r"plain baseline models only \(flexible\) job shops"):
+        solve(released, solver="plain")
 
 
 def test_pinned_operations_and_stability() -> None:
@@ -306,3 +305,19 @@ def test_pinned_operations_and_stability() -> None:
     moved = [r.model_copy(update={"start": 3, "end": 6}) if r.job == "A" else r for r in
              result.schedule]  # fmt: skip
     assert {v.constraint for v in validate(p, moved)} >= {"fixed"}
+
+
+def test_plain_models_flexible_shops() -> None:
+    """Tests that the textbook baseline takes a flexible job shop: each operation on one of
+    its machines, and it agrees with our solver on the optimum."""
+    p = problem(
+        jobs=[
+            {"id": "A", "operations": [op(1, ("M1", 3), ("M2", 5)), op(2, ("M2", 2))]},
+            {"id": "B", "operations": [op(1, ("M1", 4), ("M2", 2)), op(2, ("M1", 3))]},
+        ]
+    )
+    plain = solve(p, time_limit=10, workers=1, solver="plain")
+    ours = solve(p, time_limit=10, workers=1)
+    assert validate(p, plain.schedule) == [] and validate(p, ours.schedule) == []
+    assert plain.status == ours.status == SolveStatus.OPTIMAL
+    assert plain.makespan == ours.makespan == 6  # A1 on M1, B1 on M2, then B2 and A2

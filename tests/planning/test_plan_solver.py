@@ -10,6 +10,7 @@ from aps.factory.generate import generate_plant
 from aps.heuristics.witness import witness
 from aps.kpi import term_values
 from aps.model import Job, Machine, Mode, ObjectiveTerm, Operation, Problem
+from aps.params import SolveParams
 from aps.solvers.plan.buckets import make_plan
 from aps.solvers.plan.windows import assign_windows, solve_plan
 
@@ -64,7 +65,9 @@ def test_plan_then_schedule_on_a_generated_plant_validates() -> None:
 def test_windows_keep_the_plan() -> None:
     problem = compile_plant(generate_plant(60, 5))
     plan = make_plan(problem, time_limit=10)
-    result = solve_plan(problem, 25, 2, 0, plan=plan, window_operations=60)
+    result = solve_plan(
+        problem, SolveParams(time_limit=25, workers=2), plan=plan, window_operations=60
+    )
     window, starts = assign_windows(problem.jobs, plan, 60)
     assert len(starts) > 2
     assert aps.validate(problem, result.schedule) == []

@@ -2,12 +2,12 @@
 
 The best of several dispatching rules is the first incumbent. Tabu search (numba,
 releasing the GIL) then runs on every worker with its own seed, for at most
-``TABU_SHARE`` of the budget and only while it keeps improving; then CP-SAT gets every
-worker on the full model, hinted with the best schedule, its horizon cut to that
+``JobShopOptions.tabu_share`` of the budget and only while it keeps improving; then
+CP-SAT gets every worker on the full model, hinted with the best schedule, its horizon cut to that
 makespan and its bound carried over, while it keeps improving; a stalled method hands
 the incumbent to the other. CP-SAT proves optimality on small shops and its
 neighbourhood search escapes where tabu search is stuck. Shops above
-``CPSAT_MAX_OPERATIONS`` get tabu search only. Every round only ever keeps a better
+``JobShopOptions.cpsat_max_operations`` get tabu search only. Every round only ever keeps a better
 schedule.
 """
 
@@ -22,6 +22,7 @@ from ortools.sat.python import cp_model
 from aps.bounds import simple_lower_bound
 from aps.heuristics.dispatch import dispatch
 from aps.model import ObjectiveTerm, Problem
+from aps.params import SolveParams
 from aps.result import Incumbent, Result, ScheduledOperation, SolveStatus, relative_gap
 from aps.solvers.cpsat.model import CpsatModel
 from aps.solvers.cpsat.runtime import (
@@ -34,43 +35,37 @@ from aps.solvers.cpsat.runtime import (
 from aps.solvers.jobshop.tabu import tabu_search
 from aps.validate import makespan
 
-#: Share of the time limit given to tabu search before CP-SAT takes over.
-TABU_SHARE = 0.8
-#: Dispatching rules tried for the first schedule, while they fit in this share of the time.
-DISPATCH_RULES = ("mwkr", "mor", "spt", "edd")
-DISPATCH_SHARE = 0.1
-#: Shops up to this many operations first get a short CP-SAT probe that may prove them.
-PROBE_OPERATIONS = 200
-PROBE_SECONDS = 2.0
-PROBE_SHARE = 0.2
-#: A method that has not improved the incumbent for this share of the time limit (at least
-#: ``STALL_MIN_SECONDS``) hands it over; CP-SAT gets ``CPSAT_STALL_FACTOR`` times as long.
-STALL_SHARE = 0.1
-STALL_MIN_SECONDS = 1.0
-CPSAT_STALL_FACTOR = 2.0
-#: Whether a stalled CP-SAT hands back to tabu search (else it keeps the rest of the time).
-ALTERNATE = True
-#: Above this many operations CP-SAT is left out: its model would not pay for itself.
-CPSAT_MAX_OPERATIONS = 10_000
 
+class Halt:
+    """An event set when ``outer`` is, or when ``best`` has not improved for ``window`` s.
 
-class _Halt:
-    """An event set when ``outer`` is, or when ``best`` has not improved for ``window`` s."""
+    ``reason`` says which: ``"stop"`` (the outer event: a stop or the deadline of the
+    phase above) or ``"stall"``.
+    """
 
-    def __init__(self, best: _Best, outer: threading.Event, window: float | None) -> None:
+    def __init__(self, best: Best, outer: threading.Event, window: float | None) -> None:
         self.event = threading.Event()
+        self.reason: str | None = None
         self._done = threading.Event()
         self._best, self._outer, self._window = best, outer, window
         self._since = time.monotonic()
         self._thread = threading.Thread(target=self._watch, daemon=True)
         self._thread.start()
 
+    def check(self, now: float) -> str | None:
+        """Why the turn should end at ``now`` (``"stop"``, ``"stall"``), or None."""
+        if self._outer.is_set():
+            return "stop"
+        last = max(self._since, self._best.changed)
+        if self._window is not None and now - last >= self._window:
+            return "stall"
+        return None
+
     def _watch(self) -> None:
         while not self._done.wait(0.05):
-            last = max(self._since, self._best.changed)
-            if self._outer.is_set() or (
-                self._window is not None and time.monotonic() - last >= self._window
-            ):
+            reason = self.check(time.monotonic())
+            if reason is not None:
+                self.reason = reason
                 self.event.set()
                 return
 
@@ -79,7 +74,7 @@ class _Halt:
         self._thread.join()
 
 
-class _Best:
+class Best:
     """The best schedule so far, shared by the threads; reports each improvement."""
 
     def __init__(
@@ -114,166 +109,171 @@ class _Best:
 
 
 def solve_job_shop(
-    problem: Problem,
-    time_limit: float,
-    workers: int,
-    seed: int,
-    hint: Sequence[ScheduledOperation] | None = None,
-    on_progress: Callable[[Incumbent], None] | None = None,
-    stop: threading.Event | None = None,
+    problem: Problem, params: SolveParams, hint: Sequence[ScheduledOperation] | None = None
 ) -> Result:
     """Solve a classic job shop (``problem.is_job_shop()``) to minimum makespan."""
-    started = time.monotonic()
-    deadline = started + time_limit
-    lb = simple_lower_bound(problem)
-    best = _Best(on_progress, started, lb)
-    if hint:
-        best.offer(list(hint))
-    else:
-        # one rule at a time, each offered at once: on 100,000 operations a rule takes
-        # seconds in Python, so the first schedule must not wait for all of them
-        for k, rule in enumerate(DISPATCH_RULES):
-            t0 = time.monotonic()
-            best.offer(dispatch(problem, rule, seed))
-            took = time.monotonic() - t0
-            spent = time.monotonic() - started
-            if k + 1 < len(DISPATCH_RULES) and spent + took > DISPATCH_SHARE * time_limit:
-                break
-    stop = stop or threading.Event()
-    optimal = False
-    params: dict[str, object] = {}
-
+    opts = params.jobshop
+    best = Best(params.on_progress, params.started, simple_lower_bound(problem))
+    _first_schedule(problem, params, best, hint)
+    notes: dict[str, object] = {}
     # phase 0, small shops only: CP-SAT often proves them at once (ft06 in 0.03 s), and
     # the user should not wait for a tabu search that cannot prove anything
-    if problem.num_operations <= PROBE_OPERATIONS and best.value is not None:
-        assert best.schedule is not None
-        built = CpsatModel(problem, horizon=best.value)
-        cmax = built.terms[ObjectiveTerm.MAKESPAN]
-        built.model.add(cmax >= lb)
-        built.model.minimize(cmax)
-        built.add_hint(best.schedule)
-        probe = min(PROBE_SECONDS, PROBE_SHARE * time_limit)
-        status, _ = _run_cpsat(built, best, workers, seed, probe, stop)
-        params["probe"] = {"cpsat_workers": workers, "seconds": round(probe, 3)}
+    if problem.num_operations <= opts.probe_operations and best.value is not None:
+        probe = min(opts.probe_seconds, opts.probe_share * params.time_limit)
+        status = _cpsat_turn(problem, best, params.phase(probe), params.seed)
+        notes["probe"] = {"cpsat_workers": params.workers, "seconds": round(probe, 3)}
         if status == SolveStatus.OPTIMAL:
-            return _result(problem, best, True, started, time_limit, workers, seed, params)
+            return _result(problem, best, True, params, notes)
+    notes["rounds"], optimal = _rounds(problem, params, best)
+    if best.value is not None and best.value <= best.bound:
+        optimal = True
+    return _result(problem, best, optimal, params, notes)
 
-    # then rounds: tabu search on every worker while it improves, CP-SAT on every worker
-    # (hinted, horizon cut to the incumbent, bound carried over) while it improves, and
-    # back. A tabu search on a small shop stalls within seconds (ta08 at 60 s: its last
-    # improvement at 1.2 s) while CP-SAT's neighbourhood search keeps finding better
-    # schedules from its hint; a stall hands the incumbent to the other method.
-    # Very large shops get tabu search only (one CP-SAT model would not finish presolve).
-    use_cpsat = problem.num_operations <= CPSAT_MAX_OPERATIONS
-    window = max(STALL_MIN_SECONDS, STALL_SHARE * time_limit)
-    tabu_until = started + (TABU_SHARE if use_cpsat else 1.0) * time_limit
-    rounds: list[dict[str, object]] = []
-    n_tabu = max(1, workers)
-    k = 0
-    while not optimal and not stop.is_set() and best.value is not None:
-        if best.value <= best.bound:
-            optimal = True
-            break
-        if deadline - time.monotonic() <= 0.2:
-            break
+
+def _first_schedule(
+    problem: Problem, params: SolveParams, best: Best, hint: Sequence[ScheduledOperation] | None
+) -> None:
+    """The hint, else dispatching rules, one at a time, while they fit their share."""
+    if hint:
+        best.offer(list(hint))
+        return
+    # each rule is offered at once: on 100,000 operations a rule takes seconds in
+    # Python, so the first schedule must not wait for all of them
+    rules = params.jobshop.dispatch_rules
+    for k, rule in enumerate(rules):
         t0 = time.monotonic()
-        halt = _Halt(best, stop, window if use_cpsat else None)
+        best.offer(dispatch(problem, rule, params.seed))
+        took = time.monotonic() - t0
+        if k + 1 < len(rules) and params.elapsed() + took > (
+            params.jobshop.dispatch_share * params.time_limit
+        ):
+            break
 
-        def run_tabu(seed_k: int, until: float, halt: _Halt = halt) -> None:
-            assert best.schedule is not None
-            tabu_search(problem, best.schedule, max(0.0, until - time.monotonic()),
-                        seed=seed_k, lower_bound=best.bound, stop=halt.event,
-                        on_improve=best.offer, report_every=max(0.5, time_limit / 50))  # fmt: skip
 
-        until = tabu_until if not rounds else deadline
-        threads = [
-            threading.Thread(target=run_tabu, args=(seed + k + i, until), daemon=True)
-            for i in range(n_tabu)
-        ]
+def _rounds(
+    problem: Problem, params: SolveParams, best: Best
+) -> tuple[list[dict[str, object]], bool]:
+    """Tabu search on every worker while it improves, CP-SAT on every worker (hinted,
+    horizon cut to the incumbent, bound carried over) while it improves, and back.
+
+    A tabu search on a small shop stalls within seconds (ta08 at 60 s: its last
+    improvement at 1.2 s) while CP-SAT's neighbourhood search keeps finding better
+    schedules from its hint; a stall hands the incumbent to the other method. Very
+    large shops get tabu search only (one CP-SAT model would not finish presolve).
+    """
+    opts = params.jobshop
+    use_cpsat = problem.num_operations <= opts.cpsat_max_operations
+    window = max(opts.stall_min_seconds, opts.stall_share * params.time_limit)
+    tabu_until = params.started + (opts.tabu_share if use_cpsat else 1.0) * params.time_limit
+    rounds: list[dict[str, object]] = []
+    k = 0
+    while not params.stopped() and best.value is not None:
+        if best.value <= best.bound:
+            return rounds, True
+        if params.remaining() <= 0.2:
+            break
+        until = tabu_until if not rounds else params.deadline
+        t0 = time.monotonic()
+        n_tabu, ended = _tabu_turn(problem, params, best, window if use_cpsat else None, until, k)
         k += n_tabu
-        for thread in threads:
-            thread.start()
-        while not halt.event.wait(0.05) and time.monotonic() < until:
-            if any(not t.is_alive() for t in threads):
-                break  # a search reached the lower bound or found a one-block path
-        halt.event.set()
-        for thread in threads:
-            thread.join()
-        halt.close()
-        rounds.append({"method": "tabu", "threads": n_tabu,
+        rounds.append({"method": "tabu", "threads": n_tabu, "ended": ended,
                        "seconds": round(time.monotonic() - t0, 3)})  # fmt: skip
         if not use_cpsat:
             break
-        remaining = deadline - time.monotonic()
-        if remaining <= 0.2 or stop.is_set() or best.value is None or best.value <= best.bound:
+        if params.expired(0.2) or best.value is None or best.value <= best.bound:
             continue
         t0 = time.monotonic()
-        built = CpsatModel(problem, horizon=best.value)
-        cmax = built.terms[ObjectiveTerm.MAKESPAN]
-        built.model.add(cmax >= best.bound)
-        built.model.minimize(cmax)
-        assert best.schedule is not None
-        built.add_hint(best.schedule)
-        halt = _Halt(best, stop, CPSAT_STALL_FACTOR * window if ALTERNATE else None)
-        status, _ = _run_cpsat(built, best, workers, seed + k, remaining, halt.event)
+        halt = Halt(best, params.stop, opts.cpsat_stall_factor * window if opts.alternate else None)
+        status = _cpsat_turn(problem, best, params.phase(stop=halt.event), params.seed + k)
         halt.close()
         k += 1
-        rounds.append({"method": "cpsat", "workers": workers,
+        ended = "optimal" if status == SolveStatus.OPTIMAL else (halt.reason or "time")
+        rounds.append({"method": "cpsat", "workers": params.workers, "ended": ended,
                        "seconds": round(time.monotonic() - t0, 3)})  # fmt: skip
-        optimal = status == SolveStatus.OPTIMAL
-    params["rounds"] = rounds
-    if best.value is not None and best.value <= best.bound:
-        optimal = True
-    return _result(problem, best, optimal, started, time_limit, workers, seed, params)
+        if status == SolveStatus.OPTIMAL:
+            return rounds, True
+    return rounds, False
+
+
+def _tabu_turn(
+    problem: Problem,
+    params: SolveParams,
+    best: Best,
+    window: float | None,
+    until: float,
+    k: int,
+) -> tuple[int, str]:
+    """Tabu search on every worker from the incumbent; (threads, why the turn ended:
+    ``"stall"``, ``"stop"``, ``"time"`` or ``"done"`` when a search finished early)."""
+    halt = Halt(best, params.stop, window)
+    report_every = max(0.5, params.time_limit / 50)
+
+    def run(seed_k: int) -> None:
+        assert best.schedule is not None
+        tabu_search(problem, best.schedule, max(0.0, until - time.monotonic()),
+                    seed=seed_k, lower_bound=best.bound, stop=halt.event,
+                    on_improve=best.offer, report_every=report_every)  # fmt: skip
+
+    n_tabu = max(1, params.workers)
+    threads = [
+        threading.Thread(target=run, args=(params.seed + k + i,), daemon=True)
+        for i in range(n_tabu)
+    ]
+    for thread in threads:
+        thread.start()
+    ended = "time"
+    while not halt.event.wait(0.05) and time.monotonic() < until:
+        if any(not t.is_alive() for t in threads):
+            ended = "done"  # a search reached the lower bound or found a one-block path
+            break
+    halt.event.set()
+    for thread in threads:
+        thread.join()
+    halt.close()
+    return n_tabu, halt.reason or ended
 
 
 def _result(
-    problem: Problem,
-    best: _Best,
-    optimal: bool,
-    started: float,
-    time_limit: float,
-    workers: int,
-    seed: int,
-    params: dict[str, object],
+    problem: Problem, best: Best, optimal: bool, params: SolveParams, notes: dict[str, object]
 ) -> Result:
     assert best.schedule is not None and best.value is not None
+    bound = best.value if optimal else best.bound
     return Result(
         name=problem.name,
         status=SolveStatus.OPTIMAL if optimal else SolveStatus.FEASIBLE,
         objective=float(best.value),
-        bound=float(best.value if optimal else best.bound),
-        gap=relative_gap(best.value, best.value if optimal else best.bound),
+        bound=float(bound),
+        gap=relative_gap(best.value, bound),
         makespan=best.value,
-        wall_s=round(time.monotonic() - started, 3),
+        wall_s=round(params.elapsed(), 3),
         solver="cpsat+tabu",
         solver_version=SOLVER_VERSION,
         parameters={
-            "time_limit": time_limit,
-            "num_workers": workers,
-            "random_seed": seed,
-            "tabu_share": TABU_SHARE,
-            **params,
+            "time_limit": params.time_limit,
+            "num_workers": params.workers,
+            "random_seed": params.seed,
+            "tabu_share": params.jobshop.tabu_share,
+            **notes,
         },
-        seed=seed,
+        seed=params.seed,
         schedule=best.schedule,
         progress=best.history,
         kpis={"makespan": float(best.value)},
     )
 
 
-def _run_cpsat(
-    built: CpsatModel,
-    best: _Best,
-    workers: int,
-    seed: int,
-    seconds: float,
-    stop: threading.Event,
-) -> tuple[SolveStatus, int]:
-    if seconds <= 0.05:
-        return SolveStatus.UNKNOWN, best.bound
+def _cpsat_turn(problem: Problem, best: Best, params: SolveParams, seed: int) -> SolveStatus:
+    """CP-SAT on the full model, hinted with the incumbent, its horizon cut to it and its
+    bound carried over, until ``params`` ends (a deadline or a stall); feeds ``best``."""
+    if params.remaining() <= 0.05 or best.value is None or best.schedule is None:
+        return SolveStatus.UNKNOWN
+    built = CpsatModel(problem, horizon=best.value)
+    cmax = built.terms[ObjectiveTerm.MAKESPAN]
+    built.model.add(cmax >= best.bound)
+    built.model.minimize(cmax)
+    built.add_hint(best.schedule)
     solver = cp_model.CpSolver()
-    parameters(solver, seconds, workers, seed)
+    parameters(solver, params.remaining(), params.workers, seed)
 
     class _Cb(ProgressCallback):
         def on_solution_callback(self) -> None:
@@ -283,11 +283,11 @@ def _run_cpsat(
                 best.offer(built.extract(self), value)  # reads values like a solver
 
     callback = _Cb(None)
-    with StopWatcher(solver, stop):
+    with StopWatcher(solver, params.stop):
         code = solver.solve(built.model, callback)
     status = STATUS[code]
     if status.has_schedule:
         best.raise_bound(round(solver.best_objective_bound))
         if status == SolveStatus.OPTIMAL:
             best.offer(built.extract(solver))
-    return status, best.bound
+    return status

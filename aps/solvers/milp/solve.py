@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import logging
 import math
-import threading
-import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from aps.heuristics.dispatch import best_dispatch
 from aps.kpi import objective_value, term_values
 from aps.model import ObjectiveTerm, Problem
+from aps.params import SolveParams
 from aps.result import Incumbent, Result, ScheduledOperation, SolveStatus, relative_gap
 from aps.solvers.milp.model import MilpModel, check_supported, serial_horizon
 from aps.solvers.milp.runtime import TRANSLATE_LOCK, highs_threads, solver_version
@@ -35,7 +34,7 @@ def _reader(opt: Any, highs: Any) -> Callable[[Any], float]:
 
 def _status(highs: Any, has_solution: bool) -> SolveStatus:
     """Map HiGHS's model status onto ours (see the module docstring)."""
-    import highspy
+    import highspy  # lazy: the milp extra is optional
 
     st = highspy.HighsModelStatus
     code = highs.getModelStatus()
@@ -66,17 +65,13 @@ def _starting_schedule(
     return None
 
 
+Level = list[tuple[int, ObjectiveTerm]]
+
+
 def solve_milp(
-    problem: Problem,
-    time_limit: float,
-    workers: int,
-    seed: int,
-    hint: Sequence[ScheduledOperation] | None = None,
-    on_progress: Callable[[Incumbent], None] | None = None,
-    stop: threading.Event | None = None,
+    problem: Problem, params: SolveParams, hint: Sequence[ScheduledOperation] | None = None
 ) -> Result:
     """Solve with the MILP model and HiGHS (weighted or lexicographic objective)."""
-    started = time.monotonic()
     check_supported(problem)
     objective = problem.objective
     horizon = serial_horizon(problem)
@@ -84,183 +79,178 @@ def solve_milp(
         ObjectiveTerm.MAKESPAN
     ]
     horizon_from = None
-    start = _starting_schedule(problem, hint, seed) if only_makespan else None
+    start = _starting_schedule(problem, hint, params.seed) if only_makespan else None
     if start is not None:
         # an optimal schedule never needs to end after a known feasible makespan
         horizon = min(horizon, max(r.end for r in start[1]))
         horizon_from = start[0]
     built = MilpModel(problem, horizon)
-    levels: list[list[tuple[int, ObjectiveTerm]]] = (
+    levels: list[Level] = (
         [[(t.weight, t.term) for t in objective.terms]]
         if objective.kind == "weighted"
         else [[(1, t.term)] for t in objective.terms]
     )
-
-    with highs_threads(int(workers)) as threads:
-        return _solve(
-            problem,
-            built,
-            levels,
-            time_limit,
-            threads,
-            seed,
-            on_progress,
-            stop,
-            started,
-            horizon_from,
-        )
+    with highs_threads(params.workers) as threads:
+        options: dict[str, Any] = {
+            "threads": threads,
+            "random_seed": params.seed,
+            "mip_rel_gap": 0.0,
+            "mip_abs_gap": 0.999,  # integral objective: a gap below one tick is a proof
+            "output_flag": False,
+        }
+        run = _Run(problem, built, params)
+        run.translate(levels[0], options)
+        run.levels(levels)
+    return run.result(options, levels, horizon_from)
 
 
-def _solve(
-    problem: Problem,
-    built: MilpModel,
-    levels: list[list[tuple[int, ObjectiveTerm]]],
-    time_limit: float,
-    threads: int,
-    seed: int,
-    on_progress: Callable[[Incumbent], None] | None,
-    stop: threading.Event | None,
-    started: float,
-    horizon_from: str | None,
-) -> Result:
-    """Run HiGHS level by level on the built model and assemble the result."""
-    import pyomo.environ as pyo
-    from pyomo.contrib.appsi.solvers import Highs
+class _Run:
+    """One HiGHS run of a built model: translation, callbacks, levels, result."""
 
-    m = built.m
-    objective = problem.objective
-    options: dict[str, Any] = {
-        "threads": threads,
-        "random_seed": int(seed),
-        "mip_rel_gap": 0.0,
-        "mip_abs_gap": 0.999,  # integral objective: a gap below one tick is a proof
-        "output_flag": False,
-    }
-    opt = Highs()
-    history: list[Incumbent] = []
-    level_box = [0]
+    def __init__(self, problem: Problem, built: MilpModel, params: SolveParams) -> None:
+        self.problem, self.built, self.params = problem, built, params
+        self.history: list[Incumbent] = []
+        self.level = 0
+        self.trusted = 0.0  # last bound known valid; 0 like CP-SAT's dispatch incumbent
+        self.schedule: list[ScheduledOperation] | None = None
+        self.status = SolveStatus.UNKNOWN
+        self.bound: float | None = None
+        self.message: str | None = None
+        self.opt: Any = None
+        self.highs: Any = None
 
-    trusted = [0.0]  # last bound known valid; 0 like CP-SAT's dispatch incumbent
-
-    def improving(event: Any) -> None:
+    def improving(self, event: Any) -> None:
+        """HiGHS's improving-solution callback: report the first level's incumbents."""
         out = event.data_out
         objective_now = float(out.objective_function_value)
-        if level_box[0] != 0:  # later levels optimise other terms: not comparable
+        if self.level != 0:  # later levels optimise other terms: not comparable
             return
-        if history and objective_now >= history[-1].objective:
+        if self.history and objective_now >= self.history[-1].objective:
             return  # HiGHS re-announces a MIP start once it adopts it
         raw = float(out.mip_dual_bound)
         # only trust a finite bound from the main search (HiGHS sub-MIPs, e.g. completing
         # a start, report their own bound with gap 0 at node 0)
         if math.isfinite(raw) and (out.mip_node_count > 0 or out.mip_gap > 0):
-            trusted[0] = max(trusted[0], raw)
-        inc = Incumbent(
-            objective=objective_now,
-            bound=min(trusted[0], objective_now),
-            elapsed=round(time.monotonic() - started, 4),
-        )
-        history.append(inc)
-        if on_progress is not None:
-            on_progress(inc)
+            self.trusted = max(self.trusted, raw)
+        self.history.append(self.params.report(objective_now, min(self.trusted, objective_now)))
 
-    def interrupt(event: Any) -> None:
-        if stop is not None and stop.is_set():
+    def interrupt(self, event: Any) -> None:
+        if self.params.stopped():
             event.interrupt()
 
-    m.obj = pyo.Objective(expr=sum(w * built.terms[t] for w, t in levels[0]))
-    logging.getLogger("pyomo.contrib.appsi.solvers.highs").setLevel(logging.ERROR)
-    with TRANSLATE_LOCK:  # set_instance captures the process's stdout/stderr fds
-        opt.set_instance(m)  # Pyomo translates the model into a highspy.Highs object ...
-    highs = opt._solver_model  # ... which we run ourselves (see the module docstring)
-    for key, value in options.items():
-        highs.setOptionValue(key, value)
-    # No MIP start: with a partial start (highspy setSolution, sparse), HiGHS 1.16 reports
-    # the optimum's objective but getSolution() still returns the completed start
-    # (cross-check seed 5285); the start is only used to cut a makespan horizon.
-    highs.cbMipImprovingSolution += improving
-    if stop is not None:
-        highs.cbMipInterrupt += interrupt
+    def translate(self, first: Level, options: dict[str, Any]) -> None:
+        """Let Pyomo translate the model into a ``highspy.Highs`` object we run ourselves."""
+        import pyomo.environ as pyo  # lazy: the milp extra is optional
+        from pyomo.contrib.appsi.solvers import Highs  # lazy: the milp extra is optional
 
-    schedule: list[ScheduledOperation] | None = None
-    status = SolveStatus.UNKNOWN
-    bound: float | None = None
-    all_optimal = True
-    message: str | None = None
-    for k, level in enumerate(levels):
-        level_box[0] = k
-        if k > 0:
-            m.del_component(m.obj)
-            m.obj = pyo.Objective(expr=sum(w * built.terms[t] for w, t in level))
-            opt.update()  # pass the new level's bound and objective to HiGHS
-        remaining = time_limit - (time.monotonic() - started)
-        if k == 0 and remaining <= 0:
-            message = (
-                f"the time limit went on building the model ({built.num_binaries} binaries, "
-                f"{time.monotonic() - started:.1f} s); HiGHS did not run"
-            )
-            break
-        highs.setOptionValue("time_limit", max(0.05, remaining / (len(levels) - k)))
-        highs.run()
+        m = self.built.m
+        m.obj = pyo.Objective(expr=sum(w * self.built.terms[t] for w, t in first))
+        logging.getLogger("pyomo.contrib.appsi.solvers.highs").setLevel(logging.ERROR)
+        self.opt = Highs()
+        with TRANSLATE_LOCK:  # set_instance captures the process's stdout/stderr fds
+            self.opt.set_instance(m)
+        self.highs = self.opt._solver_model  # run by us (see the package docstring)
+        for key, value in options.items():
+            self.highs.setOptionValue(key, value)
+        # No MIP start: with a partial start (highspy setSolution, sparse), HiGHS 1.16
+        # reports the optimum's objective but getSolution() still returns the completed
+        # start (cross-check seed 5285); the start is only used to cut a makespan horizon.
+        self.highs.cbMipImprovingSolution += self.improving
+        self.highs.cbMipInterrupt += self.interrupt
+
+    def levels(self, levels: list[Level]) -> None:
+        """Minimise each level in turn, bounding it by its value before the next one."""
+        import pyomo.environ as pyo  # lazy: the milp extra is optional
+
+        m, all_optimal = self.built.m, True
+        for k, level in enumerate(levels):
+            self.level = k
+            if k > 0:
+                m.del_component(m.obj)
+                m.obj = pyo.Objective(expr=sum(w * self.built.terms[t] for w, t in level))
+                self.opt.update()  # pass the new level's bound and objective to HiGHS
+            remaining = self.params.remaining()
+            if k == 0 and remaining <= 0:
+                self.message = (
+                    f"the time limit went on building the model ({self.built.num_binaries} "
+                    f"binaries, {self.params.elapsed():.1f} s); HiGHS did not run"
+                )
+                return
+            self.highs.setOptionValue("time_limit", max(0.05, remaining / (len(levels) - k)))
+            self.highs.run()
+            level_status, value = self._read_level(level)
+            if level_status is None:
+                return
+            all_optimal &= level_status == SolveStatus.OPTIMAL
+            self.status = SolveStatus.OPTIMAL if all_optimal else SolveStatus.FEASIBLE
+            if k + 1 < len(levels):
+                self.built._add(sum(w * self.built.terms[t] for w, t in level) <= value)
+            if self.params.stopped():
+                return
+
+    def _read_level(self, level: Level) -> tuple[SolveStatus | None, int]:
+        """Read HiGHS's answer to one level; (None, 0) when it has no schedule."""
+        highs = self.highs
         has_solution = highs.getInfo().primal_solution_status == 2
         level_status = _status(highs, has_solution)
         if not level_status.has_schedule:
-            if k == 0:
-                status = level_status
-                message = f"HiGHS: {highs.modelStatusToString(highs.getModelStatus())}"
-            break
-        schedule = built.extract(_reader(opt, highs))
-        values = term_values(problem, schedule)
+            if self.level == 0:
+                self.status = level_status
+                self.message = f"HiGHS: {highs.modelStatusToString(highs.getModelStatus())}"
+            return None, 0
+        self.schedule = self.built.extract(_reader(self.opt, highs))
+        values = term_values(self.problem, self.schedule)
         value = sum(w * values[t] for w, t in level)
         reported = float(highs.getInfo().objective_function_value)
         if value > reported + 0.5:
             # the model's objective is never below the schedule's true value, so HiGHS's
             # solution vector is not the solution it reports: trust neither as optimal
             level_status = SolveStatus.FEASIBLE
-            message = (
+            self.message = (
                 f"HiGHS reported objective {reported:g} but its solution vector has "
                 f"{value}; kept as a feasible schedule, optimality not claimed"
             )
-        if k == 0:
+        if self.level == 0:
             raw = float(highs.getInfo().mip_dual_bound)
-            bound = float(min(value, math.ceil(raw - 1e-6))) if math.isfinite(raw) else None
+            self.bound = float(min(value, math.ceil(raw - 1e-6))) if math.isfinite(raw) else None
             if level_status == SolveStatus.OPTIMAL:
-                bound = float(value)
-        all_optimal &= level_status == SolveStatus.OPTIMAL
-        status = SolveStatus.OPTIMAL if all_optimal else SolveStatus.FEASIBLE
-        if k + 1 < len(levels):
-            built._add(sum(w * built.terms[t] for w, t in level) <= value)
-        if stop is not None and stop.is_set():
-            break
+                self.bound = float(value)
+        return level_status, value
 
-    obj_value: float | None = None
-    kpis: dict[str, float] = {}
-    if schedule is not None:
-        values = term_values(problem, schedule)
-        obj_value = float(objective_value(objective, values))
-        kpis = {str(t): float(v) for t, v in values.items()}
-    return Result(
-        name=problem.name,
-        status=status,
-        objective=obj_value,
-        bound=bound if schedule is not None or status == SolveStatus.OPTIMAL else None,
-        gap=relative_gap(obj_value, bound),
-        makespan=max((r.end for r in schedule), default=0) if schedule else None,
-        wall_s=round(time.monotonic() - started, 3),
-        solver="milp",
-        solver_version=solver_version(),
-        parameters={
-            "time_limit": float(time_limit),
-            **{k: v for k, v in options.items() if k != "output_flag"},
-            "objective": objective.kind,
-            "levels": len(levels),
-            "horizon": built.H,
-            "horizon_from": horizon_from,
-            "binaries": built.num_binaries,
-            "constraints": len(m.c),
-        },
-        seed=seed,
-        schedule=schedule or [],
-        progress=history,
-        kpis=kpis,
-        message=message,
-    )
+    def result(
+        self, options: dict[str, Any], levels: list[Level], horizon_from: str | None
+    ) -> Result:
+        schedule, problem = self.schedule, self.problem
+        obj_value: float | None = None
+        kpis: dict[str, float] = {}
+        if schedule is not None:
+            values = term_values(problem, schedule)
+            obj_value = float(objective_value(problem.objective, values))
+            kpis = {str(t): float(v) for t, v in values.items()}
+        bound = self.bound if schedule is not None or self.status == SolveStatus.OPTIMAL else None
+        return Result(
+            name=problem.name,
+            status=self.status,
+            objective=obj_value,
+            bound=bound,
+            gap=relative_gap(obj_value, self.bound),
+            makespan=max((r.end for r in schedule), default=0) if schedule else None,
+            wall_s=round(self.params.elapsed(), 3),
+            solver="milp",
+            solver_version=solver_version(),
+            parameters={
+                "time_limit": float(self.params.time_limit),
+                **{k: v for k, v in options.items() if k != "output_flag"},
+                "objective": problem.objective.kind,
+                "levels": len(levels),
+                "horizon": self.built.H,
+                "horizon_from": horizon_from,
+                "binaries": self.built.num_binaries,
+                "constraints": len(self.built.m.c),
+            },
+            seed=self.params.seed,
+            schedule=schedule or [],
+            progress=self.history,
+            kpis=kpis,
+            message=self.message,
+        )

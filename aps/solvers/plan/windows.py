@@ -42,10 +42,9 @@ what each window did.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from aps.heuristics.graph import topological_order
@@ -53,7 +52,8 @@ from aps.heuristics.repair import RepairPlan, repair
 from aps.heuristics.witness import witness
 from aps.kpi import objective_value, term_values
 from aps.model import Id, Job, Machine, ObjectiveTerm, Operation, Placement, Problem, Window
-from aps.result import Incumbent, Result, ScheduledOperation
+from aps.params import SolveParams
+from aps.result import Result, ScheduledOperation
 from aps.solvers.cpsat.solve import solve_cpsat
 from aps.solvers.heuristic import heuristic_result
 from aps.solvers.plan.buckets import Plan, make_plan
@@ -299,155 +299,153 @@ def _commit(
 
 def solve_plan(
     problem: Problem,
-    time_limit: float,
-    workers: int,
-    seed: int,
+    params: SolveParams,
     hint: Sequence[ScheduledOperation] | None = None,
-    on_progress: Callable[[Incumbent], None] | None = None,
-    stop: threading.Event | None = None,
     *,
     bucket: str | int | None = None,
     window_operations: int = WINDOW_OPERATIONS,
     plan: Plan | None = None,
 ) -> Result:
     """Plan, then schedule window by window (see the module doc); ``plan`` skips step 2."""
-    started = time.monotonic()
-
-    def left() -> float:
-        return time_limit - (time.monotonic() - started)
-
-    greedy: list[ScheduledOperation] | None = None
-    if hint and not validate(problem, hint):
-        greedy = list(hint)
-    if greedy is None:
-        greedy = witness(problem)
+    greedy = list(hint) if hint and not validate(problem, hint) else witness(problem)
     if greedy is None:  # no greedy schedule: the single model is all there is
-        result = solve_cpsat(problem, time_limit, workers, seed, hint, on_progress, stop)
+        result = solve_cpsat(problem, params, hint)
         result.message = "no greedy schedule to plan from; " + (result.message or "one model")
         return result
     greedy_value = _objective(problem, greedy)
-
-    reported = [greedy_value[0] + 1]
-
-    def report(value: int) -> None:  # improvements over the greedy start only
-        if value < reported[0]:
-            reported[0] = value
-            if on_progress is not None:
-                elapsed = time.monotonic() - started
-                on_progress(Incumbent(objective=value, bound=0, elapsed=elapsed))
-
-    report(greedy_value[0])
     if plan is None:
-        plan = make_plan(
-            problem, bucket, min(PLAN_SECONDS, PLAN_SHARE * time_limit), 1, seed, stop=stop
-        )
+        plan_seconds = min(PLAN_SECONDS, PLAN_SHARE * params.time_limit)
+        plan = make_plan(problem, bucket, plan_seconds, 1, params.seed, stop=params.stop)
     window, starts = assign_windows(problem.jobs, plan, window_operations)
     # nothing starts before its window, unless the greedy schedule already had it earlier
     # (the plan estimates capacity; the greedy schedule proves that earlier start feasible)
     first = {(r.job, r.op): r.start for r in greedy}
     floors = {k: min(starts[w], first[k]) for k, w in window.items()}
-    committed = {(j.id, o.id) for j in problem.jobs for o in j.operations if o.fixed is not None}
     rows = _floored(problem, greedy, floors)
     replayed = repair(problem, RepairPlan(reference=rows, floors=floors)).schedule
-    log: list[dict[str, Any]] = []
-    message = None
     if validate(problem, replayed):
         # cannot happen (the replay keeps every constraint); never return it if it does
-        return _result(
-            problem,
-            greedy,
-            started,
-            seed,
-            plan,
-            log,
-            workers,
-            time_limit,
-            "the plan's replay did not validate; returning the greedy schedule",
-        )
-    current = replayed
-    value = _objective(problem, current)
-    rows = {(r.job, r.op): r for r in current}
-    by_window: dict[int, set[Key]] = defaultdict(set)
-    for k, w in window.items():
-        if k not in committed:
-            by_window[w].add(k)
-    spill: set[Key] = set()
-    for w in range(len(starts)):
-        free = (by_window.get(w, set()) | spill) - committed
-        if not free:
-            continue
-        entry: dict[str, Any] = {"window": w, "start": starts[w], "free": len(free)}
-        window_started = time.monotonic()
-        log.append(entry)
-        remaining_ops = sum(len(by_window.get(v, ())) for v in range(w + 1, len(starts)))
-        share = left() * len(free) / max(1, len(free) + remaining_ops)
-        stopped = stop is not None and stop.is_set()
-        if share >= MIN_WINDOW_SECONDS and not stopped:
-            lo = min(starts[w], *(floors[k] for k in free))
-            sub, sub_hint = window_problem(problem, rows, free, committed, lo, floors)
-            # the full schedule's rows follow operations the window leaves out (other
-            # changeovers): right-shift them in the window's model so the hint is valid
-            sub_hint = repair(
-                sub, RepairPlan(reference={(r.job, r.op): r for r in sub_hint})
-            ).schedule
-            solved = solve_cpsat(sub, share * 0.8, workers, seed, sub_hint, None, stop)
-            entry["cpsat_s"] = solved.wall_s
-            entry["cpsat"] = f"{solved.solver} {solved.status}"
-            if solved.status.has_schedule and solved.schedule:
-                try:
-                    candidate = _replay(problem, rows, solved.schedule, free, committed, floors)
-                except Exception as exc:  # a failed window must never lose the incumbent
-                    candidate, entry["kept"] = None, f"greedy (replay failed: {exc!r})"
-                if candidate is None:
-                    pass
-                elif validate(problem, candidate):
-                    entry["kept"] = "greedy (the replayed window did not validate)"
-                else:
-                    got = _objective(problem, candidate)
-                    if got[0] <= value[0]:
-                        current, value = candidate, got
-                        rows = {(r.job, r.op): r for r in current}
-                        entry["kept"] = "cpsat"
-                        report(value[0])
-                    else:
-                        entry["kept"] = "greedy (cpsat's window was worse after the replay)"
-            else:
-                entry["kept"] = "greedy (cpsat found nothing)"
-        else:
-            entry["kept"] = "greedy (stopped)" if stopped else "greedy (no time left)"
-        # commit what starts before the window after next; the rest spills over
-        done = _commit(problem, rows, free, None if w + 2 >= len(starts) else starts[w + 2])
-        entry["wall_s"] = round(time.monotonic() - window_started, 2)
-        committed |= done
-        spill = free - done
-        entry["spilled"] = len(spill)
-    if spill:
-        message = f"{len(spill)} operations spilled past the last window (greedy placement)"
-    final = _objective(problem, current)
+        failed = "the plan's replay did not validate; returning the greedy schedule"
+        return _result(problem, greedy, params, plan, [], failed)
+    rolling = _Rolling(problem, params, replayed, floors, greedy_value[0])
+    rolling.run(window, starts)
+    message: str | None = None
+    if rolling.spill:
+        message = f"{len(rolling.spill)} operations spilled past the last window (greedy placement)"
+    final = _objective(problem, rolling.current)
     if final[1] > greedy_value[1] or final[0] > greedy_value[0]:
-        return _result(problem, greedy, started, seed, plan, log, workers, time_limit,
+        return _result(problem, greedy, params, plan, rolling.log,
                        f"plan-then-schedule (objective {final[0]}, weighted tardiness "
                        f"{final[1]}) did not beat the greedy schedule; returning it")  # fmt: skip
-    return _result(problem, current, started, seed, plan, log, workers, time_limit, message)
+    return _result(problem, rolling.current, params, plan, rolling.log, message)
+
+
+class _Rolling:
+    """The rolling horizon: window by window, CP-SAT on the window, replay, keep if better."""
+
+    def __init__(
+        self,
+        problem: Problem,
+        params: SolveParams,
+        start: list[ScheduledOperation],
+        floors: dict[Key, int],
+        greedy_value: int,
+    ) -> None:
+        self.problem, self.params, self.floors = problem, params, floors
+        self.current = start
+        self.value = _objective(problem, start)
+        self.rows = {(r.job, r.op): r for r in start}
+        self.committed = {
+            (j.id, o.id) for j in problem.jobs for o in j.operations if o.fixed is not None
+        }
+        self.log: list[dict[str, Any]] = []
+        self.spill: set[Key] = set()
+        self.reported = greedy_value + 1
+        self.report(greedy_value)
+
+    def report(self, value: int) -> None:
+        """Improvements over the greedy start only."""
+        if value < self.reported:
+            self.reported = value
+            self.params.report(value, 0)
+
+    def run(self, window: dict[Key, int], starts: list[int]) -> None:
+        by_window: dict[int, set[Key]] = defaultdict(set)
+        for k, w in window.items():
+            if k not in self.committed:
+                by_window[w].add(k)
+        for w in range(len(starts)):
+            free = (by_window.get(w, set()) | self.spill) - self.committed
+            if not free:
+                continue
+            entry: dict[str, Any] = {"window": w, "start": starts[w], "free": len(free)}
+            window_started = time.monotonic()
+            self.log.append(entry)
+            later = sum(len(by_window.get(v, ())) for v in range(w + 1, len(starts)))
+            share = self.params.remaining() * len(free) / max(1, len(free) + later)
+            if share >= MIN_WINDOW_SECONDS and not self.params.stopped():
+                entry.update(
+                    self.solve_window(free, min(starts[w], *(self.floors[k] for k in free)), share)
+                )
+            else:
+                entry["kept"] = (
+                    "greedy (stopped)" if self.params.stopped() else "greedy (no time left)"
+                )
+            # commit what starts before the window after next; the rest spills over
+            horizon = None if w + 2 >= len(starts) else starts[w + 2]
+            done = _commit(self.problem, self.rows, free, horizon)
+            entry["wall_s"] = round(time.monotonic() - window_started, 2)
+            self.committed |= done
+            self.spill = free - done
+            entry["spilled"] = len(self.spill)
+
+    def solve_window(self, free: set[Key], lo: int, share: float) -> dict[str, Any]:
+        """CP-SAT on one window's operations; the replayed answer is kept when no worse."""
+        problem = self.problem
+        sub, sub_hint = window_problem(problem, self.rows, free, self.committed, lo, self.floors)
+        # the full schedule's rows follow operations the window leaves out (other
+        # changeovers): right-shift them in the window's model so the hint is valid
+        sub_hint = repair(sub, RepairPlan(reference={(r.job, r.op): r for r in sub_hint})).schedule
+        solved = solve_cpsat(sub, self.params.phase(share * 0.8, on_progress=None), sub_hint)
+        entry: dict[str, Any] = {
+            "cpsat_s": solved.wall_s,
+            "cpsat": f"{solved.solver} {solved.status}",
+        }
+        if not (solved.status.has_schedule and solved.schedule):
+            return {**entry, "kept": "greedy (cpsat found nothing)"}
+        try:
+            candidate = _replay(
+                problem, self.rows, solved.schedule, free, self.committed, self.floors
+            )
+        except Exception as exc:  # a failed window must never lose the incumbent
+            return {**entry, "kept": f"greedy (replay failed: {exc!r})"}
+        if candidate is None:
+            return entry
+        if validate(problem, candidate):
+            return {**entry, "kept": "greedy (the replayed window did not validate)"}
+        got = _objective(problem, candidate)
+        if got[0] > self.value[0]:
+            return {**entry, "kept": "greedy (cpsat's window was worse after the replay)"}
+        self.current, self.value = candidate, got
+        self.rows = {(r.job, r.op): r for r in candidate}
+        self.report(got[0])
+        return {**entry, "kept": "cpsat"}
 
 
 def _result(
     problem: Problem,
     schedule: list[ScheduledOperation],
-    started: float,
-    seed: int,
+    params: SolveParams,
     plan: Plan,
     log: list[dict[str, Any]],
-    workers: int,
-    time_limit: float,
     message: str | None,
 ) -> Result:
-    result = heuristic_result(problem, schedule, started, seed, message or "")
+    result = heuristic_result(problem, schedule, params.started, params.seed, message or "")
     result.solver, result.message = "plan", message
     result.parameters = {
-        "max_time_in_seconds": float(time_limit),
-        "num_workers": workers,
-        "random_seed": seed,
+        "max_time_in_seconds": float(params.time_limit),
+        "num_workers": params.workers,
+        "random_seed": params.seed,
         "plan": plan.summary(),
         "windows": log,
     }
