@@ -57,7 +57,6 @@ from pydantic import (
     ValidationError,
     field_validator,
 )
-from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
@@ -75,7 +74,7 @@ from aps.result import ScheduledOperation
 from jobs.callbacks import deliver_callback, emit
 from jobs.db import Database
 from jobs.outbox import PLANT_NOTIFY_TASK, PLANT_RUN_TASK, stage
-from jobs.settings import Settings
+from jobs.settings import Settings, current_settings
 from jobs.tables import (
     Outbox,
     Plant,
@@ -104,30 +103,12 @@ MAX_TICK = 1_000_000_000
 META = "aps.reschedule"
 
 
-class PlantSettings(BaseSettings):
-    """Settings of this module only (``APS_*``), kept apart from the job store's."""
-
-    model_config = SettingsConfigDict(env_prefix="APS_", extra="ignore")
-
-    webhook_secrets: str = Field(
-        default="",
-        description="Comma-separated whsec_ secrets that sign inbound ERP/MES webhooks; "
-        "two during a rotation.",
-    )
-    plant_coalesce_seconds: float = Field(default=0.5, ge=0, le=60)
-
-
-def plant_settings() -> PlantSettings:
-    """Read at call time: tests and deployments change the environment, not code."""
-    return PlantSettings()
-
-
 def inbound_secrets(plant: Plant | None) -> list[str]:
     """The tenant's own secrets (plant options) or ``APS_WEBHOOK_SECRETS``."""
     own = (plant.options or {}).get("webhook_secrets") if plant is not None else None
     if own:
         return [str(s) for s in own]
-    return [s.strip() for s in plant_settings().webhook_secrets.split(",") if s.strip()]
+    return [s.strip() for s in current_settings().webhook_secrets.split(",") if s.strip()]
 
 
 class Rejected(ValueError):
@@ -810,7 +791,7 @@ def accept_event(
     )
     session.flush()
     if not stale:
-        request_run(session, plant, delay=plant_settings().plant_coalesce_seconds)
+        request_run(session, plant, delay=current_settings().plant_coalesce_seconds)
     return code, body
 
 
