@@ -88,17 +88,6 @@ from jobs.tables import (
 log = logging.getLogger(__name__)
 
 CALLBACK_EVENTS = ("schedule.published", "job.succeeded", "job.failed", "order.late")
-EVENT_TYPES = (
-    "machine.down",
-    "machine.up",
-    "operation.started",
-    "operation.completed",
-    "order.created",
-    "order.updated",
-    "order.cancelled",
-    "material.received",
-    "calendar.changed",
-)
 MAX_TICK = 1_000_000_000
 META = "aps.reschedule"
 

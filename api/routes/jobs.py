@@ -41,7 +41,6 @@ from jobs.tables import Job, JobEvent
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
-JobId = Annotated[UUID, "a job id (UUIDv4)"]
 NOT_FOUND = {"model": Message, "description": "No such job for this tenant."}
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": Message, "description": "Missing, unknown or revoked API key."},
