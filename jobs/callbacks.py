@@ -28,6 +28,9 @@ from jobs.tables import CallbackDelivery, CallbackSubscription, Job, JobEvent, O
 
 log = logging.getLogger(__name__)
 
+#: The events a tenant's callback URL may subscribe to.
+CALLBACK_EVENTS = ("schedule.published", "job.succeeded", "job.failed", "order.late")
+
 
 def event_body(job: Job) -> dict[str, Any]:
     return {

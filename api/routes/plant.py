@@ -20,10 +20,13 @@ from api.inputs import UPLOAD_FORM, invalid, problem_from_files, read_submission
 from api.schemas import Message, Problem422, ScheduledOperationPublic
 from api.service import Service
 from aps import Problem, Result
+from aps.live.apply import applied_downtimes, applied_now
+from aps.live.events import Rejected, to_tick
 from jobs import callbacks as deliveries
-from jobs import plant as store
+from jobs.callbacks import CALLBACK_EVENTS
 from jobs.notify import RefusedAddress, check_public
-from jobs.plant import CALLBACK_EVENTS, PlantOptions, Rejected
+from jobs.plant import store
+from jobs.plant.options import PlantOptions
 from jobs.tables import Plant, PlantSchedule
 
 router = APIRouter(prefix="/v1/plant", tags=["plant"])
@@ -130,7 +133,6 @@ def _load(service: Service, tenant: str) -> tuple[Plant, int]:
 
 def _public(plant: Plant, pending: int) -> PlantPublic:
     problem = Problem.model_validate_json(plant.problem)
-    meta = problem.metadata.get(store.META) or {}
     options = {k: v for k, v in plant.options.items() if k != "webhook_secrets"}
     if plant.options.get("webhook_secrets"):
         options["webhook_secrets"] = f"{len(plant.options['webhook_secrets'])} configured"
@@ -145,8 +147,8 @@ def _public(plant: Plant, pending: int) -> PlantPublic:
         num_operations=problem.num_operations,
         pending_events=pending,
         running=plant.run_queued or plant.run_owner is not None,
-        now=meta.get("now"),
-        downtimes=[list(d) for d in meta.get("downtimes", [])],
+        now=applied_now(problem),
+        downtimes=applied_downtimes(problem),
         options=options,
         updated_at=plant.updated_at,
     )
@@ -505,9 +507,7 @@ def post_reschedule(
     now: int | None = None
     if body is not None and body.now is not None:
         try:
-            now = store.to_tick(
-                Problem.model_validate_json(plant.problem), body.now, ["body", "now"]
-            )
+            now = to_tick(Problem.model_validate_json(plant.problem), body.now, ["body", "now"])
         except Rejected as exc:
             raise invalid(exc.loc, exc.msg) from None
     with service.db.write() as session:
