@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import or_, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 import aps
@@ -27,8 +27,10 @@ from aps import Problem, Result
 from aps.live.apply import Batch, apply, apply_edits
 from aps.reschedule.repair import RescheduleResult, reschedule
 from aps.result import ScheduledOperation
+from jobs import leases
 from jobs.callbacks import deliver_callback, emit
 from jobs.db import Database
+from jobs.leases import PLANT_RUN
 from jobs.outbox import PLANT_NOTIFY_TASK, PLANT_RUN_TASK, stage
 from jobs.plant.options import PlantOptions, run_budget, stored_options
 from jobs.plant.publish import (
@@ -110,7 +112,8 @@ def run_plant(
     if refused is not None:
         return refused
     outcome = "idle"
-    beat = _Heartbeat(run)
+    label = f"plant {plant_id} of {owner}"
+    beat = leases.Heartbeat(label, lambda: _renew(run), settings.heartbeat_seconds, run.stop)
     beat.start()
     try:
         for _ in range(MAX_STEPS):
@@ -121,7 +124,7 @@ def run_plant(
                 break
             outcome = step
     finally:
-        beat.halt()
+        beat.halt(5.0)
         _release(run)
     return outcome
 
@@ -136,20 +139,10 @@ def _claim(run: Run) -> str | None:
         plant = session.scalar(select(Plant).where(Plant.id == run.plant_id))
         if plant is None:
             return "no_plant"
-        lease = now + timedelta(seconds=run.settings.lease_seconds)
-        won = (
-            dml(
-                session,
-                update(Plant)
-                .where(
-                    Plant.id == run.plant_id,
-                    or_(Plant.run_owner.is_(None), Plant.run_lease_expires_at < now),
-                )
-                .values(run_owner=run.owner, run_lease_expires_at=lease, run_queued=False),
-            )
-            == 1
-        )
-        if won:
+        seconds = run.settings.lease_seconds
+        if leases.take(
+            session, PLANT_RUN, run.plant_id, run.owner, seconds, now=now, run_queued=False
+        ):
             return None
         # Another run holds the plant: it picks up pending events before it ends, but
         # an event can slip in after its last look, and a crashed holder only lets
@@ -163,58 +156,16 @@ def _claim(run: Run) -> str | None:
 def _renew(run: Run) -> bool:
     """Extend this run's lease; False when another run (or the reaper) took it."""
     with run.db.write() as session:
-        return (
-            dml(
-                session,
-                update(Plant)
-                .where(Plant.id == run.plant_id, Plant.run_owner == run.owner)
-                .values(
-                    run_lease_expires_at=utcnow() + timedelta(seconds=run.settings.lease_seconds)
-                ),
-            )
-            == 1
-        )
+        return leases.renew(session, PLANT_RUN, run.plant_id, run.owner, run.settings.lease_seconds)
 
 
 def _release(run: Run) -> None:
     """Let go of the plant; stage the next run if work is left."""
     with run.db.write() as session:
-        session.execute(
-            update(Plant)
-            .where(Plant.id == run.plant_id, Plant.run_owner == run.owner)
-            .values(run_owner=None, run_lease_expires_at=None, run_lost=0)
-        )
+        leases.release(session, PLANT_RUN, run.plant_id, run.owner, run_lost=0)
         plant = session.scalar(select(Plant).where(Plant.id == run.plant_id))
         if plant is not None and (plant.needs_solve or pending_count(session, plant)):
             request_run(session, plant, delay=0.2)
-
-
-class _Heartbeat(threading.Thread):
-    """Renews the run's lease every ``heartbeat_seconds`` while it solves.
-
-    Why: the lease is short (``APS_LEASE_SECONDS``, like a job's), so the reaper sees a
-    dead worker within seconds; a run that loses its lease is told to stop.
-    """
-
-    def __init__(self, run: Run) -> None:
-        super().__init__(name=f"aps-plant-beat-{run.plant_id[:8]}", daemon=True)
-        self.run_ = run
-        self._halt = threading.Event()
-
-    def halt(self) -> None:
-        self._halt.set()
-        self.join(5.0)
-
-    def run(self) -> None:
-        r = self.run_
-        while not self._halt.wait(r.settings.heartbeat_seconds):
-            try:
-                if not _renew(r):
-                    log.warning("plant %s: lease lost by %s; stopping", r.plant_id, r.owner)
-                    r.stop.set()
-                    return
-            except Exception:  # a DB blip: keep solving, the lease has slack
-                log.exception("plant %s: heartbeat failed", r.plant_id)
 
 
 # -- a step ---------------------------------------------------------------------------------
@@ -439,34 +390,26 @@ def reap_plants(
     acted = _requeue_lost_runs(
         session, now - timedelta(seconds=requeue_after or settings.requeue_after_seconds)
     )
-    expired = session.execute(
-        select(Plant.id, Plant.run_owner, Plant.run_lease_expires_at, Plant.run_lost)
-        .where(Plant.run_owner.is_not(None), Plant.run_lease_expires_at < now)
-        .limit(100)
-    ).all()
-    for plant_id, owner, lease, lost in expired:
-        lost += 1
-        give_up = lost >= settings.max_attempts
-        won = dml(
-            session,
-            update(Plant)
-            .where(
-                Plant.id == plant_id,
-                Plant.run_owner == owner,
-                Plant.run_lease_expires_at == lease,
-            )
-            .values(run_owner=None, run_lease_expires_at=None, run_lost=0 if give_up else lost),
-        )
-        if won != 1:
-            continue
-        plant = session.scalar(select(Plant).where(Plant.id == plant_id))
+    lost = leases.reap(
+        session,
+        PLANT_RUN,
+        now=now,
+        lost=lambda row: int(row.run_lost) + 1,
+        max_attempts=lambda _: settings.max_attempts,
+        values=lambda expired: {"run_lost": 0 if expired.give_up else expired.lost},
+        columns=(Plant.run_lost,),
+    )
+    for expired in lost:
+        plant = session.scalar(select(Plant).where(Plant.id == expired.key))
         assert plant is not None
-        acted.append(plant_id)
-        if not give_up:
-            log.warning("plant %s: run of %s lost (%d); retrying", plant_id, owner, lost)
+        acted.append(plant.id)
+        if expired.give_up:
+            _give_up(session, plant, expired.lost, now)
+        else:
+            log.warning(
+                "plant %s: run of %s lost (%d); retrying", plant.id, expired.owner, expired.lost
+            )
             request_run(session, plant, delay=0.0, force=True)
-            continue
-        _give_up(session, plant, lost, now)
     return acted
 
 
