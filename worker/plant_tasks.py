@@ -1,4 +1,4 @@
-"""Celery tasks of the live plant (issue 6): a plant id or a delivery id in, the rest
+"""Celery tasks of the live plant: a plant id or a delivery id in, the rest
 from the database. Both are safe to run twice (a lease per plant; deliveries record
 their outcome)."""
 

@@ -1,4 +1,4 @@
-"""Inbound ERP/MES events (issue 6): ``POST /v1/webhooks/erp``, Standard Webhooks.
+"""Inbound ERP/MES events: ``POST /v1/webhooks/erp``, Standard Webhooks.
 
 Order of checks, so that nothing of a rejected request is stored: API key (401), the
 signature over ``id.timestamp.raw_body`` with each configured secret (401; 300 s
