@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request, Security, status
 from fastapi.security import APIKeyHeader
 
 from api.ratelimit import retry_after_header
-from api.schemas import Message
+from api.schemas import Message, Problem422
 from api.service import Service
 from jobs import repo
 
@@ -68,3 +68,8 @@ def rate_limited(tenant: TenantDep, service: ServiceDep) -> str:
 #: The tenant of a request that starts a solve (rate limited).
 SolvingTenant = Annotated[str, Depends(rate_limited)]
 THROTTLED = {"model": Message, "description": "Rate limit; see Retry-After."}
+#: The error answers every authenticated route documents.
+ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": Message, "description": "Missing, unknown or revoked API key."},
+    422: {"model": Problem422, "description": "Invalid input; `loc` names the field."},
+}

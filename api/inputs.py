@@ -1,4 +1,5 @@
-"""Reading a submission: core Problem JSON, or an uploaded CSV bundle / .xlsx / plant JSON.
+"""Reading a submission: core Problem JSON, or an uploaded CSV bundle / .xlsx / plant JSON,
+as a job (``POST /v1/jobs``) or as the live plant (``PUT /v1/plant``).
 
 Every failure becomes FastAPI's 422 shape, each item naming where the problem is
 (``loc``) and what it is (``msg``), never a 500.
@@ -6,7 +7,9 @@ Every failure becomes FastAPI's 422 shape, each item naming where the problem is
 
 from __future__ import annotations
 
+import json
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +26,7 @@ from aps.factory.compile import CompileError
 from aps.io.bundle.tables import BundleError
 from aps.io.load import load_problem
 from jobs.notify import RefusedAddress, check_public
+from jobs.plant.options import PlantOptions
 from jobs.settings import Settings
 
 UPLOAD_SUFFIXES = (".csv", ".zip", ".xlsx", ".xlsm", ".json")
@@ -188,3 +192,97 @@ def check_callback(url: str, settings: Settings) -> None:
         raise invalid(
             ["body", "options", "callback_url"], f"{exc}; refused (SSRF protection)"
         ) from None
+
+
+# -- the live plant -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PlantSubmission:
+    """A plant to load: its problem, the plant JSON it came from, its options."""
+
+    problem: Problem
+    #: the plant JSON document (None: given as a tick-level problem)
+    source: dict[str, Any] | None
+    options: PlantOptions
+
+
+async def read_plant_submission(request: Request) -> PlantSubmission:
+    """Plant JSON, tick-level Problem JSON, ``{"plant"|"problem": ..., "options": ...}``
+    or the multipart upload ``POST /v1/jobs`` accepts."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type == "multipart/form-data":
+        job = await read_submission(request)
+        opts = job.options
+        try:
+            options = PlantOptions(time_limit=opts.time_limit, workers=opts.workers, seed=opts.seed)
+        except ValidationError as exc:
+            raise RequestValidationError(_errors(exc, ("body", "options"))) from None
+        return PlantSubmission(job.problem, None, options)
+    if content_type and content_type != "application/json" and not content_type.endswith("+json"):
+        raise HTTPException(
+            status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
+            f"unsupported content type {content_type!r}: send application/json or "
+            "multipart/form-data",
+        )
+    try:
+        data = json.loads(await request.body())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise invalid(["body"], f"invalid JSON: {exc}", "json_invalid") from None
+    if not isinstance(data, dict):
+        raise invalid(["body"], "expected a JSON object: plant JSON or Problem JSON")
+    return await _plant_json(data)
+
+
+async def _plant_json(data: dict[str, Any]) -> PlantSubmission:
+    """A JSON plant: the document, bare or wrapped with its options."""
+    prefix: tuple[str | int, ...] = ("body",)
+    options = PlantOptions()
+    document: Any = data
+    wrapped = [k for k in ("plant", "problem") if k in data]
+    if wrapped and ("options" in data or len(data) == 1):
+        extra = set(data) - {wrapped[0], "options"}
+        if extra or len(wrapped) > 1:
+            raise invalid(["body", sorted(extra or {"problem"})[0]], "unexpected field")
+        try:
+            options = PlantOptions.model_validate_json(
+                json.dumps(data.get("options") or {}), strict=True
+            )
+        except ValidationError as exc:
+            raise RequestValidationError(_errors(exc, ("body", "options"))) from None
+        document = data[wrapped[0]]
+        prefix = ("body", wrapped[0])
+    if isinstance(document, dict) and "orders" in document and "jobs" not in document:
+        raw = json.dumps(document).encode()
+        problem = await run_in_threadpool(problem_from_files, [("plant.json", raw)])
+        return PlantSubmission(problem, document, options)
+    try:
+        # JSON types as the schema states them (strict): `true` is not a duration of 1
+        problem = Problem.model_validate_json(json.dumps(document), strict=True)
+    except ValidationError as exc:
+        raise RequestValidationError(_errors(exc, prefix)) from None
+    return PlantSubmission(problem, None, options)
+
+
+def check_plant_limits(plant: PlantSubmission, settings: Settings) -> None:
+    """Operations, time limits and solver workers against the server's maxima."""
+    if plant.problem.num_operations > settings.max_operations:
+        raise invalid(
+            ["body"],
+            f"the plant has {plant.problem.num_operations} operations; the limit is "
+            f"{settings.max_operations} (APS_MAX_OPERATIONS)",
+            "limit_exceeded",
+        )
+    for field in ("time_limit", "reschedule_time_limit"):
+        if getattr(plant.options, field) > settings.max_time_limit:
+            raise invalid(
+                ["body", "options", field],
+                f"exceeds the limit of {settings.max_time_limit:g} s (APS_MAX_TIME_LIMIT)",
+                "limit_exceeded",
+            )
+    if plant.options.workers > settings.max_solver_workers:
+        raise invalid(
+            ["body", "options", "workers"],
+            f"exceeds the limit of {settings.max_solver_workers} (APS_MAX_SOLVER_WORKERS)",
+            "limit_exceeded",
+        )

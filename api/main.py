@@ -15,7 +15,7 @@ from prometheus_fastapi_instrumentator import Instrumentator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.metrics import registry_for
-from api.routes import health, jobs, plant, webhooks
+from api.routes import callbacks, health, jobs, plant, webhooks
 from api.schemas import JobCreate
 from api.service import Service
 from api.ui import router as ui_router
@@ -113,10 +113,10 @@ def create_app(settings: Settings | None = None, *, background: bool = True) -> 
     app.add_exception_handler(StarletteHTTPException, _undecodable_body_is_422)
     app.include_router(health.router)
     app.include_router(jobs.router)
-    app.include_router(plant.router)  # live plant (issue 6)
-    app.include_router(plant.callbacks)
+    app.include_router(plant.router)
+    app.include_router(callbacks.router)
     app.include_router(webhooks.router)
-    app.include_router(ui_router)  # the planner page (issue 9)
+    app.include_router(ui_router)  # the planner page
     Instrumentator(registry=registry_for(service), excluded_handlers=["/metrics"]).instrument(
         app
     ).expose(app, endpoint="/metrics", include_in_schema=True, tags=["health"])

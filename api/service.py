@@ -4,22 +4,16 @@ the Celery publisher. Built in the app's lifespan, reachable through ``app.state
 from __future__ import annotations
 
 import logging
-from typing import Protocol
 
 from api.ratelimit import RateLimiter
 from jobs import migrate, repo
 from jobs.broker import CeleryPublisher
 from jobs.db import Database
 from jobs.embedded import EmbeddedPool
-from jobs.outbox import Message
 from jobs.relay import Relay
 from jobs.settings import DEV_API_KEY, Settings
 
 log = logging.getLogger(__name__)
-
-
-class Publisher(Protocol):
-    def publish(self, message: Message) -> None: ...
 
 
 class Service:

@@ -14,8 +14,9 @@ import logging
 import secrets
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -27,6 +28,70 @@ from jobs.settings import Settings
 from jobs.tables import CallbackDelivery, CallbackSubscription, Job, JobEvent, Outbox, utcnow
 
 log = logging.getLogger(__name__)
+
+#: The events a tenant's callback URL may subscribe to.
+CALLBACK_EVENTS = ("schedule.published", "job.succeeded", "job.failed", "order.late")
+
+
+# -- the pipeline ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Post:
+    """One signed POST to make: where, the secret that signs it, its ``webhook-id``."""
+
+    url: str
+    secret: str | None
+    #: the same for every attempt of one delivery, so receivers can de-duplicate
+    msg_id: str
+    body: str
+    #: which attempt this is (1 for the first)
+    number: int
+
+
+class Target(Protocol):
+    """One kind of callback: what an attempt sends and how its outcome is kept."""
+
+    def prepare(self, session: Session, settings: Settings) -> Post | str:
+        """The attempt to make, or the outcome when there is nothing to send."""
+        ...
+
+    def record(self, session: Session, post: Post, code: int, outcome: str) -> str | None:
+        """Keep an attempt's outcome; the final outcome, or None to try again."""
+        ...
+
+    def give_up(self, session: Session, post: Post) -> None:
+        """Keep that the retries are used up."""
+        ...
+
+    def retry(self, session: Session, post: Post, delay: float) -> None:
+        """Stage the next attempt in the outbox, ``delay`` seconds from now."""
+        ...
+
+
+def attempt(db: Database, settings: Settings, target: Target) -> str:
+    """One delivery attempt: prepare it, make one signed POST (:func:`jobs.notify.send`),
+    record the outcome and stage the next attempt, or give up once the backoff schedule
+    is used up. Returns the outcome."""
+    with db.write() as session:
+        post = target.prepare(session, settings)
+    if isinstance(post, str):
+        return post
+    code, outcome, retry_after = send(settings, post.url, post.secret, post.msg_id, post.body)
+    with db.write() as session:
+        final = target.record(session, post, code, outcome)
+        if final is not None:
+            return final
+        delay = retry_delay(settings, post.number, retry_after)
+        if delay is None:
+            target.give_up(session, post)
+            return "gave_up"
+        target.retry(session, post, delay)
+    log.info("callback %s attempt %d: %s; retrying", post.msg_id, post.number, outcome)
+    return outcome
+
+
+# -- a job's own callback URL ---------------------------------------------------------------
 
 
 def event_body(job: Job) -> dict[str, Any]:
@@ -49,29 +114,41 @@ def event_body(job: Job) -> dict[str, Any]:
 
 
 def deliver(db: Database, settings: Settings, payload: dict[str, Any]) -> str:
-    """One delivery attempt; schedules the next one on failure. Returns the outcome."""
-    job_id = str(payload["job_id"])
-    attempt = int(payload.get("attempt", 1))
-    with db.read() as session:
-        job = session.scalar(select(Job).where(Job.id == job_id))
-    if job is None or not job.callback_url:
-        return "no_callback"
-    msg_id = f"{job.id}.{job.status}"
-    body = json.dumps(event_body(job), separators=(",", ":"))
-    code, outcome, retry_after = send(settings, job.callback_url, settings.webhook_secret,
-                                      msg_id, body)  # fmt: skip
-    outcome = outcome[:20]
-    with db.write() as session:
-        session.add(JobEvent(job_id=job_id, kind="callback", status=outcome[:20], attempt=attempt))
-        if outcome in ("delivered", "refused") or code == 410:
-            return outcome
-        delay = retry_delay(settings, attempt, retry_after)
-        if delay is None:
-            session.add(JobEvent(job_id=job_id, kind="callback", status="gave_up", attempt=attempt))
-            return "gave_up"
-        enqueue_notify(session, job_id, job.status, attempt=attempt + 1, delay=delay)
-    log.info("job %s callback attempt %d: %s; retrying", job_id, attempt, outcome)
-    return outcome
+    """One attempt of a job's end-of-job callback (outbox payload of ``aps.notify``)."""
+    target = _JobCallback(str(payload["job_id"]), int(payload.get("attempt", 1)))
+    return attempt(db, settings, target)
+
+
+class _JobCallback:
+    """A job's own callback URL; each attempt's outcome is a ``callback`` job event."""
+
+    def __init__(self, job_id: str, number: int) -> None:
+        self.job_id, self.number = job_id, number
+        self.status = ""
+
+    def prepare(self, session: Session, settings: Settings) -> Post | str:
+        job = session.scalar(select(Job).where(Job.id == self.job_id))
+        if job is None or not job.callback_url:
+            return "no_callback"
+        self.status = job.status
+        body = json.dumps(event_body(job), separators=(",", ":"))
+        msg_id = f"{job.id}.{job.status}"  # the same for every retry: receivers de-duplicate
+        return Post(job.callback_url, settings.webhook_secret, msg_id, body, self.number)
+
+    def record(self, session: Session, post: Post, code: int, outcome: str) -> str | None:
+        outcome = outcome[:20]
+        session.add(
+            JobEvent(job_id=self.job_id, kind="callback", status=outcome, attempt=post.number)
+        )
+        return outcome if outcome in ("delivered", "refused") or code == 410 else None
+
+    def give_up(self, session: Session, post: Post) -> None:
+        session.add(
+            JobEvent(job_id=self.job_id, kind="callback", status="gave_up", attempt=post.number)
+        )
+
+    def retry(self, session: Session, post: Post, delay: float) -> None:
+        enqueue_notify(session, self.job_id, self.status, attempt=post.number + 1, delay=delay)
 
 
 def enqueue_notify(
@@ -93,6 +170,9 @@ def enqueue_notify(
             available_at=now + timedelta(seconds=delay),
         )
     )
+
+
+# -- the tenant's subscriptions -------------------------------------------------------------
 
 
 def new_secret() -> str:
@@ -184,24 +264,39 @@ def emit_job_event(session: Session, job_id: str, status: str) -> None:
 
 
 def deliver_callback(db: Database, settings: Settings, delivery_id: str) -> str:
-    """One signed POST (Standard Webhooks); the next attempt is staged in the outbox."""
-    with db.write() as session:
-        delivery = session.get(CallbackDelivery, delivery_id)
+    """One attempt of a subscription's delivery (``aps.plant.notify``)."""
+    return attempt(db, settings, _Subscribed(delivery_id))
+
+
+class _Subscribed:
+    """A delivery to a tenant's subscription; the delivery row keeps the outcome.
+
+    A 410 Gone from the receiver disables the subscription.
+    """
+
+    FINAL = ("delivered", "refused", "gone", "gave_up")
+
+    def __init__(self, delivery_id: str) -> None:
+        self.delivery_id = delivery_id
+
+    def prepare(self, session: Session, settings: Settings) -> Post | str:
+        delivery = session.get(CallbackDelivery, self.delivery_id)
         if delivery is None:
             return "gone"
         sub = session.get(CallbackSubscription, delivery.subscription_id)
         if sub is None or sub.disabled_at is not None:
             delivery.outcome = "disabled"
             return "disabled"
-        if delivery.outcome in ("delivered", "refused", "gone", "gave_up"):
+        if delivery.outcome in self.FINAL:
             return delivery.outcome  # a duplicate message (at-least-once relay)
         delivery.attempts += 1
-        attempt, url, body = delivery.attempts, sub.url, json.dumps(delivery.body)
         secret = sub.secret or settings.webhook_secret  # endpoints from before 0004: global
-    code, outcome, retry_after = send(settings, url, secret, delivery_id, body)
-    outcome = outcome[:40]
-    with db.write() as session:
-        delivery = session.get(CallbackDelivery, delivery_id)
+        body = json.dumps(delivery.body)
+        return Post(sub.url, secret, self.delivery_id, body, delivery.attempts)
+
+    def record(self, session: Session, post: Post, code: int, outcome: str) -> str | None:
+        outcome = outcome[:40]
+        delivery = session.get(CallbackDelivery, self.delivery_id)
         if delivery is None:
             return outcome
         delivery.updated_at = utcnow()
@@ -211,15 +306,14 @@ def deliver_callback(db: Database, settings: Settings, delivery_id: str) -> str:
                 .where(CallbackSubscription.id == delivery.subscription_id)
                 .values(disabled_at=utcnow(), disabled_reason="410 Gone from the receiver")
             )
-            delivery.outcome = "gone"
-            return "gone"
-        if outcome in ("delivered", "refused"):
-            delivery.outcome = outcome
-            return outcome
-        wait = retry_delay(settings, attempt, retry_after)
-        if wait is None:
-            delivery.outcome = "gave_up"
-            return "gave_up"
+            outcome = "gone"
         delivery.outcome = outcome
-        stage(session, PLANT_NOTIFY_TASK, delivery_id, 30.0, wait)
-    return outcome
+        return outcome if outcome in self.FINAL else None
+
+    def give_up(self, session: Session, post: Post) -> None:
+        delivery = session.get(CallbackDelivery, self.delivery_id)
+        if delivery is not None:
+            delivery.outcome = "gave_up"
+
+    def retry(self, session: Session, post: Post, delay: float) -> None:
+        stage(session, PLANT_NOTIFY_TASK, self.delivery_id, 30.0, delay)

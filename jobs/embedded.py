@@ -20,7 +20,7 @@ from jobs.callbacks import deliver
 from jobs.db import Database
 from jobs.execute import run_job, warm_up
 from jobs.outbox import NOTIFY_TASK, PLANT_NOTIFY_TASK, PLANT_TASKS, Message
-from jobs.plant import run_message
+from jobs.plant.runner import run_message
 from jobs.settings import Settings
 from jobs.states import JobStatus
 from jobs.tables import Job
@@ -41,7 +41,7 @@ class EmbeddedPool:
         self.abort = threading.Event()
 
     def publish(self, message: Message) -> None:
-        if message.task in PLANT_TASKS:  # the live plant's tasks (jobs/plant.py)
+        if message.task in PLANT_TASKS:  # the live plant's tasks (jobs.plant.runner)
             pool = self.notifier if message.task == PLANT_NOTIFY_TASK else self.executor
             pool.submit(
                 run_message, self.db, self.settings, message.task, message.job_id, self.abort

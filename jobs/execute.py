@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -20,7 +19,7 @@ from sqlalchemy import select
 import aps
 from aps import Incumbent, Objective, Problem, SolveStatus
 from aps.report.diagnose import Severity, diagnose
-from jobs import outbox, states
+from jobs import leases, outbox, states
 from jobs.db import Database
 from jobs.settings import Settings
 from jobs.states import Claim, Refusal
@@ -88,8 +87,11 @@ def _defer(db: Database, job_id: str) -> None:
         outbox.enqueue_solve(session, job_id, options, delay=1.0)
 
 
-class _Pump(threading.Thread):
-    """Heartbeats the lease, flushes incumbents and turns a cancel request into ``stop``."""
+class _Pump(leases.Heartbeat):
+    """Heartbeats the lease, flushes incumbents and turns a cancel request into ``stop``.
+
+    Setting ``abort`` (process shutdown) stops the solve as well.
+    """
 
     def __init__(
         self,
@@ -99,12 +101,10 @@ class _Pump(threading.Thread):
         stop: threading.Event,
         abort: threading.Event,
     ) -> None:
-        super().__init__(name=f"aps-pump-{claim.job_id[:8]}", daemon=True)
-        self.db, self.settings, self.claim, self.stop = db, settings, claim, stop
-        self.abort = abort
+        label = f"job {claim.job_id} of {claim.owner}"
+        super().__init__(label, self._beat, settings.heartbeat_seconds, stop, poll=0.2)
+        self.db, self.settings, self.claim, self.abort = db, settings, claim, abort
         self.incumbents: queue.SimpleQueue[Incumbent] = queue.SimpleQueue()
-        self.done = threading.Event()
-        self.lost = threading.Event()
 
     def flush(self) -> None:
         batch: list[Incumbent] = []
@@ -116,37 +116,21 @@ class _Pump(threading.Thread):
         if batch:
             with self.db.write() as session:
                 if not states.record_progress(session, self.claim, batch):
-                    self._lose()
+                    self.lose()
 
-    def _lose(self) -> None:
-        self.lost.set()
-        self.stop.set()
+    def chores(self) -> None:
+        if self.abort.is_set():
+            self.stop.set()
+            self.end()
+            return
+        self.flush()
 
-    def run(self) -> None:
-        last_beat = time.monotonic()
-        while not self.done.wait(0.2):
-            if self.abort.is_set():
-                self.stop.set()
-                return
-            try:
-                self.flush()
-                if time.monotonic() - last_beat >= self.settings.heartbeat_seconds:
-                    last_beat = time.monotonic()
-                    with self.db.write() as session:
-                        beat = states.heartbeat(
-                            session, self.claim, lease_seconds=self.settings.lease_seconds
-                        )
-                    if not beat.held:
-                        log.warning(
-                            "job %s: lease lost by %s; stopping",
-                            self.claim.job_id,
-                            self.claim.owner,
-                        )
-                        self._lose()
-                    elif beat.cancel_requested:
-                        self.stop.set()
-            except Exception:  # a DB blip: keep solving, the lease has slack
-                log.exception("job %s: heartbeat failed", self.claim.job_id)
+    def _beat(self) -> bool:
+        with self.db.write() as session:
+            beat = states.heartbeat(session, self.claim, lease_seconds=self.settings.lease_seconds)
+        if beat.held and beat.cancel_requested:
+            self.stop.set()
+        return beat.held
 
 
 def explain_infeasible(problem: Problem) -> str | None:
@@ -195,8 +179,7 @@ def _solve(
             stop=stop,
         )
     except Exception as exc:
-        pump.done.set()
-        pump.join()
+        pump.halt()
         log.exception("job %s failed", claim.job_id)
         # Celery's soft limit arrives as an exception; jobs/ does not import Celery.
         if type(exc).__name__ == "SoftTimeLimitExceeded":
@@ -207,8 +190,7 @@ def _solve(
         with db.write() as session:
             states.fail(session, claim, reason, message)
         return "failed"
-    pump.done.set()
-    pump.join()
+    pump.halt()
     if abort.is_set():
         with db.write() as session:
             states.release(session, claim)

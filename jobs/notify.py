@@ -1,7 +1,9 @@
-"""End-of-job callbacks to the URL a job registered (Standard Webhooks 1.0 delivery).
+"""One signed callback POST (Standard Webhooks 1.0 delivery) and its retry schedule.
 
-One POST per final status, signed with ``APS_WEBHOOK_SECRET`` (``webhook-id``,
-``webhook-timestamp``, ``webhook-signature``); the id is stable across retries so the
+:mod:`jobs.callbacks` sends every callback through :func:`send`: a job's end-of-job POST
+(signed with ``APS_WEBHOOK_SECRET``) and the deliveries to a tenant's subscriptions
+(signed with each URL's own secret), with the headers ``webhook-id``,
+``webhook-timestamp`` and ``webhook-signature``; the id is stable across retries so the
 receiver can de-duplicate. Failures are retried from the outbox with growing, jittered
 delays; 410 Gone stops at once; ``Retry-After`` on 429/502/503/504 is honoured. The
 host is resolved again at send time, private addresses are refused (SSRF), and the

@@ -15,7 +15,7 @@ from jobs import faults, outbox, states
 from jobs.broker import queue_depth
 from jobs.db import Database
 from jobs.outbox import Message
-from jobs.plant import reap_plants
+from jobs.plant.runner import reap_plants
 from jobs.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -73,6 +73,19 @@ class Settings(BaseSettings):
         description="Delays before retries 2, 3, ... (jittered ±20 %); then give up.",
     )
 
+    # The live plant: inbound ERP/MES webhooks and the reschedules they cause.
+    webhook_secrets: str = Field(
+        default="",
+        description="Comma-separated whsec_ secrets that sign inbound ERP/MES webhooks; "
+        "two during a rotation.",
+    )
+    plant_coalesce_seconds: float = Field(
+        default=0.5,
+        ge=0,
+        le=60,
+        description="Events arriving within this window are applied by one reschedule.",
+    )
+
     @model_validator(mode="after")
     def _production_needs_real_keys(self) -> Settings:
         if self.environment == "production":
@@ -133,4 +146,13 @@ def parse_api_keys(text: str) -> list[tuple[str, str]]:
 @lru_cache
 def get_settings() -> Settings:
     """The process-wide settings (cached; tests build their own ``Settings``)."""
+    return Settings()
+
+
+def current_settings() -> Settings:
+    """The settings as the environment holds them now (not cached).
+
+    For values looked up per request rather than per process (the live plant's inbound
+    secrets and coalescing window): a changed environment applies without a new service.
+    """
     return Settings()

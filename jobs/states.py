@@ -3,7 +3,8 @@
 Every change of status is a single ``UPDATE ... WHERE status IN (...)`` whose row count
 says whether this caller won, so a message delivered twice, a late worker or a reaper
 racing a heartbeat can never move a job backwards or commit twice. Workers hold a lease
-(owner + attempt number + expiry); only the lease holder may record progress or commit.
+(owner + attempt number + expiry, :mod:`jobs.leases`); only the lease holder may record
+progress or commit.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from aps import Incumbent, Result, SolveStatus
-from jobs import callbacks, outbox
+from jobs import callbacks, leases, outbox
 from jobs.tables import Attempt, Job, JobEvent, Schedule, Tenant, dml, utcnow
 
 
@@ -171,21 +172,18 @@ def claim(
         return Refusal.BUSY
     now = utcnow()
     attempt = job.attempts + 1
-    won: bool = (
-        dml(
-            session,
-            update(Job)
-            .where(Job.id == job_id, Job.status == status.value, Job.attempts == job.attempts)
-            .values(
-                status=JobStatus.RUNNING.value,
-                attempts=attempt,
-                lease_owner=owner,
-                lease_expires_at=now + timedelta(seconds=lease_seconds),
-                updated_at=now,
-                started_at=func.coalesce(Job.started_at, now),
-            ),
-        )
-        == 1
+    won = leases.take(
+        session,
+        leases.JOB,
+        job_id,
+        owner,
+        lease_seconds,
+        when=[Job.status == status.value, Job.attempts == job.attempts],
+        now=now,
+        status=JobStatus.RUNNING.value,
+        attempts=attempt,
+        updated_at=now,
+        started_at=func.coalesce(Job.started_at, now),
     )
     if not won:
         return Refusal.HELD
@@ -202,15 +200,14 @@ class Beat:
 
 def heartbeat(session: Session, claim: Claim, *, lease_seconds: float) -> Beat:
     """Extend the lease if still held; also report whether a cancel was requested."""
-    now = utcnow()
-    held: bool = (
-        dml(
-            session,
-            update(Job)
-            .where(_holds(claim))
-            .values(lease_expires_at=now + timedelta(seconds=lease_seconds)),
-        )
-        == 1
+    held = leases.renew(
+        session,
+        leases.JOB,
+        claim.job_id,
+        claim.owner,
+        lease_seconds,
+        Job.status == JobStatus.RUNNING.value,
+        Job.attempts == claim.attempt,
     )
     cancel = bool(session.scalar(select(Job.cancel_requested).where(Job.id == claim.job_id)))
     return Beat(held, cancel)
@@ -389,69 +386,65 @@ def reap(session: Session, *, requeue_after: float, now: datetime | None = None)
     of a lost job ends it ``cancelled``.
     """
     now = now or utcnow()
+    lost = leases.reap(
+        session,
+        leases.JOB,
+        now=now,
+        lost=lambda row: int(row.attempts),
+        max_attempts=lambda row: int(row.max_attempts),
+        values=lambda expired: _after_loss(expired, now),
+        columns=(Job.attempts, Job.max_attempts, Job.cancel_requested, Job.options),
+        where=[Job.status == JobStatus.RUNNING.value],
+    )
     acted: list[str] = []
-    expired = session.execute(
-        select(
-            Job.id,
-            Job.attempts,
-            Job.max_attempts,
-            Job.lease_expires_at,
-            Job.cancel_requested,
-            Job.options,
-        )
-        .where(Job.status == JobStatus.RUNNING.value, Job.lease_expires_at < now)
-        .limit(100)
-    ).all()
-    for job_id, attempts, max_attempts, lease_expires_at, cancel, options in expired:
-        base = (
-            (Job.id == job_id)
-            & (Job.status == JobStatus.RUNNING.value)
-            & (Job.attempts == attempts)
-            & (Job.lease_expires_at == lease_expires_at)
-        )
-        if cancel:
-            new, values = (
-                JobStatus.CANCELLED,
-                {"reason": "cancelled", "message": "cancelled; its worker was lost"},
-            )
-        elif attempts >= max_attempts:
-            new, values = (
-                JobStatus.FAILED,
-                {
-                    "reason": "worker_lost",
-                    "message": f"the job's worker was lost {attempts} times; giving up",
-                },
-            )
-        else:
-            new, values = JobStatus.RETRYING, {}
-        changes: dict[str, Any] = {
-            "status": new.value,
-            "updated_at": now,
-            "lease_owner": None,
-            "lease_expires_at": None,
-            **values,
-        }
-        if new.terminal:
-            changes["finished_at"] = now
-        if dml(session, update(Job).where(base).values(**changes)) != 1:
-            continue
-        _event(session, job_id, new, attempts)
+    for expired in lost:
+        job_id, new = expired.key, _lost_status(expired)
+        _event(session, job_id, new, expired.lost)
         if new.terminal:
             callbacks.enqueue_notify(session, job_id, new.value)
         session.execute(
             update(Attempt)
-            .where(Attempt.job_id == job_id, Attempt.number == attempts)
+            .where(Attempt.job_id == job_id, Attempt.number == expired.lost)
             .values(finished_at=now, outcome="lost")
         )
         if new is JobStatus.RETRYING:
-            outbox.enqueue_solve(session, job_id, options)
+            outbox.enqueue_solve(session, job_id, expired.row.options)
         acted.append(job_id)
+    return acted + _republish_stale(session, now - timedelta(seconds=requeue_after))
 
+
+def _lost_status(expired: leases.Expired) -> JobStatus:
+    """A lost job is retried, unless it was cancelled or has used up its attempts."""
+    if expired.row.cancel_requested:
+        return JobStatus.CANCELLED
+    return JobStatus.FAILED if expired.give_up else JobStatus.RETRYING
+
+
+def _after_loss(expired: leases.Expired, now: datetime) -> dict[str, Any]:
+    """The job's columns once its lease is taken back."""
+    new = _lost_status(expired)
+    changes: dict[str, Any] = {"status": new.value, "updated_at": now}
+    if new is JobStatus.CANCELLED:
+        changes.update(reason="cancelled", message="cancelled; its worker was lost")
+    elif new is JobStatus.FAILED:
+        changes.update(
+            reason="worker_lost",
+            message=f"the job's worker was lost {expired.lost} times; giving up",
+        )
+    if new.terminal:
+        changes["finished_at"] = now
+    return changes
+
+
+def _republish_stale(session: Session, enqueued_before: datetime) -> list[str]:
+    """Publish again the queued jobs whose message went out before then and has no
+    successor waiting (the broker lost it)."""
+    acted: list[str] = []
     stale = session.execute(
         select(Job.id, Job.options)
         .where(
             Job.status.in_([JobStatus.QUEUED.value, JobStatus.RETRYING.value]),
-            Job.enqueued_at < now - timedelta(seconds=requeue_after),
+            Job.enqueued_at < enqueued_before,
         )
         .limit(100)
     ).all()

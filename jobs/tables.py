@@ -203,7 +203,7 @@ def dml(session: Session, statement: Executable) -> int:
     return result.rowcount
 
 
-# -- live plant (issue 6): appended; jobs/plant.py owns these -----------------------------
+# -- the live plant (jobs.plant) -----------------------------------------------------------
 
 
 class Plant(Base):

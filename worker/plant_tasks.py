@@ -1,4 +1,4 @@
-"""Celery tasks of the live plant (issue 6): a plant id or a delivery id in, the rest
+"""Celery tasks of the live plant: a plant id or a delivery id in, the rest
 from the database. Both are safe to run twice (a lease per plant; deliveries record
 their outcome)."""
 
@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 
 from jobs.outbox import PLANT_NOTIFY_TASK, PLANT_RUN_TASK
-from jobs.plant import run_message
+from jobs.plant.runner import run_message
 from jobs.settings import get_settings
 from worker.celery_app import app
 from worker.db import database

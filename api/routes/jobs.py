@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import ServiceDep, SolvingTenant, TenantDep, api_key_header
+from api.deps import ERRORS, ServiceDep, SolvingTenant, TenantDep, api_key_header
 from api.exports import csv_response, public_rows
 from api.gantt import gantt_html, gantt_rows
 from api.inputs import UPLOAD_FORM, check_callback, check_limits, invalid, read_submission
@@ -29,7 +29,6 @@ from api.schemas import (
     JobsPublic,
     JobSummary,
     Message,
-    Problem422,
     Progress,
     SchedulePublic,
 )
@@ -41,12 +40,7 @@ from jobs.tables import Job, JobEvent
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
-JobId = Annotated[UUID, "a job id (UUIDv4)"]
 NOT_FOUND = {"model": Message, "description": "No such job for this tenant."}
-ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"model": Message, "description": "Missing, unknown or revoked API key."},
-    422: {"model": Problem422, "description": "Invalid input; `loc` names the field."},
-}
 
 
 def links(job_id: str) -> JobLinks:

@@ -1,121 +1,40 @@
-"""The live plant API (issue 6): load it, read its published schedules and their diffs,
-ask for a reschedule, and register the tenant's callback URLs."""
+"""The live plant API: load it, read its published schedules and their diffs, its event
+inbox, and ask for a reschedule."""
 
 from __future__ import annotations
 
-import json
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response, status
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, StrictInt, ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import THROTTLED, ServiceDep, SolvingTenant, TenantDep
+from api.deps import ERRORS, THROTTLED, ServiceDep, SolvingTenant, TenantDep
 from api.exports import csv_response, public_rows
 from api.gantt import gantt_html, gantt_rows
-from api.inputs import UPLOAD_FORM, invalid, problem_from_files, read_submission
-from api.schemas import Message, Problem422, ScheduledOperationPublic
+from api.inputs import UPLOAD_FORM, check_plant_limits, invalid, read_plant_submission
+from api.schemas import (
+    InboxEvent,
+    InboxEvents,
+    Message,
+    PlantPublic,
+    PlantSchedulePublic,
+    RescheduleRequest,
+    ScheduleVersion,
+    ScheduleVersions,
+)
 from api.service import Service
 from aps import Problem, Result
-from jobs import callbacks as deliveries
-from jobs import plant as store
-from jobs.notify import RefusedAddress, check_public
-from jobs.plant import CALLBACK_EVENTS, PlantOptions, Rejected
+from aps.live.apply import applied_downtimes, applied_now
+from aps.live.events import Rejected, to_tick
+from jobs.plant import store
 from jobs.tables import Plant, PlantSchedule
 
 router = APIRouter(prefix="/v1/plant", tags=["plant"])
-callbacks = APIRouter(prefix="/v1/callbacks", tags=["callbacks"])
 
 #: Versions are 32-bit in the database; a larger one is a 422, not a driver error (500).
 MAX_VERSION = 2**31 - 1
 NO_PLANT = {"model": Message, "description": "No plant loaded for this tenant."}
-ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"model": Message, "description": "Missing, unknown or revoked API key."},
-    422: {"model": Problem422, "description": "Invalid input; `loc` names the field."},
-}
-
-
-class PlantLinks(BaseModel):
-    self: str = "/v1/plant"
-    schedule: str = "/v1/plant/schedule"
-    schedules: str = "/v1/plant/schedules"
-    gantt: str = "/v1/plant/gantt"
-    reschedule: str = "/v1/plant/reschedule"
-
-
-class PlantPublic(BaseModel):
-    """The plant's state: what is loaded, the published version and pending events."""
-
-    id: str
-    name: str
-    status: str = Field(description="solving, published or failed")
-    message: str | None
-    version: int = Field(description="The published schedule version (0: none yet).")
-    machines: int
-    orders: int
-    num_operations: int
-    pending_events: int
-    running: bool = Field(description="A solve or reschedule is staged or running.")
-    now: int | None = Field(description="The latest fact applied (tick).")
-    downtimes: list[list[Any]] = Field(description="[machine, from, until|null] applied")
-    options: dict[str, Any]
-    updated_at: datetime
-    links: PlantLinks = Field(default_factory=PlantLinks)
-
-
-class PlantSchedulePublic(BaseModel):
-    """A published plant schedule: the job schedule's shape plus version and diff."""
-
-    plant_id: str
-    version: int
-    phase: str = Field(description="solved, greedy (fast repair) or improved (CP-SAT)")
-    cause: str
-    published_at: datetime
-    solve_status: str
-    objective: float | None
-    bound: float | None
-    gap: float | None
-    makespan: int | None
-    wall_s: float
-    solver: str
-    solver_version: str
-    seed: int
-    operations: list[ScheduledOperationPublic]
-    diff: dict[str, Any] | None = Field(
-        description="Against the previous version: moved operations with reasons, "
-        "orders that became late or on time, KPIs before and after."
-    )
-    details: dict[str, Any]
-
-
-class ScheduleVersion(BaseModel):
-    version: int
-    phase: str
-    cause: str
-    published_at: datetime
-    objective: float | None
-    makespan: int | None
-    moved: int
-    became_late: list[str]
-    kept_share: float | None
-
-
-class ScheduleVersions(BaseModel):
-    data: list[ScheduleVersion]
-    limit: int
-    offset: int
-
-
-class RescheduleRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    # StrictInt: a JSON ``true`` is not tick 1 (lax ints take booleans)
-    now: Annotated[StrictInt | datetime | None, Field(union_mode="left_to_right")] = Field(
-        default=None, description="Nothing unstarted is placed before it (tick or datetime)."
-    )
 
 
 def _load(service: Service, tenant: str) -> tuple[Plant, int]:
@@ -130,7 +49,6 @@ def _load(service: Service, tenant: str) -> tuple[Plant, int]:
 
 def _public(plant: Plant, pending: int) -> PlantPublic:
     problem = Problem.model_validate_json(plant.problem)
-    meta = problem.metadata.get(store.META) or {}
     options = {k: v for k, v in plant.options.items() if k != "webhook_secrets"}
     if plant.options.get("webhook_secrets"):
         options["webhook_secrets"] = f"{len(plant.options['webhook_secrets'])} configured"
@@ -145,95 +63,11 @@ def _public(plant: Plant, pending: int) -> PlantPublic:
         num_operations=problem.num_operations,
         pending_events=pending,
         running=plant.run_queued or plant.run_owner is not None,
-        now=meta.get("now"),
-        downtimes=[list(d) for d in meta.get("downtimes", [])],
+        now=applied_now(problem),
+        downtimes=applied_downtimes(problem),
         options=options,
         updated_at=plant.updated_at,
     )
-
-
-async def _read_plant(
-    request: Request, service: Service
-) -> tuple[Problem, dict[str, Any] | None, PlantOptions]:
-    """Plant JSON, tick-level Problem JSON, ``{"plant"|"problem": ..., "options": ...}``
-    or the multipart upload ``POST /v1/jobs`` accepts."""
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if content_type == "multipart/form-data":
-        job = await read_submission(request)
-        opts = job.options
-        try:
-            options = PlantOptions(time_limit=opts.time_limit, workers=opts.workers, seed=opts.seed)
-        except ValidationError as exc:
-            raise RequestValidationError(_errors(exc, ["body", "options"])) from None
-        return job.problem, None, options
-    if content_type and content_type != "application/json" and not content_type.endswith("+json"):
-        raise HTTPException(
-            status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
-            f"unsupported content type {content_type!r}: send application/json or "
-            "multipart/form-data",
-        )
-    try:
-        data = json.loads(await request.body())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise invalid(["body"], f"invalid JSON: {exc}", "json_invalid") from None
-    if not isinstance(data, dict):
-        raise invalid(["body"], "expected a JSON object: plant JSON or Problem JSON")
-    prefix: list[str | int] = ["body"]
-    options = PlantOptions()
-    document: Any = data
-    wrapped = [k for k in ("plant", "problem") if k in data]
-    if wrapped and ("options" in data or len(data) == 1):
-        extra = set(data) - {wrapped[0], "options"}
-        if extra or len(wrapped) > 1:
-            raise invalid(["body", sorted(extra or {"problem"})[0]], "unexpected field")
-        try:
-            options = PlantOptions.model_validate_json(
-                json.dumps(data.get("options") or {}), strict=True
-            )
-        except ValidationError as exc:
-            raise RequestValidationError(_errors(exc, ["body", "options"])) from None
-        document = data[wrapped[0]]
-        prefix = ["body", wrapped[0]]
-    if isinstance(document, dict) and "orders" in document and "jobs" not in document:
-        raw = json.dumps(document).encode()
-        problem = await run_in_threadpool(problem_from_files, [("plant.json", raw)])
-        return problem, document, options
-    try:
-        # JSON types as the schema states them (strict): `true` is not a duration of 1
-        return Problem.model_validate_json(json.dumps(document), strict=True), None, options
-    except ValidationError as exc:
-        raise RequestValidationError(_errors(exc, prefix)) from None
-
-
-def _errors(exc: ValidationError, prefix: list[str | int]) -> list[dict[str, Any]]:
-    return [
-        {"loc": [*prefix, *e["loc"]], "msg": e["msg"], "type": e["type"]}
-        for e in exc.errors(include_url=False, include_context=False, include_input=False)
-    ]
-
-
-def _check_limits(problem: Problem, options: PlantOptions, service: Service) -> None:
-    s = service.settings
-    if problem.num_operations > s.max_operations:
-        raise invalid(
-            ["body"],
-            f"the plant has {problem.num_operations} operations; the limit is "
-            f"{s.max_operations} (APS_MAX_OPERATIONS)",
-            "limit_exceeded",
-        )
-    for field in ("time_limit", "reschedule_time_limit"):
-        if getattr(options, field) > s.max_time_limit:
-            raise invalid(
-                ["body", "options", field],
-                f"exceeds the limit of {s.max_time_limit:g} s (APS_MAX_TIME_LIMIT)",
-                "limit_exceeded",
-            )
-    if options.workers > s.max_solver_workers:
-        raise invalid(
-            ["body", "options", "workers"],
-            f"exceeds the limit of {s.max_solver_workers} (APS_MAX_SOLVER_WORKERS)",
-            "limit_exceeded",
-        )
 
 
 PUT_BODY: dict[str, Any] = {
@@ -288,12 +122,12 @@ PUT_BODY: dict[str, Any] = {
 )
 async def put_plant(request: Request, tenant: SolvingTenant, service: ServiceDep) -> PlantPublic:
     """Load or replace the plant; it is solved and published asynchronously (version+1)."""
-    problem, source, options = await _read_plant(request, service)
-    _check_limits(problem, options, service)
+    new = await read_plant_submission(request)
+    check_plant_limits(new, service.settings)
 
     def save() -> PlantPublic:
         with service.db.write() as session:
-            plant = store.replace_plant(session, tenant, problem, source, options)
+            plant = store.replace_plant(session, tenant, new.problem, new.source, new.options)
             return _public(plant, 0)
 
     body = await run_in_threadpool(save)
@@ -413,21 +247,6 @@ def read_schedules(
     return ScheduleVersions(data=data, limit=limit, offset=offset)
 
 
-class InboxEvent(BaseModel):
-    webhook_id: str
-    type: str
-    occurred_at: datetime
-    received_at: datetime
-    status: str = Field(description="pending, applied, stale, failed or superseded")
-    applied_version: int | None
-
-
-class InboxEvents(BaseModel):
-    data: list[InboxEvent]
-    limit: int
-    offset: int
-
-
 @router.get("/events", response_model=InboxEvents, responses={**ERRORS, 404: NO_PLANT})
 def read_events(
     tenant: TenantDep,
@@ -505,9 +324,7 @@ def post_reschedule(
     now: int | None = None
     if body is not None and body.now is not None:
         try:
-            now = store.to_tick(
-                Problem.model_validate_json(plant.problem), body.now, ["body", "now"]
-            )
+            now = to_tick(Problem.model_validate_json(plant.problem), body.now, ["body", "now"])
         except Rejected as exc:
             raise invalid(exc.loc, exc.msg) from None
     with service.db.write() as session:
@@ -517,104 +334,3 @@ def post_reschedule(
         answer = store.request_reschedule(session, current, now)
     service.wake_relay()
     return answer
-
-
-# -- callbacks ----------------------------------------------------------------------------
-
-
-CallbackEvent = Literal["schedule.published", "job.succeeded", "job.failed", "order.late"]
-_ALL_EVENTS: list[CallbackEvent] = [
-    "schedule.published",
-    "job.succeeded",
-    "job.failed",
-    "order.late",
-]
-assert set(_ALL_EVENTS) == set(CALLBACK_EVENTS)
-
-
-class CallbackCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    url: AnyHttpUrl = Field(max_length=2000)
-    events: list[CallbackEvent] = Field(default_factory=lambda: list(_ALL_EVENTS), min_length=1)
-
-
-class CallbackPublic(BaseModel):
-    id: str
-    url: str
-    events: list[str]
-    created_at: datetime
-    disabled_at: datetime | None
-    disabled_reason: str | None
-
-
-class CallbackCreated(CallbackPublic):
-    secret: str = Field(
-        description="whsec_ secret signing this URL's deliveries (Standard Webhooks "
-        "headers). Returned only here and by the rotation: store it."
-    )
-
-
-class CallbackSecret(BaseModel):
-    id: str
-    secret: str = Field(description="The new whsec_ secret; the old one signs nothing more.")
-
-
-@callbacks.post(
-    "", status_code=status.HTTP_201_CREATED, response_model=CallbackCreated, responses=ERRORS
-)
-def create_callback(
-    body: CallbackCreate, tenant: TenantDep, service: ServiceDep
-) -> CallbackCreated:
-    """Register a URL for signed ``schedule.published``, ``job.*`` and ``order.late`` POSTs.
-
-    Each URL gets its own signing secret, returned once in this answer."""
-    url = str(body.url)
-    if not service.settings.allow_private_callbacks:
-        try:
-            check_public(url)
-        except RefusedAddress as exc:
-            raise invalid(["body", "url"], f"{exc}; refused (SSRF protection)") from None
-    with service.db.write() as session:
-        sub = deliveries.add_subscription(session, tenant, url, sorted(set(body.events)))
-        return CallbackCreated.model_validate(sub, from_attributes=True)
-
-
-@callbacks.post(
-    "/{callback_id}/secret",
-    response_model=CallbackSecret,
-    responses={**ERRORS, 404: {"model": Message, "description": "No such callback."}},
-)
-def rotate_callback_secret(
-    callback_id: str, tenant: TenantDep, service: ServiceDep
-) -> CallbackSecret:
-    """A new signing secret for the URL (a lost or leaked one is replaced, not shown)."""
-    with service.db.write() as session:
-        secret = deliveries.rotate_secret(session, tenant, callback_id)
-    if secret is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such callback")
-    return CallbackSecret(id=callback_id, secret=secret)
-
-
-@callbacks.get("", response_model=list[CallbackPublic], responses=ERRORS)
-def read_callbacks(tenant: TenantDep, service: ServiceDep) -> list[CallbackPublic]:
-    """The tenant's callback URLs (a 410 from a receiver disables its URL)."""
-    with service.db.read() as session:
-        return [
-            CallbackPublic.model_validate(s, from_attributes=True)
-            for s in deliveries.subscriptions(session, tenant)
-        ]
-
-
-@callbacks.delete(
-    "/{callback_id}",
-    status_code=status.HTTP_204_NO_CONTENT,
-    responses={**ERRORS, 404: {"model": Message, "description": "No such callback."}},
-)
-def delete_callback(callback_id: str, tenant: TenantDep, service: ServiceDep) -> Response:
-    with service.db.write() as session:
-        for sub in deliveries.subscriptions(session, tenant):
-            if sub.id == callback_id:
-                session.delete(sub)
-                return Response(status_code=status.HTTP_204_NO_CONTENT)
-    raise HTTPException(status.HTTP_404_NOT_FOUND, "no such callback")

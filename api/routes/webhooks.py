@@ -1,4 +1,4 @@
-"""Inbound ERP/MES events (issue 6): ``POST /v1/webhooks/erp``, Standard Webhooks.
+"""Inbound ERP/MES events: ``POST /v1/webhooks/erp``, Standard Webhooks.
 
 Order of checks, so that nothing of a rejected request is stored: API key (401), the
 signature over ``id.timestamp.raw_body`` with each configured secret (401; 300 s
@@ -20,8 +20,9 @@ from starlette.concurrency import run_in_threadpool
 from api.deps import ServiceDep, TenantDep
 from api.schemas import Message, Problem422
 from api.service import Service
-from jobs import plant as store
-from jobs.plant import Invalid, Rejected
+from aps.live.events import Invalid, Rejected, parse_event
+from jobs.plant import store
+from jobs.plant.options import inbound_secrets
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
 
@@ -54,14 +55,14 @@ def _handle(
 ) -> tuple[int, dict[str, Any], bool]:
     with service.db.read() as session:
         plant = store.get_plant(session, tenant)
-        secrets = store.inbound_secrets(plant)
+        secrets = inbound_secrets(plant)
     _verify(secrets, raw, headers)
     with service.db.read() as session:
         seen = store.find_event(session, tenant, webhook_id)
         if seen is not None:
             return seen.status_code, dict(seen.response), True
     try:
-        envelope, data = store.parse_event(raw)
+        envelope, data = parse_event(raw)
     except Invalid as exc:
         raise RequestValidationError(
             [{"loc": r.loc, "msg": r.msg, "type": "value_error"} for r in exc.items]

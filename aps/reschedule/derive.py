@@ -231,6 +231,31 @@ def derive(
     )  # fmt: skip
 
 
+def with_base_calendar(problem: Problem, machine: Id, windows: Sequence[Window]) -> Problem:
+    """``problem`` with ``machine``'s planned unavailability replaced by ``windows``.
+
+    A derived problem keeps each machine's calendar before downtimes and the past in its
+    metadata, and the next :func:`derive` rebuilds the machine's windows from it; any
+    other problem holds the calendar in the machine's own windows.
+    """
+    meta = problem.metadata.get(META) or {}
+    calendars = meta.get("calendars")
+    if calendars is not None:
+        entry = [[w.start, w.end, w.reason] for w in windows]
+        state = {
+            **meta,
+            "calendars": [[mid, entry] if mid == machine else [mid, ws] for mid, ws in calendars],
+        }
+        return problem.model_copy(update={"metadata": {**problem.metadata, META: state}})
+    machines = [
+        Machine.model_validate({**m.model_dump(), "unavailable": list(windows)})
+        if m.id == machine
+        else m
+        for m in problem.machines
+    ]
+    return problem.model_copy(update={"machines": machines})
+
+
 def _fixed_row(job: Id, op: Operation) -> ScheduledOperation:
     f = op.fixed
     assert f is not None

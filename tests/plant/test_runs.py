@@ -8,7 +8,6 @@ import threading
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -18,7 +17,9 @@ import aps
 from aps import Problem
 from jobs import migrate
 from jobs.db import Database
-from jobs.plant import PlantOptions, _publish, get_plant, replace_plant
+from jobs.plant.options import PlantOptions
+from jobs.plant.publish import Version, publish
+from jobs.plant.store import get_plant, replace_plant
 from jobs.tables import Plant, PlantEvent, utcnow
 from tests.plant.conftest import ClientFactory
 from tests.plant.support import at, plant_body, post_event, version, wait_quiet, wait_version
@@ -169,22 +170,20 @@ def test_only_the_lease_holder_publishes(database: Database) -> None:
             .where(Plant.id == plant_id, Plant.run_lease_expires_at < utcnow())
             .values(run_owner="new-worker", run_lease_expires_at=utcnow() + timedelta(minutes=1))
         )
-    kw: dict[str, Any] = {
-        "phase": "solved", "cause": "test", "diff": None, "details": {}, "event_ids": (),
-    }  # fmt: skip
-    assert _publish(database, plant_id, "stale-worker", state, problem, result, **kw) is None
-    assert _publish(database, plant_id, "new-worker", state, problem, result, **kw) == 1
-    assert _publish(database, plant_id, "stale-worker", state + 1, problem, result, **kw) is None
+    version = Version(problem, result, phase="solved", cause="test")
+    assert publish(database, plant_id, "stale-worker", state, version) is None
+    assert publish(database, plant_id, "new-worker", state, version) == 1
+    assert publish(database, plant_id, "stale-worker", state + 1, version) is None
 
     # racing: both at the same state, one of them the holder; exactly one version more
     won: dict[str, int | None] = {}
     barrier = threading.Barrier(2)
 
-    def publish(owner: str) -> None:
+    def race(owner: str) -> None:
         barrier.wait()
-        won[owner] = _publish(database, plant_id, owner, state + 1, problem, result, **kw)
+        won[owner] = publish(database, plant_id, owner, state + 1, version)
 
-    threads = [threading.Thread(target=publish, args=(o,)) for o in ("stale-worker", "new-worker")]
+    threads = [threading.Thread(target=race, args=(o,)) for o in ("stale-worker", "new-worker")]
     for t in threads:
         t.start()
     for t in threads:

@@ -22,6 +22,8 @@ JSON_T = sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgr
 
 
 def upgrade() -> None:
+    # Long by nature: one create_table per table, as alembic's autogenerate writes them.
+    # A migration is history, so it stays as it was applied.
     op.create_table(
         "outbox",
         sa.Column("id", BIG_ID, autoincrement=True, nullable=False),

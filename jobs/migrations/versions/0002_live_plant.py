@@ -25,6 +25,8 @@ def _tenant() -> sa.ForeignKeyConstraint:
 
 
 def upgrade() -> None:
+    # Long by nature: one create_table per table, as alembic's autogenerate writes them.
+    # A migration is history, so it stays as it was applied.
     op.create_table(
         "plants",
         sa.Column("tenant_id", sa.String(length=100), nullable=False),

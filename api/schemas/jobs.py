@@ -1,4 +1,4 @@
-"""Wire models: what clients send and what they get back (explicit ``*Public`` models)."""
+"""Wire models of the jobs API: a submission, a job's state, its schedule, a cancel."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from typing import Any
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
 from pydantic.config import JsonDict
 
+from api.schemas.common import ScheduledOperationPublic
 from aps import Objective, Problem
-from aps.model import Id
 from aps.solvers import SolverName
 from jobs.states import JobStatus
 
@@ -227,17 +227,6 @@ class JobsPublic(BaseModel):
     offset: int
 
 
-class ScheduledOperationPublic(BaseModel):
-    job: Id
-    op: Id
-    machine: Id
-    start: int
-    end: int
-    setup_start: int | None = None
-    start_at: datetime | None = None
-    end_at: datetime | None = None
-
-
 class SchedulePublic(BaseModel):
     """The stored schedule with the solver's certificate (bound, gap, versions)."""
 
@@ -291,13 +280,3 @@ class CancelPublic(BaseModel):
     id: str
     status: JobStatus
     cancel_requested: bool
-
-
-class Problem422(BaseModel):
-    """FastAPI's validation error shape: each item names the field (loc) and the problem."""
-
-    detail: list[dict[str, Any]]
-
-
-class Message(BaseModel):
-    detail: str

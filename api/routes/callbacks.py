@@ -1,0 +1,83 @@
+"""The tenant's callback URLs: register, list, rotate a secret, delete.
+
+Each URL receives signed ``schedule.published``, ``order.late`` and ``job.*`` POSTs
+(:mod:`jobs.callbacks`).
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, HTTPException, Response, status
+
+from api.deps import ERRORS, ServiceDep, TenantDep
+from api.inputs import invalid
+from api.schemas import (
+    CallbackCreate,
+    CallbackCreated,
+    CallbackPublic,
+    CallbackSecret,
+    Message,
+)
+from jobs import callbacks as deliveries
+from jobs.notify import RefusedAddress, check_public
+
+router = APIRouter(prefix="/v1/callbacks", tags=["callbacks"])
+
+
+@router.post(
+    "", status_code=status.HTTP_201_CREATED, response_model=CallbackCreated, responses=ERRORS
+)
+def create_callback(
+    body: CallbackCreate, tenant: TenantDep, service: ServiceDep
+) -> CallbackCreated:
+    """Register a URL for signed ``schedule.published``, ``job.*`` and ``order.late`` POSTs.
+
+    Each URL gets its own signing secret, returned once in this answer."""
+    url = str(body.url)
+    if not service.settings.allow_private_callbacks:
+        try:
+            check_public(url)
+        except RefusedAddress as exc:
+            raise invalid(["body", "url"], f"{exc}; refused (SSRF protection)") from None
+    with service.db.write() as session:
+        sub = deliveries.add_subscription(session, tenant, url, sorted(set(body.events)))
+        return CallbackCreated.model_validate(sub, from_attributes=True)
+
+
+@router.post(
+    "/{callback_id}/secret",
+    response_model=CallbackSecret,
+    responses={**ERRORS, 404: {"model": Message, "description": "No such callback."}},
+)
+def rotate_callback_secret(
+    callback_id: str, tenant: TenantDep, service: ServiceDep
+) -> CallbackSecret:
+    """A new signing secret for the URL (a lost or leaked one is replaced, not shown)."""
+    with service.db.write() as session:
+        secret = deliveries.rotate_secret(session, tenant, callback_id)
+    if secret is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such callback")
+    return CallbackSecret(id=callback_id, secret=secret)
+
+
+@router.get("", response_model=list[CallbackPublic], responses=ERRORS)
+def read_callbacks(tenant: TenantDep, service: ServiceDep) -> list[CallbackPublic]:
+    """The tenant's callback URLs (a 410 from a receiver disables its URL)."""
+    with service.db.read() as session:
+        return [
+            CallbackPublic.model_validate(s, from_attributes=True)
+            for s in deliveries.subscriptions(session, tenant)
+        ]
+
+
+@router.delete(
+    "/{callback_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses={**ERRORS, 404: {"model": Message, "description": "No such callback."}},
+)
+def delete_callback(callback_id: str, tenant: TenantDep, service: ServiceDep) -> Response:
+    with service.db.write() as session:
+        for sub in deliveries.subscriptions(session, tenant):
+            if sub.id == callback_id:
+                session.delete(sub)
+                return Response(status_code=status.HTTP_204_NO_CONTENT)
+    raise HTTPException(status.HTTP_404_NOT_FOUND, "no such callback")
