@@ -13,6 +13,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[all]'
+	$(BIN)/python -c "from aps.solvers.warmup import warm_up; warm_up()"  # compile the kernels once
 	touch $(STAMP)
 
 ## The service on its embedded default: SQLite and an in-process worker pool, no Redis.

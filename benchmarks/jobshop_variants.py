@@ -18,7 +18,7 @@ from aps import solve
 from aps.io.instances import instance_dir, load_bounds
 from aps.io.jssp import read_jssp
 from aps.params import JobShopOptions
-from aps.solvers.jobshop.tabu import warm_up
+from aps.solvers.warmup import warm_up
 
 
 def main() -> None:

@@ -19,6 +19,7 @@ from sqlalchemy import select
 import aps
 from aps import Incumbent, Objective, Problem, SolveStatus
 from aps.report.diagnose import Severity, diagnose
+from aps.solvers.warmup import warm_up as warm_up_kernels
 from jobs import leases, outbox, states
 from jobs.db import Database
 from jobs.settings import Settings
@@ -30,7 +31,8 @@ log = logging.getLogger(__name__)
 
 def warm_up() -> None:
     """Import and exercise the solver once, so the first job (and the API threads next to
-    an embedded pool) do not stall on loading OR-Tools under the GIL."""
+    an embedded pool) do not stall on loading OR-Tools or compiling kernels under the GIL."""
+    warm_up_kernels()
     tiny = Problem.model_validate(
         {
             "machines": [{"id": 0}],

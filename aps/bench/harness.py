@@ -22,7 +22,7 @@ from aps.io.jssp import read_jssp
 from aps.model import Problem
 from aps.result import Result, SolveStatus
 from aps.solve import solve
-from aps.solvers.jobshop.tabu import warm_up
+from aps.solvers.warmup import warm_up
 from aps.validate import validate
 
 METHODS = {"ours": "cpsat", "plain": "plain", "pyjobshop": "pyjobshop"}

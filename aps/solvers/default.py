@@ -1,5 +1,5 @@
-"""What ``solver="cpsat"`` runs: the job-shop portfolio for classic job shops, else our
-CP-SAT model of the full problem."""
+"""What ``solver="cpsat"`` runs: the job-shop portfolio for classic job shops, else the
+plant search (construction portfolio, one CP-SAT model where it fits, local search)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from collections.abc import Sequence
 from aps.model import Problem
 from aps.params import SolveParams
 from aps.result import Result, ScheduledOperation
-from aps.solvers.cpsat.solve import solve_cpsat
 from aps.solvers.jobshop.strategy import solve_job_shop
+from aps.solvers.plant.strategy import solve_plant
 
 
 def solve_default(
@@ -18,4 +18,4 @@ def solve_default(
     """Solve with the method that fits the problem (see the module docstring)."""
     if problem.is_job_shop():
         return solve_job_shop(problem, params, hint)
-    return solve_cpsat(problem, params, hint)
+    return solve_plant(problem, params, hint)

@@ -64,12 +64,18 @@ def solve_cpsat(
         value = objective_value(problem.objective, term_values(problem, fallback))
         params.report(value, 0)
     size = model_size(problem, horizon)
-    if size > MAX_MODEL_SIZE and fallback is not None:
-        return heuristic_result(
-            problem, fallback, params.started, params.seed,
+    if size > MAX_MODEL_SIZE:
+        # estimated before building: a model this large would not fit the time or memory
+        why = (
             f"one CP-SAT model would need about {size:,} calendar and sequencing literals "
-            f"(limit {MAX_MODEL_SIZE:,}); returning the heuristic schedule",
-        )  # fmt: skip
+            f"(limit {MAX_MODEL_SIZE:,})"
+        )
+        if fallback is not None:
+            return heuristic_result(
+                problem, fallback, params.started, params.seed,
+                f"{why}; returning the heuristic schedule",
+            )  # fmt: skip
+        return _refused(problem, params, f"{why}, and no heuristic schedule was found")
     built = CpsatModel(problem, horizon)
     if _only_makespan(problem.objective):
         built.model.add(built.terms[ObjectiveTerm.MAKESPAN] >= simple_lower_bound(problem))
@@ -228,4 +234,17 @@ def _explain(problem: Problem, params: SolveParams) -> tuple[list[Requirement], 
         )
     return found, "infeasible: these requirements cannot all hold: " + "; ".join(
         r.detail for r in found
+    )
+
+
+def _refused(problem: Problem, params: SolveParams, message: str) -> Result:
+    """No schedule and no model: UNKNOWN, saying why."""
+    return Result(
+        name=problem.name,
+        status=SolveStatus.UNKNOWN,
+        wall_s=round(params.elapsed(), 3),
+        solver="cpsat",
+        solver_version=SOLVER_VERSION,
+        seed=params.seed,
+        message=message,
     )

@@ -1,0 +1,255 @@
+"""Our search for plants: construction portfolio, CP-SAT where one model fits, local search.
+
+1. **Construction.** The caller's valid hint and every dispatching rule of
+   :func:`aps.heuristics.construct.portfolio` (due-date and setup aware), each decoded and
+   scored under the problem's own objective; the best feasible one is the incumbent and
+   is reported at once. Rules run while they fit in :data:`CONSTRUCT_SHARE` of the time
+   (the first always runs). When no rule honours every deadline, maximum lag and stock
+   receipt, the greedy witness tries (it places order by order and repairs lags).
+2. **One CP-SAT model**, for plants small enough (:data:`MODEL_OPERATIONS` operations and
+   a model estimated under :data:`aps.solvers.cpsat.size.MAX_MODEL_SIZE` literals),
+   hinted with the incumbent, for :data:`CPSAT_SHARE` of what is left: it proves small
+   plants optimal and its bound is exact.
+3. **Local search** (:mod:`aps.heuristics.search`) on the incumbent's list for the rest,
+   evaluated incrementally (:mod:`aps.heuristics.engine`).
+
+The deadline and the stop event end every phase; the best schedule so far is returned.
+The reported bound is the larger of CP-SAT's and the path bounds of
+:mod:`aps.solvers.bounds`, for makespan, tardiness and the other terms alike.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from aps.bounds import horizon_of
+from aps.heuristics.arrays import TERMS, PlantArrays, build_arrays, from_schedule, to_schedule
+from aps.heuristics.construct import Candidate, construct, evaluate
+from aps.heuristics.decode import Scratch, run
+from aps.heuristics.engine import new_engine
+from aps.heuristics.search import search
+from aps.heuristics.witness import witness
+from aps.kpi import objective_value, term_values
+from aps.model import Problem
+from aps.params import SolveParams
+from aps.result import Incumbent, Result, ScheduledOperation, SolveStatus, relative_gap
+from aps.solvers.bounds import TermBounds, term_bounds
+from aps.solvers.cpsat.runtime import SOLVER_VERSION
+from aps.solvers.cpsat.size import MAX_MODEL_SIZE, model_size
+from aps.solvers.cpsat.solve import solve_cpsat
+from aps.validate import validate
+
+#: construction may use this share of the time limit (the first rule always runs)
+CONSTRUCT_SHARE = 0.3
+#: plants up to this many operations also get one CP-SAT model of the whole problem
+MODEL_OPERATIONS = 400
+#: share of the time left after construction that the CP-SAT model gets
+CPSAT_SHARE = 0.7
+#: the local search stops this many seconds before the deadline (to decode and report)
+MARGIN = 0.05
+
+
+@dataclass
+class _Best:
+    """The incumbent: a schedule, its objective value and how it was found."""
+
+    params: SolveParams
+    bound: int
+    schedule: list[ScheduledOperation] | None = None
+    value: int | None = None
+    source: str = ""
+    history: list[Incumbent] = field(default_factory=list)
+
+    def offer(self, problem: Problem, rows: list[ScheduledOperation], source: str) -> bool:
+        """Keep ``rows`` when valid and better; report it."""
+        value = objective_value(problem.objective, term_values(problem, rows))
+        if self.value is not None and value >= self.value:
+            return False
+        if validate(problem, rows):
+            return False
+        self.schedule, self.value, self.source = rows, value, source
+        self.history.append(self.params.report(value, self.bound))
+        return True
+
+    @property
+    def proven(self) -> bool:
+        """The incumbent meets the lower bound: nothing better exists."""
+        return self.value is not None and self.value <= self.bound
+
+
+def solve_plant(
+    problem: Problem, params: SolveParams, hint: Sequence[ScheduledOperation] | None = None
+) -> Result:
+    """Solve a plant (anything beyond the classic job shop); see the module docstring."""
+    a = build_arrays(problem)
+    s = Scratch(a, len(problem.machines))
+    bounds = term_bounds(problem)
+    best = _Best(params, bounds.objective(problem.objective))
+    notes: dict[str, object] = {}
+    start = _construct(problem, a, s, params, hint, best, notes)
+    cpsat: Result | None = None
+    if _fits_one_model(problem) and not params.expired(MARGIN) and not best.proven:
+        cpsat = _one_model(problem, params, best, notes)
+        if cpsat.status == SolveStatus.OPTIMAL or (
+            cpsat.status == SolveStatus.INFEASIBLE and best.schedule is None
+        ):
+            # CP-SAT proved it: its answer (and its explanation of an infeasible plant)
+            cpsat.parameters = {**cpsat.parameters, **notes}
+            cpsat.wall_s = round(params.elapsed(), 3)
+            return cpsat
+    if start is not None and len(start.order) and not params.expired(MARGIN):
+        _local_search(problem, a, s, params, start, best, notes)
+    if best.schedule is None:
+        # nothing feasible found: CP-SAT's verdict, or its refusal to build a model too
+        # large, says why
+        return cpsat if cpsat is not None else solve_cpsat(problem, params, hint)
+    return _result(problem, params, best, notes, bounds, cpsat)
+
+
+def _construct(
+    problem: Problem,
+    a: PlantArrays,
+    s: Scratch,
+    params: SolveParams,
+    hint: Sequence[ScheduledOperation] | None,
+    best: _Best,
+    notes: dict[str, object],
+) -> Candidate | None:
+    """Rules (and the hint, and maybe the witness); the best feasible candidate."""
+    found: list[Candidate] = []
+    if hint and not validate(problem, hint):
+        best.offer(problem, list(hint), "hint")
+        order, mode = from_schedule(problem, a, list(hint))
+        found.append(evaluate(a, s, problem.objective, "hint", order, mode))
+    budget = params.phase(CONSTRUCT_SHARE * params.time_limit)
+    found += construct(problem, a, s, budget)
+    feasible = [c for c in found if c.flags == 0]
+    if not feasible and not params.expired(MARGIN):
+        rows = witness(problem)
+        if rows is not None:
+            best.offer(problem, rows, "witness")
+            order, mode = from_schedule(problem, a, rows)
+            found.append(evaluate(a, s, problem.objective, "witness", order, mode))
+            feasible = [c for c in found if c.flags == 0]
+    notes["construction"] = {
+        c.rule: None if c.flags else int(c.score[1]) for c in found
+    }  # the rules' objective values (None: infeasible)
+    if not feasible:
+        return None
+    first = min(feasible, key=lambda c: c.score)
+    run(a, s, first.order, first.mode)
+    best.offer(problem, to_schedule(problem, a, first.mode, s.busy, s.start, s.end), first.rule)
+    return first
+
+
+def _fits_one_model(problem: Problem) -> bool:
+    if problem.num_operations > MODEL_OPERATIONS:
+        return False
+    return model_size(problem, horizon_of(problem)) <= MAX_MODEL_SIZE
+
+
+def _one_model(
+    problem: Problem, params: SolveParams, best: _Best, notes: dict[str, object]
+) -> Result:
+    """CP-SAT on the whole problem, hinted with the incumbent."""
+    share = params.phase(CPSAT_SHARE * params.remaining(), on_progress=None)
+    t0 = time.monotonic()
+    result = solve_cpsat(problem, share, best.schedule)
+    notes["cpsat"] = {"status": str(result.status), "seconds": round(time.monotonic() - t0, 3)}
+    if result.status.has_schedule and result.schedule:
+        best.offer(problem, result.schedule, "cpsat")
+    return result
+
+
+def _local_search(
+    problem: Problem,
+    a: PlantArrays,
+    s: Scratch,
+    params: SolveParams,
+    start: Candidate,
+    best: _Best,
+    notes: dict[str, object],
+) -> None:
+    """Critical-chain local search on the incumbent's list until the deadline."""
+    weights = _weights(problem)
+    engine = new_engine(a, s, start.order, start.mode)
+    best_order, best_mode = engine.order.copy(), engine.mode.copy()
+    best_floors = engine.floors.copy()
+    stats = np.asarray([np.nan, 0, 0, 0, 0], dtype=np.float64)
+    chunk, round_, reported = 50, 0, stats[0]
+    while not params.expired(MARGIN) and not best.proven:
+        t0 = time.monotonic()
+        search(a, engine, weights, chunk, params.seed + round_, 0.002, best_order, best_mode,
+               best_floors, stats)  # fmt: skip
+        round_ += 1
+        took = time.monotonic() - t0
+        if stats[0] != reported:
+            reported = stats[0]
+            run(a, s, best_order, best_mode, best_floors)
+            rows = to_schedule(problem, a, best_mode, s.busy, s.start, s.end)
+            best.offer(problem, rows, "local search")
+        if took < 0.1:
+            chunk *= 2
+        elif took > 0.5 and chunk > 10:
+            chunk //= 2
+        if params.remaining() < took:
+            break
+    notes["local_search"] = {
+        "moves_tried": int(stats[3]),
+        "moves_accepted": int(stats[2]),
+        "improvements": int(stats[4]),
+    }
+
+
+def _weights(problem: Problem) -> np.ndarray:
+    """The objective as weights of the kernels' terms (lexicographic: by orders of
+    magnitude, the search's guide only; results compare exactly)."""
+    given = {t.term: float(t.weight) for t in problem.objective.terms}
+    if problem.objective.kind == "lexicographic":
+        given = {t.term: 1e6 ** (len(problem.objective.terms) - k - 1)
+                 for k, t in enumerate(problem.objective.terms)}  # fmt: skip
+    return np.asarray([given.get(t, 0.0) for t in TERMS], dtype=np.float64)
+
+
+def _result(
+    problem: Problem,
+    params: SolveParams,
+    best: _Best,
+    notes: dict[str, object],
+    bounds: TermBounds,
+    cpsat: Result | None,
+) -> Result:
+    assert best.schedule is not None and best.value is not None
+    bound = float(best.bound)
+    if cpsat is not None and cpsat.bound is not None and problem.objective.kind == "weighted":
+        bound = max(bound, cpsat.bound)
+    optimal = best.value <= bound
+    values = term_values(problem, best.schedule)
+    notes["found_by"] = best.source
+    notes["term_bounds"] = {str(t): v for t, v in bounds.terms.items()}
+    notes["structurally_late"] = len(bounds.structurally_late(problem))
+    return Result(
+        name=problem.name,
+        status=SolveStatus.OPTIMAL if optimal else SolveStatus.FEASIBLE,
+        objective=float(best.value),
+        bound=float(best.value) if optimal else bound,
+        gap=0.0 if optimal else relative_gap(best.value, bound),
+        makespan=values[TERMS[0]],
+        wall_s=round(params.elapsed(), 3),
+        solver="cpsat+search",
+        solver_version=SOLVER_VERSION,
+        parameters={
+            "time_limit": params.time_limit,
+            "num_workers": params.workers,
+            "random_seed": params.seed,
+            **notes,
+        },
+        seed=params.seed,
+        schedule=best.schedule,
+        progress=best.history,
+        kpis={str(t): float(v) for t, v in values.items()},
+    )
