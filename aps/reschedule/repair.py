@@ -20,7 +20,7 @@ from aps.model import (
     Stability,
     WeightedTerm,
 )
-from aps.reschedule.derive import Derived, Key, Relaxation, _relax, derive
+from aps.reschedule.derive import Derived, Key, Relaxation, derive, relax
 from aps.reschedule.diff import ScheduleDiff, diff
 from aps.reschedule.events import MachineDown, MachineUp, OperationProgress
 from aps.reschedule.improve import improve as run_cpsat
@@ -135,7 +135,7 @@ def reschedule(
     plan = RepairPlan(reference=derived.reference, down=frozenset(active), now=derived.now)
     outcome = repair(derived.problem, plan)
     schedule = outcome.schedule
-    relaxed_problem, relaxations, violations = _relax(derived.problem, schedule)
+    relaxed_problem, relaxations, violations = relax(derived.problem, schedule)
     derived.problem = relaxed_problem
     greedy_seconds = time.monotonic() - started
     repair_problem = _repair_problem(
