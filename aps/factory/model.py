@@ -484,12 +484,6 @@ def _cycle(prod: Product) -> list[str]:
     return [k for k in preds if k not in done]
 
 
-# -- compilation ------------------------------------------------------------------------
-
-
-# -- loading ----------------------------------------------------------------------------
-
-
 def plant_json_schema() -> str:
     """The published JSON Schema of :class:`Plant` (``aps/schema/plant.json``)."""
     return json.dumps(Plant.model_json_schema(), indent=2, sort_keys=True) + "\n"

@@ -355,6 +355,3 @@ def diagnose_path(path: str | Path) -> list[Finding]:
     except (OSError, ValueError) as exc:
         return [Finding(code="invalid_input", message=f"{p.name}: {exc}")]
     return diagnose(problem)
-
-
-# -- a constructive witness -------------------------------------------------------------

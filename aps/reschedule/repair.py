@@ -28,9 +28,6 @@ from aps.reschedule.improve import improve as run_cpsat
 from aps.result import ScheduledOperation
 from aps.validate import Violation
 
-# -- events -------------------------------------------------------------------------------
-
-
 # -- results ------------------------------------------------------------------------------
 
 
@@ -319,9 +316,3 @@ def _repair_problem(
             "stability": Stability(reference=refs, machine_change=machine_change),
         }
     )
-
-
-# -- the derived problem ------------------------------------------------------------------
-
-
-# -- bursts of events -----------------------------------------------------------------------

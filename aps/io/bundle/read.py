@@ -166,6 +166,3 @@ def read_json_plant(path: Path, data: Any) -> Plant:
             loc = tuple(p for p in e["loc"] if isinstance(p, str | int))
             errors.append(f"{path.name}: {format_path(loc) or '(top level)'}: {explain(e)}")
         raise BundleError(errors) from exc
-
-
-# -- writing ---------------------------------------------------------------------------
