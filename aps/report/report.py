@@ -139,12 +139,6 @@ def _lookup(problem: Problem) -> dict[tuple[Id, Id], tuple[Job, Operation]]:
     return {(j.id, o.id): (j, o) for j in problem.jobs for o in j.operations}
 
 
-def _mode(op: Operation | None, machine: Id) -> Mode | None:
-    if op is None:
-        return None
-    return next((m for m in op.modes if m.machine == machine), None)
-
-
 def build_report(problem: Problem, result: Result) -> Report:
     """Assemble the report of ``result`` for ``problem``.
 
