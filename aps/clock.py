@@ -70,9 +70,6 @@ class Clock:
         """A duration in ticks; ``ceil`` by default so a plan never promises too little."""
         return _div(micros(duration), self.tick_seconds * 1_000_000, rounding)
 
-    def to_timedelta(self, ticks: int) -> timedelta:
-        return timedelta(seconds=ticks * self.tick_seconds)
-
     def tick_windows(self, intervals: Iterable[Interval], *, shrink: bool) -> list[tuple[int, int]]:
         """Datetime intervals → tick intervals.
 

@@ -36,10 +36,6 @@ def _solve(p: Problem, **kw: Any) -> Any:
     return result
 
 
-def _obj(**kw: Any) -> dict[str, Any]:
-    return kw
-
-
 CASES: list[tuple[str, Problem, str, int]] = [
     (
         "alternative machine is faster",
