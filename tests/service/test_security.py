@@ -1,6 +1,6 @@
-"""Security tests (issue 8, part 4): authentication on every route, tenant isolation on
-every id-taking route, idempotency under concurrent replay, limits, rate limiting, and
-SSRF refusal of callback targets including DNS rebinding.
+"""Security tests: authentication on every route, tenant isolation on every id-taking
+route, idempotency under concurrent replay, limits, rate limiting, and SSRF refusal of
+callback targets including DNS rebinding.
 
 The route lists are generated from ``app.routes``, so a new route is covered (or makes a
 test fail until it is classified) without editing this file.

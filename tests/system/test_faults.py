@@ -1,5 +1,5 @@
-"""System tests for the remaining faults of issue 8: SIGTERM mid-solve, a solve that
-overruns its hard time limit, and a crash between the database commit and the publish.
+"""System tests of process faults: SIGTERM mid-solve, a solve that overruns its hard
+time limit, and a crash between the database commit and the publish.
 
 Real ``aps serve`` / ``aps worker`` processes on Redis and PostgreSQL, as in
 ``test_stack.py``; signals go to recorded process ids, crashes to armed crash points.
