@@ -344,10 +344,13 @@ def _capacity_checks(problem: Problem, cals: dict[Id, TickCalendar], horizon: in
 
 
 def diagnose_plant(plant: object) -> list[Finding]:
-    """Compile a :class:`~aps.factory.Plant` and diagnose it; compile errors become findings."""
+    """Compile a :class:`~aps.factory.model.Plant` and diagnose it.
+
+    Compile errors become findings.
+    """
 
     if not isinstance(plant, Plant):
-        raise TypeError("diagnose_plant needs an aps.factory.Plant")
+        raise TypeError("diagnose_plant needs an aps.factory.model.Plant")
     try:
         problem = compile_plant(plant)
     except CompileError as exc:

@@ -11,7 +11,7 @@ neighbours stay, pinned at the greedy placement; every other operation leaves th
 and leaves its machine time behind as unavailable windows; stock is left out.
 
 The answer is replayed by the greedy right-shift in CP-SAT's order and machines
-(:func:`aps.reschedule_repair.repair`), which restores the changeovers and stock the
+(:func:`aps.heuristics.repair.repair`), which restores the changeovers and stock the
 neighbourhood did not see, so the published schedule is valid for the full problem by
 construction (and validated once more) and published only if it is better.
 """

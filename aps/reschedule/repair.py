@@ -123,7 +123,7 @@ def reschedule(
     ``time_limit`` bounds the whole call; the greedy repair is published first (no
     solver), then CP-SAT (``improve``) publishes each better schedule it finds. Above
     ``max_free`` unpinned operations CP-SAT works on neighbourhoods of the disruption
-    (:mod:`aps.reschedule_improve`). ``resume`` lists the interrupted operations that
+    (:mod:`aps.reschedule.improve`). ``resume`` lists the interrupted operations that
     resume (default: the interruptible ones). ``efficiency_weight`` and
     ``machine_change`` set the repair objective (module doc).
     """

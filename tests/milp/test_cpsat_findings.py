@@ -27,9 +27,9 @@ Bug 8 (``CpsatModel._stability``): references to pinned operations are skipped, 
 Bug 7 (``_add_precedences``): the completion variable has domain ``[release, H]``; a job
 whose operations are all pinned and end before its release is declared INFEASIBLE.
 
-Bug 1 (``aps/solvers/cpsat.py``, ``CpsatModel._add_terms``): the tardiness variable of a
+Bug 1 (``aps/solvers/cpsat/model.py``, ``CpsatModel._add_terms``): the tardiness variable of a
 job is created with domain ``[0, H]`` and set to ``max(C - due, 0)``; with a negative due
-date (an order already overdue at the plan start, which ``aps/factory.py`` produces for
+date (an order already overdue at the plan start, which ``aps/factory/compile.py`` produces for
 past due dates) this forces ``C <= H + due``. Too strict: CP-SAT reports INFEASIBLE, or a
 worse schedule as OPTIMAL. It affects the ``weighted_tardiness`` and ``late_jobs`` terms
 (both create the variable). A domain ``[0, H - min(0, due)]`` would be exact.

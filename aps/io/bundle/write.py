@@ -25,7 +25,8 @@ Tables = defaultdict[str, list[dict[str, Any]]]
 
 
 def plant_tables(plant: Plant) -> dict[str, list[dict[str, Any]]]:
-    """The plant as bundle tables (rows of text cells), the inverse of :func:`load_plant`.
+    """The plant as bundle tables (rows of text cells), the inverse of
+    :func:`~aps.io.bundle.read.load_plant`.
 
     Tables come in the order of their first row, and a table without rows is left out.
     """
