@@ -57,7 +57,7 @@ class Clock:
         """Ticks from the origin to ``moment`` (an aware datetime), rounded as asked."""
         if moment.tzinfo is None or moment.utcoffset() is None:
             raise ValueError(f"datetime {moment.isoformat()} has no UTC offset")
-        micro = _micros(moment.astimezone(UTC) - self.origin.astimezone(UTC))
+        micro = micros(moment.astimezone(UTC) - self.origin.astimezone(UTC))
         return _div(micro, self.tick_seconds * 1_000_000, rounding)
 
     def to_datetime(self, tick: int) -> datetime:
@@ -68,10 +68,7 @@ class Clock:
 
     def ticks(self, duration: timedelta, rounding: Rounding = "ceil") -> int:
         """A duration in ticks; ``ceil`` by default so a plan never promises too little."""
-        return _div(_micros(duration), self.tick_seconds * 1_000_000, rounding)
-
-    def to_timedelta(self, ticks: int) -> timedelta:
-        return timedelta(seconds=ticks * self.tick_seconds)
+        return _div(micros(duration), self.tick_seconds * 1_000_000, rounding)
 
     def tick_windows(self, intervals: Iterable[Interval], *, shrink: bool) -> list[tuple[int, int]]:
         """Datetime intervals → tick intervals.
@@ -90,7 +87,8 @@ class Clock:
         return out
 
 
-def _micros(delta: timedelta) -> int:
+def micros(delta: timedelta) -> int:
+    """``delta`` in whole microseconds (exact, for any size)."""
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 

@@ -130,21 +130,33 @@ def _v(
 def _check_times(
     problem: Problem, job: Job, op: Operation, mode: Mode, row: ScheduledOperation, cal: _Calendar
 ) -> list[Violation]:
+    """An unpinned operation's times: order, horizon, release, deadline, duration, calendar."""
     key = (job.id, op.id)
-    out: list[Violation] = []
     busy_from = row.busy_from
     if busy_from > row.start or row.start > row.end:
-        out.append(
+        return [
             _v(
                 "order",
                 f"operation {key}: needs setup_start <= start <= end",
                 [key],
                 [busy_from, row.start, row.end],
             )
-        )
-        return out
-    if busy_from < 0:
-        out.append(_v("horizon", f"operation {key} starts before tick 0", [key], [busy_from]))
+        ]
+    out = _check_dates(problem, job, key, row)
+    if op.interruptible:
+        out.extend(_check_interruptible(key, mode, row, cal))
+    else:
+        out.extend(_check_uninterrupted(key, mode, row, cal))
+    return out
+
+
+def _check_dates(
+    problem: Problem, job: Job, key: tuple[Id, Id], row: ScheduledOperation
+) -> list[Violation]:
+    """Within ``[0, horizon]``, not before the job's release, not after its deadline."""
+    out: list[Violation] = []
+    if row.busy_from < 0:
+        out.append(_v("horizon", f"operation {key} starts before tick 0", [key], [row.busy_from]))
     if problem.horizon is not None and row.end > problem.horizon:
         out.append(
             _v(
@@ -172,57 +184,74 @@ def _check_times(
                 [row.end, job.deadline],
             )
         )
-    if op.interruptible:
-        work = (row.end - row.start) - cal.blocked(row.start, row.end)
-        if work != mode.duration:
-            out.append(
-                _v(
-                    "duration",
-                    f"interruptible operation {key} gets {work} working ticks in "
-                    f"[{row.start}, {row.end}), needs {mode.duration}",
-                    [key],
-                    [row.start, row.end],
-                )
+    return out
+
+
+def _check_interruptible(
+    key: tuple[Id, Id], mode: Mode, row: ScheduledOperation, cal: _Calendar
+) -> list[Violation]:
+    """The run gets exactly its working ticks, starts in working time, and its setup
+    sits in working time."""
+    out: list[Violation] = []
+    busy_from = row.busy_from
+    work = (row.end - row.start) - cal.blocked(row.start, row.end)
+    if work != mode.duration:
+        out.append(
+            _v(
+                "duration",
+                f"interruptible operation {key} gets {work} working ticks in "
+                f"[{row.start}, {row.end}), needs {mode.duration}",
+                [key],
+                [row.start, row.end],
             )
-        if mode.duration > 0 and cal.inside_window(row.start):
-            out.append(
-                _v(
-                    "calendar",
-                    f"operation {key} starts at {row.start} inside an unavailable window",
-                    [key],
-                    [row.start],
-                )
+        )
+    if mode.duration > 0 and cal.inside_window(row.start):
+        out.append(
+            _v(
+                "calendar",
+                f"operation {key} starts at {row.start} inside an unavailable window",
+                [key],
+                [row.start],
             )
-        if busy_from < row.start and cal.blocked(busy_from, row.start) > 0:
-            out.append(
-                _v(
-                    "calendar",
-                    f"setup of operation {key} overlaps an unavailable window",
-                    [key],
-                    [busy_from, row.start],
-                )
+        )
+    if busy_from < row.start and cal.blocked(busy_from, row.start) > 0:
+        out.append(
+            _v(
+                "calendar",
+                f"setup of operation {key} overlaps an unavailable window",
+                [key],
+                [busy_from, row.start],
             )
-    else:
-        if row.end - row.start != mode.duration:
-            out.append(
-                _v(
-                    "duration",
-                    f"operation {key} lasts {row.end - row.start} ticks on machine "
-                    f"{row.machine!r}, needs {mode.duration}",
-                    [key],
-                    [row.start, row.end],
-                )
+        )
+    return out
+
+
+def _check_uninterrupted(
+    key: tuple[Id, Id], mode: Mode, row: ScheduledOperation, cal: _Calendar
+) -> list[Violation]:
+    """The run lasts its duration and setup and run avoid every unavailable window."""
+    out: list[Violation] = []
+    busy_from = row.busy_from
+    if row.end - row.start != mode.duration:
+        out.append(
+            _v(
+                "duration",
+                f"operation {key} lasts {row.end - row.start} ticks on machine "
+                f"{row.machine!r}, needs {mode.duration}",
+                [key],
+                [row.start, row.end],
             )
-        if row.end > busy_from and cal.blocked(busy_from, row.end) > 0:
-            out.append(
-                _v(
-                    "calendar",
-                    f"operation {key} on machine {row.machine!r} overlaps an "
-                    f"unavailable window in [{busy_from}, {row.end})",
-                    [key],
-                    [busy_from, row.end],
-                )
+        )
+    if row.end > busy_from and cal.blocked(busy_from, row.end) > 0:
+        out.append(
+            _v(
+                "calendar",
+                f"operation {key} on machine {row.machine!r} overlaps an "
+                f"unavailable window in [{busy_from}, {row.end})",
+                [key],
+                [busy_from, row.end],
             )
+        )
     return out
 
 

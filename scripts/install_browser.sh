@@ -22,6 +22,10 @@ if [ "$(id -u)" -ne 0 ]; then
     fi
 fi
 echo "install_browser: installing Debian's chromium" >&2
-$SUDO apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core >/dev/null
+# another package manager (unattended upgrades, a parallel build) may hold the dpkg and
+# lists locks: wait up to five minutes for them instead of failing at once
+LOCK_WAIT=(-o DPkg::Lock::Timeout=300)
+$SUDO apt-get "${LOCK_WAIT[@]}" update -qq
+$SUDO env DEBIAN_FRONTEND=noninteractive apt-get "${LOCK_WAIT[@]}" install -y -qq \
+    --no-install-recommends chromium fonts-dejavu-core >/dev/null
 "$CHROMIUM" --version

@@ -33,18 +33,7 @@ def bench_cmd(
     md: Annotated[Path | None, typer.Option("--markdown", help="Markdown tables.")] = None,
 ) -> None:
     """Benchmark our solver (and baselines) on JSSP instances against best-known bounds."""
-    peers = [p.strip() for p in baseline.split(",")] if baseline else []
-    for p in peers:
-        if p not in bench.METHODS or p == "ours":
-            raise fail(f"--baseline: unknown peer {p!r}; available: plain, pyjobshop")
-        if p == "pyjobshop":
-            try:
-                import pyjobshop  # noqa: F401
-            except ImportError:
-                raise fail(
-                    "--baseline pyjobshop needs the bench extra: pip install -e '.[bench]'"
-                ) from None
-    methods = ["ours", *peers]
+    methods = ["ours", *_peers(baseline)]
     try:
         paths = resolve(names, instances)
     except FileNotFoundError as exc:
@@ -96,3 +85,19 @@ def bench_cmd(
             + ", ".join(f"{r.instance}/{r.method}" for r in bad[:5]),
             1,
         )
+
+
+def _peers(baseline: str | None) -> list[str]:
+    """The ``--baseline`` peers, each known and installed."""
+    peers = [p.strip() for p in baseline.split(",")] if baseline else []
+    for p in peers:
+        if p not in bench.METHODS or p == "ours":
+            raise fail(f"--baseline: unknown peer {p!r}; available: plain, pyjobshop")
+        if p == "pyjobshop":
+            try:
+                import pyjobshop  # noqa: F401
+            except ImportError:
+                raise fail(
+                    "--baseline pyjobshop needs the bench extra: pip install -e '.[bench]'"
+                ) from None
+    return peers

@@ -101,16 +101,7 @@ def solve_cmd(
         raise fail(f"--format must be json, csv or table, not {fmt!r}")
     if solver not in SOLVERS:
         raise fail(f"--solver must be one of {', '.join(SOLVERS)}, not {solver!r}")
-    problem = _load(path, instances)
-    if objective is not None:
-        try:
-            problem = problem.model_copy(
-                update={"objective": Objective.parse(objective, lexicographic)}
-            )
-        except ValueError as exc:
-            raise fail(f"--objective: {exc}") from None
-    elif lexicographic:
-        raise fail("--lexicographic needs --objective with the terms in order")
+    problem = _with_objective(_load(path, instances), objective, lexicographic)
     show = fmt == "table" and out is None and sys.stderr.isatty()
     with Progress(
         TextColumn("{task.description}"),
@@ -141,15 +132,7 @@ def solve_cmd(
             raise fail(f"solver returned an invalid schedule (a bug): {exc}", 3) from None
         except ValueError as exc:
             raise fail(str(exc)) from None
-    if fmt == "json":
-        data = result_json(result)
-        # lets `aps gantt RESULT` and `aps report RESULT` find the problem again
-        data["problem"] = str(Path(path).resolve()) if Path(path).exists() else path
-        text = json.dumps(data, indent=2) + "\n"
-    elif fmt == "csv":
-        text = schedule_csv(result)
-    else:
-        text = _table(result)
+    text = _render(result, fmt, path)
     if out is not None:
         out.write_text(text)
         err.print(f"{result.name}: {result.status} makespan {result.makespan} -> {out}")
@@ -157,6 +140,32 @@ def solve_cmd(
         sys.stdout.write(text)
     if not result.status.has_schedule:
         raise typer.Exit(1)
+
+
+def _with_objective(problem: Problem, objective: str | None, lexicographic: bool) -> Problem:
+    """``problem`` with the ``--objective`` override, if any."""
+    if objective is not None:
+        try:
+            return problem.model_copy(
+                update={"objective": Objective.parse(objective, lexicographic)}
+            )
+        except ValueError as exc:
+            raise fail(f"--objective: {exc}") from None
+    if lexicographic:
+        raise fail("--lexicographic needs --objective with the terms in order")
+    return problem
+
+
+def _render(result: Result, fmt: str, path: str) -> str:
+    """The result as ``json`` (naming the problem's ``path``), ``csv`` or a ``table``."""
+    if fmt == "json":
+        data = result_json(result)
+        # lets `aps gantt RESULT` and `aps report RESULT` find the problem again
+        data["problem"] = str(Path(path).resolve()) if Path(path).exists() else path
+        return json.dumps(data, indent=2) + "\n"
+    if fmt == "csv":
+        return schedule_csv(result)
+    return _table(result)
 
 
 def _table(result: Result) -> str:

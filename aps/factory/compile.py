@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import datetime, time, timedelta
 from typing import Any
 
-from aps.clock import Clock
+from aps.clock import Clock, micros
 from aps.factory.calendar import Calendar, Shift, Weekday, unavailable_windows
 from aps.factory.model import (
     Order,
@@ -23,7 +23,7 @@ from aps.factory.model import (
     PlantMachine,
     Product,
     RoutingOperation,
-    _predecessors,
+    routing_predecessors,
 )
 from aps.model import (
     Job,
@@ -129,8 +129,34 @@ def compile_plant(plant: Plant, objective: Objective | None = None) -> Problem:
     clock = clock_of(plant)
     end = plan_end(plant)
     horizon = clock.to_tick(end, "floor")
+    machines = _machines(plant, clock, horizon)
+    matrices = _setup_matrices(plant, clock)
+    materials = _materials(plant, clock)
     issues: list[str] = []
+    jobs, meta_orders = _jobs(plant, clock, horizon, end, issues)
+    if issues:
+        raise CompileError(issues)
+    if not jobs:
+        raise CompileError(["no order left to plan (all are done)"])
+    return Problem(
+        name=plant.name,
+        machines=machines,
+        jobs=jobs,
+        materials=materials,
+        setup_matrices=matrices,
+        objective=objective or plant.objective,
+        horizon=horizon,
+        time=clock.timebase(),
+        metadata={
+            "source": "plant",
+            "orders": meta_orders,
+            "units": {m.id: m.unit for m in plant.materials if m.unit},
+        },
+    )
 
+
+def _machines(plant: Plant, clock: Clock, horizon: int) -> list[Machine]:
+    """Machines with their calendar's off-shift time and maintenance as unavailable."""
     machines: list[Machine] = []
     shared: dict[str, list[Window]] = {}  # machines without maintenance share windows
     for m in plant.machines:
@@ -150,8 +176,11 @@ def compile_plant(plant: Plant, objective: Objective | None = None) -> Problem:
                 setup_matrix=machine_setup_matrix(plant, m),
             )
         )
+    return machines
 
-    matrices = {
+
+def _setup_matrices(plant: Plant, clock: Clock) -> dict[str, SetupMatrix]:
+    return {
         name: SetupMatrix(
             changeover={
                 a: {b: clock.ticks(d) for b, d in row.items()} for a, row in t.changeover.items()
@@ -161,6 +190,9 @@ def compile_plant(plant: Plant, objective: Objective | None = None) -> Problem:
         for name, t in plant.setup_matrices.items()
     }
 
+
+def _materials(plant: Plant, clock: Clock) -> list[Material]:
+    """Stock in ticks; receipts at or before the start count as initial stock."""
     materials: list[Material] = []
     for item in plant.materials:
         initial = item.initial_stock
@@ -179,7 +211,16 @@ def compile_plant(plant: Plant, objective: Objective | None = None) -> Problem:
                 receipts=sorted(receipts, key=lambda r: r.time),
             )
         )
+    return materials
 
+
+def _jobs(
+    plant: Plant, clock: Clock, horizon: int, end: datetime, issues: list[str]
+) -> tuple[list[Job], dict[str, dict[str, Any]]]:
+    """A job per order not done, and its product, quantity and status for the metadata.
+
+    An order whose dates or operations cannot be compiled adds to ``issues`` instead.
+    """
     products = {p.id: p for p in plant.products}
     resources = _resources(plant)
     jobs: list[Job] = []
@@ -220,25 +261,7 @@ def compile_plant(plant: Plant, objective: Objective | None = None) -> Problem:
             "quantity": order.quantity,
             "status": order.status.value,
         }
-    if issues:
-        raise CompileError(issues)
-    if not jobs:
-        raise CompileError(["no order left to plan (all are done)"])
-    return Problem(
-        name=plant.name,
-        machines=machines,
-        jobs=jobs,
-        materials=materials,
-        setup_matrices=matrices,
-        objective=objective or plant.objective,
-        horizon=horizon,
-        time=clock.timebase(),
-        metadata={
-            "source": "plant",
-            "orders": meta_orders,
-            "units": {m.id: m.unit for m in plant.materials if m.unit},
-        },
-    )
+    return jobs, meta_orders
 
 
 def _compile_ops(
@@ -248,40 +271,16 @@ def _compile_ops(
     clock: Clock,
     issues: list[str],
 ) -> list[Operation]:
+    """The order's operations not yet done; a plain chain keeps ``predecessors=None``."""
     done = set(order.completed_operations)
-    preds = _predecessors(prod)
+    preds = routing_predecessors(prod)
     by_id = {op.id: op for op in prod.routing}
     out: list[Operation] = []
     kept: list[str] = []
     for i, op in enumerate(prod.routing):
         if op.id in done:
             continue
-        modes: list[Mode] = []
-        seen: set[str] = set()
-        for em in op.machines:
-            for mid in resources.get(em.machine, []):
-                if mid in seen:
-                    continue
-                seen.add(mid)
-                fixed = (
-                    em.duration
-                    if em.duration is not None
-                    else (None if em.run_per_unit is not None else op.duration)
-                )
-                per_unit = em.run_per_unit if em.run_per_unit is not None else op.run_per_unit
-                if fixed is not None:
-                    run_ticks = clock.ticks(fixed)
-                else:  # exact integer arithmetic: quantity × per-unit time may be huge
-                    micros = _micros(per_unit or timedelta(0)) * order.quantity
-                    run_ticks = -(-micros // (clock.tick_seconds * 1_000_000))
-                if run_ticks > MAX_TICKS:
-                    issues.append(
-                        f"order {order.id!r} operation {op.id!r}: {order.quantity} × "
-                        f"{per_unit} is beyond any plan ({run_ticks} ticks)"
-                    )
-                    break
-                setup = em.setup if em.setup is not None else op.setup
-                modes.append(Mode(machine=mid, duration=run_ticks, setup=clock.ticks(setup)))
+        modes = _modes(resources, order, op, clock, issues)
         if not modes:
             issues.append(f"order {order.id!r} operation {op.id!r}: no machine in its groups")
             continue
@@ -312,12 +311,48 @@ def _compile_ops(
     return out
 
 
+def _modes(
+    resources: dict[str, list[str]],
+    order: Order,
+    op: RoutingOperation,
+    clock: Clock,
+    issues: list[str],
+) -> list[Mode]:
+    """One mode per eligible machine (groups expanded), its run time for the quantity.
+
+    A run time beyond any plan is an issue, and ends the list there.
+    """
+    modes: list[Mode] = []
+    seen: set[str] = set()
+    for em in op.machines:
+        for mid in resources.get(em.machine, []):
+            if mid in seen:
+                continue
+            seen.add(mid)
+            fixed = (
+                em.duration
+                if em.duration is not None
+                else (None if em.run_per_unit is not None else op.duration)
+            )
+            per_unit = em.run_per_unit if em.run_per_unit is not None else op.run_per_unit
+            if fixed is not None:
+                run_ticks = clock.ticks(fixed)
+            else:  # exact integer arithmetic: quantity × per-unit time may be huge
+                total = micros(per_unit or timedelta(0)) * order.quantity
+                run_ticks = -(-total // (clock.tick_seconds * 1_000_000))
+            if run_ticks > MAX_TICKS:
+                issues.append(
+                    f"order {order.id!r} operation {op.id!r}: {order.quantity} × "
+                    f"{per_unit} is beyond any plan ({run_ticks} ticks)"
+                )
+                break
+            setup = em.setup if em.setup is not None else op.setup
+            modes.append(Mode(machine=mid, duration=run_ticks, setup=clock.ticks(setup)))
+    return modes
+
+
 #: Durations beyond this many ticks (about 2 million years of minutes) are input errors.
 MAX_TICKS = 2**40
-
-
-def _micros(delta: timedelta) -> int:
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
 def _lag(pred_id: str, pred: RoutingOperation, clock: Clock) -> Lag:

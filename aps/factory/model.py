@@ -292,29 +292,42 @@ def format_path(path: tuple[str | int, ...]) -> str:
 def reference_issues(plant: Plant) -> list[Issue]:
     """Every unknown or duplicate id in ``plant`` (checked on construction)."""
     out: list[Issue] = []
-
-    def unique(field: str, ids: list[str]) -> set[str]:
-        seen: set[str] = set()
-        for i, v in enumerate(ids):
-            if v in seen:
-                out.append(Issue(path=(field, i, "id"), message=f"id {v!r} is used twice"))
-            seen.add(v)
-        return seen
-
-    calendars = unique("calendars", [c.id for c in plant.calendars])
-    groups = unique("machine_groups", [g.id for g in plant.machine_groups])
-    machines = unique("machines", [m.id for m in plant.machines])
-    products = unique("products", [p.id for p in plant.products])
-    materials = unique("materials", [m.id for m in plant.materials])
-    unique("orders", [o.id for o in plant.orders])
+    calendars = _unique(out, "calendars", [c.id for c in plant.calendars])
+    groups = _unique(out, "machine_groups", [g.id for g in plant.machine_groups])
+    machines = _unique(out, "machines", [m.id for m in plant.machines])
+    products = _unique(out, "products", [p.id for p in plant.products])
+    materials = _unique(out, "materials", [m.id for m in plant.materials])
+    _unique(out, "orders", [o.id for o in plant.orders])
     matrices = set(plant.setup_matrices)
-
     if plant.default_calendar is not None and plant.default_calendar not in calendars:
         out.append(
             Issue(
                 path=("default_calendar",), message=f"unknown calendar {plant.default_calendar!r}"
             )
         )
+    out += _machine_issues(plant, calendars, groups, machines, matrices)
+    routing_ops: dict[str, set[str]] = {}
+    for p, prod in enumerate(plant.products):
+        routing_ops[prod.id] = _routing_issues(out, p, prod, machines | groups, materials)
+    out += _order_issues(plant, products, routing_ops)
+    return out
+
+
+def _unique(out: list[Issue], field: str, ids: list[str]) -> set[str]:
+    """The set of ``ids``; each id seen before adds an issue to ``out``."""
+    seen: set[str] = set()
+    for i, v in enumerate(ids):
+        if v in seen:
+            out.append(Issue(path=(field, i, "id"), message=f"id {v!r} is used twice"))
+        seen.add(v)
+    return seen
+
+
+def _machine_issues(
+    plant: Plant, calendars: set[str], groups: set[str], machines: set[str], matrices: set[str]
+) -> list[Issue]:
+    """Groups and machines: unknown calendars, setup matrices and groups."""
+    out: list[Issue] = []
     for i, g in enumerate(plant.machine_groups):
         if g.id in machines:
             out.append(
@@ -348,63 +361,87 @@ def reference_issues(plant: Plant) -> list[Issue]:
                     message=f"unknown setup matrix {m.setup_matrix!r}",
                 )
             )
-    resources = machines | groups
-    routing_ops: dict[str, set[str]] = {}
-    for p, prod in enumerate(plant.products):
-        ops: set[str] = set()
-        for o, op in enumerate(prod.routing):
-            here = ("products", p, "routing", o)
-            if op.id in ops:
-                out.append(
-                    Issue(
-                        path=(*here, "id"),
-                        message=f"operation id {op.id!r} is used twice in product {prod.id!r}",
-                    )
-                )
-            ops.add(op.id)
-        routing_ops[prod.id] = ops
-        for o, op in enumerate(prod.routing):
-            here = ("products", p, "routing", o)
-            for k, pred in enumerate(op.predecessors or ()):
-                if pred not in ops:
-                    out.append(
-                        Issue(
-                            path=(*here, "predecessors", k),
-                            message=f"unknown operation {pred!r} in product {prod.id!r}",
-                        )
-                    )
-                elif pred == op.id:
-                    out.append(
-                        Issue(
-                            path=(*here, "predecessors", k),
-                            message=f"operation {op.id!r} precedes itself",
-                        )
-                    )
-            for k, em in enumerate(op.machines):
-                if em.machine not in resources:
-                    out.append(
-                        Issue(
-                            path=(*here, "machines", k, "machine"),
-                            message=f"unknown machine or group {em.machine!r}",
-                        )
-                    )
-            for field, flows in (("consumes", op.consumes), ("produces", op.produces)):
-                for k, flow in enumerate(flows):
-                    if flow.material not in materials:
-                        out.append(
-                            Issue(
-                                path=(*here, field, k, "material"),
-                                message=f"unknown material {flow.material!r}",
-                            )
-                        )
-        cycle = _cycle(prod)
-        if cycle:
+    return out
+
+
+def _routing_issues(
+    out: list[Issue], p: int, prod: Product, resources: set[str], materials: set[str]
+) -> set[str]:
+    """The routing of product ``p``: duplicate ids, unknown references, a cycle (added
+    to ``out``). Returns the routing's operation ids."""
+    ops: set[str] = set()
+    for o, op in enumerate(prod.routing):
+        if op.id in ops:
             out.append(
                 Issue(
-                    path=("products", p, "routing"),
-                    message=f"precedences form a cycle through {cycle}",
+                    path=("products", p, "routing", o, "id"),
+                    message=f"operation id {op.id!r} is used twice in product {prod.id!r}",
                 )
             )
+        ops.add(op.id)
+    for o, op in enumerate(prod.routing):
+        out += _operation_issues(("products", p, "routing", o), prod, op, ops, resources, materials)
+    cycle = _cycle(prod)
+    if cycle:
+        out.append(
+            Issue(
+                path=("products", p, "routing"),
+                message=f"precedences form a cycle through {cycle}",
+            )
+        )
+    return ops
+
+
+def _operation_issues(
+    here: tuple[str | int, ...],
+    prod: Product,
+    op: RoutingOperation,
+    ops: set[str],
+    resources: set[str],
+    materials: set[str],
+) -> list[Issue]:
+    """One routing operation's predecessors, machines and materials."""
+    out: list[Issue] = []
+    for k, pred in enumerate(op.predecessors or ()):
+        if pred not in ops:
+            out.append(
+                Issue(
+                    path=(*here, "predecessors", k),
+                    message=f"unknown operation {pred!r} in product {prod.id!r}",
+                )
+            )
+        elif pred == op.id:
+            out.append(
+                Issue(
+                    path=(*here, "predecessors", k),
+                    message=f"operation {op.id!r} precedes itself",
+                )
+            )
+    for k, em in enumerate(op.machines):
+        if em.machine not in resources:
+            out.append(
+                Issue(
+                    path=(*here, "machines", k, "machine"),
+                    message=f"unknown machine or group {em.machine!r}",
+                )
+            )
+    for field, flows in (("consumes", op.consumes), ("produces", op.produces)):
+        for k, flow in enumerate(flows):
+            if flow.material not in materials:
+                out.append(
+                    Issue(
+                        path=(*here, field, k, "material"),
+                        message=f"unknown material {flow.material!r}",
+                    )
+                )
+    return out
+
+
+def _order_issues(
+    plant: Plant, products: set[str], routing_ops: dict[str, set[str]]
+) -> list[Issue]:
+    """Orders of unknown products, or with completed operations their product lacks."""
+    out: list[Issue] = []
     for i, order in enumerate(plant.orders):
         if order.product not in products:
             out.append(
@@ -422,7 +459,8 @@ def reference_issues(plant: Plant) -> list[Issue]:
     return out
 
 
-def _predecessors(prod: Product) -> dict[str, list[str]]:
+def routing_predecessors(prod: Product) -> dict[str, list[str]]:
+    """Each routing operation's predecessors: the listed ones, else the step before."""
     preds: dict[str, list[str]] = {}
     for i, op in enumerate(prod.routing):
         if op.predecessors is None:
@@ -433,7 +471,7 @@ def _predecessors(prod: Product) -> dict[str, list[str]]:
 
 
 def _cycle(prod: Product) -> list[str]:
-    preds = _predecessors(prod)
+    preds = routing_predecessors(prod)
     done: set[str] = set()
     left = {k: [p for p in v if p in preds and p != k] for k, v in preds.items()}
     progress = True
@@ -444,12 +482,6 @@ def _cycle(prod: Product) -> list[str]:
                 done.add(k)
                 progress = True
     return [k for k in preds if k not in done]
-
-
-# -- compilation ------------------------------------------------------------------------
-
-
-# -- loading ----------------------------------------------------------------------------
 
 
 def plant_json_schema() -> str:

@@ -122,8 +122,21 @@ def _job_checks(
     longest: dict[Id, int],
     horizon: int,
 ) -> list[Finding]:
+    """One order alone on the plant: steps that fit no window, the horizon, its dates."""
+    out = _window_checks(problem, job, longest)
+    if out:
+        return out
+    ef, beyond = _earliest_finishes(problem, job, machines, cals, horizon)
+    if beyond is not None:
+        return [beyond]
+    if len(ef) == len(job.operations):
+        out.extend(_date_checks(problem, job, max(ef.values())))
+    return out
+
+
+def _window_checks(problem: Problem, job: Job, longest: dict[Id, int]) -> list[Finding]:
+    """Steps longer than every working window they could use."""
     out: list[Finding] = []
-    # a step longer than every working window it could use
     for op in job.operations:
         usable = []
         for mode in op.modes:
@@ -149,15 +162,25 @@ def _job_checks(
                     "make it interruptible, split the lot or add working time",
                 )
             )
-    if out:
-        return out
-    # forward pass: earliest finish of each operation on its best machine, alone
+    return out
+
+
+def _earliest_finishes(
+    problem: Problem,
+    job: Job,
+    machines: dict[Id, Machine],
+    cals: dict[Id, TickCalendar],
+    horizon: int,
+) -> tuple[dict[int, int], Finding | None]:
+    """Forward pass: the earliest finish of each operation on its best machine, alone.
+
+    The finding is the first operation that cannot finish before the horizon.
+    """
     preds: dict[int, list[tuple[int, int]]] = defaultdict(list)
     for p, s, lag in job.predecessor_lags():
         preds[s].append((p, lag.min_lag))
     ef: dict[int, int] = {}
-    order = topological_order(job)
-    for i in order:
+    for i in topological_order(job):
         op = job.operations[i]
         est = max([job.release, *[ef[p] + lag for p, lag in preds[i] if p in ef]])
         if any(p not in ef for p, _ in preds[i]):
@@ -170,41 +193,41 @@ def _job_checks(
             if end is not None and (best is None or end < best):
                 best = end
         if best is None:
-            out.append(
-                Finding(
-                    code="beyond_horizon",
-                    order=job.id,
-                    operation=op.id,
-                    message=f"order {job.id!r} operation {op.id!r} cannot start at "
-                    f"{_fmt(problem, est)} or later and finish before the horizon end "
-                    f"{_fmt(problem, horizon)}, even with the plant to itself",
-                )
+            return ef, Finding(
+                code="beyond_horizon",
+                order=job.id,
+                operation=op.id,
+                message=f"order {job.id!r} operation {op.id!r} cannot start at "
+                f"{_fmt(problem, est)} or later and finish before the horizon end "
+                f"{_fmt(problem, horizon)}, even with the plant to itself",
             )
-            return out
         ef[i] = best
-    if len(ef) == len(job.operations):
-        finish = max(ef.values())
-        if job.deadline is not None and finish > job.deadline:
-            out.append(
-                Finding(
-                    code="deadline_too_early",
-                    order=job.id,
-                    message=f"order {job.id!r}: deadline {_fmt(problem, job.deadline)} is before "
-                    f"its release {_fmt(problem, job.release)} plus the minimum processing "
-                    f"time in working hours (earliest finish {_fmt(problem, finish)})",
-                )
+    return ef, None
+
+
+def _date_checks(problem: Problem, job: Job, finish: int) -> list[Finding]:
+    """The order's earliest ``finish`` against its deadline (an error) or due date."""
+    if job.deadline is not None and finish > job.deadline:
+        return [
+            Finding(
+                code="deadline_too_early",
+                order=job.id,
+                message=f"order {job.id!r}: deadline {_fmt(problem, job.deadline)} is before "
+                f"its release {_fmt(problem, job.release)} plus the minimum processing "
+                f"time in working hours (earliest finish {_fmt(problem, finish)})",
             )
-        elif job.due is not None and finish > job.due:
-            out.append(
-                Finding(
-                    code="due_unreachable",
-                    severity=Severity.WARNING,
-                    order=job.id,
-                    message=f"order {job.id!r} will be late even with the plant to itself: due "
-                    f"{_fmt(problem, job.due)}, earliest finish {_fmt(problem, finish)}",
-                )
+        ]
+    if job.due is not None and finish > job.due:
+        return [
+            Finding(
+                code="due_unreachable",
+                severity=Severity.WARNING,
+                order=job.id,
+                message=f"order {job.id!r} will be late even with the plant to itself: due "
+                f"{_fmt(problem, job.due)}, earliest finish {_fmt(problem, finish)}",
             )
-    return out
+        ]
+    return []
 
 
 def _material_checks(problem: Problem) -> list[Finding]:
@@ -321,10 +344,13 @@ def _capacity_checks(problem: Problem, cals: dict[Id, TickCalendar], horizon: in
 
 
 def diagnose_plant(plant: object) -> list[Finding]:
-    """Compile a :class:`~aps.factory.Plant` and diagnose it; compile errors become findings."""
+    """Compile a :class:`~aps.factory.model.Plant` and diagnose it.
+
+    Compile errors become findings.
+    """
 
     if not isinstance(plant, Plant):
-        raise TypeError("diagnose_plant needs an aps.factory.Plant")
+        raise TypeError("diagnose_plant needs an aps.factory.model.Plant")
     try:
         problem = compile_plant(plant)
     except CompileError as exc:
@@ -355,6 +381,3 @@ def diagnose_path(path: str | Path) -> list[Finding]:
     except (OSError, ValueError) as exc:
         return [Finding(code="invalid_input", message=f"{p.name}: {exc}")]
     return diagnose(problem)
-
-
-# -- a constructive witness -------------------------------------------------------------

@@ -17,9 +17,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from aps.model import Id, Problem
+from aps.clock import Clock
+from aps.model import Id, Job, Operation, Problem
 from aps.report.report import clock_for
-from aps.result import Result
+from aps.result import Result, ScheduledOperation
 from aps.worktime import TickCalendar
 
 Kind = Literal["setup", "run", "pause", "downtime"]
@@ -48,70 +49,13 @@ def gantt_rows(problem: Problem, result: Result, *, downtime: bool = True) -> li
     clock = clock_for(problem)
     ops = {(j.id, o.id): (j, o) for j in problem.jobs for o in j.operations}
     cals = {m.id: TickCalendar(m.unavailable) for m in problem.machines}
-    rows: list[GanttRow] = []
-
-    def at(t: int) -> str | None:
-        return clock.to_datetime(t).isoformat() if clock else None
-
-    def res(mid: Id) -> str:
-        return str(mid)
-
     lane = {m.id: i for i, m in enumerate(problem.machines)}
     schedule = sorted(
         result.schedule, key=lambda r: (lane.get(r.machine, len(lane)), str(r.machine), r.busy_from)
     )
+    rows: list[GanttRow] = []
     for r in schedule:
-        key = f"{r.job}/{r.op}"
-        job_op = ops.get((r.job, r.op))
-        family = None
-        if job_op is not None:
-            family = job_op[1].family or job_op[0].family
-        colour = str(family) if family is not None else f"job {r.job}"
-        if r.start > r.busy_from:
-            rows.append(
-                GanttRow(
-                    id=f"{key}#setup",
-                    resource=res(r.machine),
-                    label=f"setup {key}",
-                    start=r.busy_from,
-                    end=r.start,
-                    kind="setup",
-                    order=str(r.job),
-                    colour_key="setup",
-                    start_at=at(r.busy_from),
-                    end_at=at(r.start),
-                )
-            )
-        rows.append(
-            GanttRow(
-                id=key,
-                resource=res(r.machine),
-                label=key,
-                start=r.start,
-                end=r.end,
-                kind="run",
-                order=str(r.job),
-                colour_key=colour,
-                start_at=at(r.start),
-                end_at=at(r.end),
-            )
-        )
-        if job_op is not None and job_op[1].interruptible and r.machine in cals:
-            for k, p in enumerate(cals[r.machine].pauses(r.start, r.end)):
-                rows.append(
-                    GanttRow(
-                        id=f"{key}#pause{k}",
-                        resource=res(r.machine),
-                        label=f"pause {key} ({p.reason or 'unavailable'})",
-                        start=p.start,
-                        end=p.end,
-                        kind="pause",
-                        order=str(r.job),
-                        colour_key="pause",
-                        start_at=at(p.start),
-                        end_at=at(p.end),
-                    )
-                )
+        rows.extend(_operation_rows(r, ops.get((r.job, r.op)), cals, clock))
     if downtime and schedule:
         end = max(r.end for r in schedule)
         for m in problem.machines:
@@ -119,16 +63,81 @@ def gantt_rows(problem: Problem, result: Result, *, downtime: bool = True) -> li
                 rows.append(
                     GanttRow(
                         id=f"{m.id}#down{k}",
-                        resource=res(m.id),
+                        resource=str(m.id),
                         label=w.reason or "unavailable",
                         start=w.start,
                         end=w.end,
                         kind="downtime",
                         colour_key="downtime",
-                        start_at=at(w.start),
-                        end_at=at(w.end),
+                        start_at=_at(clock, w.start),
+                        end_at=_at(clock, w.end),
                     )
                 )
+    return rows
+
+
+def _at(clock: Clock | None, t: int) -> str | None:
+    return clock.to_datetime(t).isoformat() if clock else None
+
+
+def _operation_rows(
+    r: ScheduledOperation,
+    job_op: tuple[Job, Operation] | None,
+    cals: dict[Id, TickCalendar],
+    clock: Clock | None,
+) -> list[GanttRow]:
+    """One operation's setup (if any), run and the pauses of an interruptible run."""
+    key = f"{r.job}/{r.op}"
+    family = None
+    if job_op is not None:
+        family = job_op[1].family or job_op[0].family
+    colour = str(family) if family is not None else f"job {r.job}"
+    rows: list[GanttRow] = []
+    if r.start > r.busy_from:
+        rows.append(
+            GanttRow(
+                id=f"{key}#setup",
+                resource=str(r.machine),
+                label=f"setup {key}",
+                start=r.busy_from,
+                end=r.start,
+                kind="setup",
+                order=str(r.job),
+                colour_key="setup",
+                start_at=_at(clock, r.busy_from),
+                end_at=_at(clock, r.start),
+            )
+        )
+    rows.append(
+        GanttRow(
+            id=key,
+            resource=str(r.machine),
+            label=key,
+            start=r.start,
+            end=r.end,
+            kind="run",
+            order=str(r.job),
+            colour_key=colour,
+            start_at=_at(clock, r.start),
+            end_at=_at(clock, r.end),
+        )
+    )
+    if job_op is not None and job_op[1].interruptible and r.machine in cals:
+        for k, p in enumerate(cals[r.machine].pauses(r.start, r.end)):
+            rows.append(
+                GanttRow(
+                    id=f"{key}#pause{k}",
+                    resource=str(r.machine),
+                    label=f"pause {key} ({p.reason or 'unavailable'})",
+                    start=p.start,
+                    end=p.end,
+                    kind="pause",
+                    order=str(r.job),
+                    colour_key="pause",
+                    start_at=_at(clock, p.start),
+                    end_at=_at(clock, p.end),
+                )
+            )
     return rows
 
 

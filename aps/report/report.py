@@ -139,12 +139,6 @@ def _lookup(problem: Problem) -> dict[tuple[Id, Id], tuple[Job, Operation]]:
     return {(j.id, o.id): (j, o) for j in problem.jobs for o in j.operations}
 
 
-def _mode(op: Operation | None, machine: Id) -> Mode | None:
-    if op is None:
-        return None
-    return next((m for m in op.modes if m.machine == machine), None)
-
-
 def build_report(problem: Problem, result: Result) -> Report:
     """Assemble the report of ``result`` for ``problem``.
 
@@ -156,12 +150,48 @@ def build_report(problem: Problem, result: Result) -> Report:
         Its result; an empty schedule gives empty tables and the status.
     """
     clock = clock_for(problem)
-    lookup = _lookup(problem)
-    machines = {m.id: m for m in problem.machines}
     cals = {m.id: TickCalendar(m.unavailable) for m in problem.machines}
     rows = sorted(result.schedule, key=lambda r: (r.busy_from, str(r.machine)))
     makespan = max((r.end for r in rows), default=None)
+    ops = _operations(problem, rows, cals, clock)
+    orders = _orders(problem, rows, clock)
+    machine_rows = _machines(problem, ops, cals, makespan or 0)
+    materials = _materials(problem, rows, clock)
+    busy = sum(m.run_ticks + m.setup_ticks for m in machine_rows)
+    working = sum(m.working_ticks for m in machine_rows if m.operations)
+    kpis = Kpis(
+        status=str(result.status),
+        objective=result.objective,
+        bound=result.bound,
+        gap=result.gap,
+        makespan=makespan,
+        makespan_at=_iso(clock, makespan),
+        weighted_tardiness=sum(o.weight * o.tardiness for o in orders),
+        late_orders=sum(o.late for o in orders),
+        total_flow_time=sum((o.completion - o.release) for o in orders if o.completion is not None),
+        setup_time=sum(o.setup_ticks for o in ops),
+        utilisation=round(busy / working, 4) if working else None,
+        tick_seconds=clock.tick_seconds if clock else None,
+    )
+    return Report(
+        name=result.name,
+        kpis=kpis,
+        operations=ops,
+        orders=orders,
+        machines=machine_rows,
+        materials=materials,
+    )
 
+
+def _operations(
+    problem: Problem,
+    rows: list[ScheduledOperation],
+    cals: dict[Id, TickCalendar],
+    clock: Clock | None,
+) -> list[OperationReport]:
+    """One report per scheduled row, the pauses of interruptible runs listed."""
+    lookup = _lookup(problem)
+    machines = {m.id: m for m in problem.machines}
     ops: list[OperationReport] = []
     for r in rows:
         job_op = lookup.get((r.job, r.op))
@@ -194,34 +224,7 @@ def build_report(problem: Problem, result: Result) -> Report:
                 end_at=_iso(clock, r.end),
             )
         )
-
-    orders = _orders(problem, rows, clock)
-    machine_rows = _machines(problem, ops, cals, makespan or 0)
-    materials = _materials(problem, rows, clock)
-    busy = sum(m.run_ticks + m.setup_ticks for m in machine_rows)
-    working = sum(m.working_ticks for m in machine_rows if m.operations)
-    kpis = Kpis(
-        status=str(result.status),
-        objective=result.objective,
-        bound=result.bound,
-        gap=result.gap,
-        makespan=makespan,
-        makespan_at=_iso(clock, makespan),
-        weighted_tardiness=sum(o.weight * o.tardiness for o in orders),
-        late_orders=sum(o.late for o in orders),
-        total_flow_time=sum((o.completion - o.release) for o in orders if o.completion is not None),
-        setup_time=sum(o.setup_ticks for o in ops),
-        utilisation=round(busy / working, 4) if working else None,
-        tick_seconds=clock.tick_seconds if clock else None,
-    )
-    return Report(
-        name=result.name,
-        kpis=kpis,
-        operations=ops,
-        orders=orders,
-        machines=machine_rows,
-        materials=materials,
-    )
+    return ops
 
 
 def _orders(

@@ -1,8 +1,8 @@
-"""Minimal-disruption rescheduling after machine failures .
+"""Minimal-disruption rescheduling after machine failures.
 
-A published schedule is wrong the moment a machine breaks. :func:`reschedule` turns the
-problem, the published schedule and the shop-floor events into a *derived* problem and
-repairs the schedule in two phases:
+A published schedule is wrong the moment a machine breaks.
+:func:`~aps.reschedule.repair.reschedule` turns the problem, the published schedule and
+the shop-floor events into a *derived* problem and repairs the schedule in two phases:
 
 1. a greedy right-shift repair (:mod:`aps.heuristics.repair`), valid and published at
    once (``on_publish``), then

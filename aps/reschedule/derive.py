@@ -73,6 +73,49 @@ def derive(
     base_cal: dict[Id, list[Window]] = {m.id: list(m.unavailable) for m in problem.machines}
     for mid, windows in meta.get("calendars", []):
         base_cal[mid] = [Window(start=s, end=e, reason=r) for s, e, r in windows]
+    downtimes, progress, latest = _apply_events(meta, events)
+    now_tick = latest if now is None else now
+    down, open_down = _downtime_windows(downtimes, _open_end(problem, published, now_tick))
+    # pins an earlier reschedule *assumed* from its plan (no progress report): a late
+    # event may contradict them, so they are classified again like unpinned operations
+    assumed: set[Key] = {(k[0], k[1]) for k in meta.get("assumed", [])}
+    rows = _actual_rows(problem, published, progress, base_cal, now_tick, assumed)
+    problem, status, merged = _unsplit(problem, rows, progress, down, now_tick, assumed)
+    state = _State(rows, progress, status, merged, down, base_cal, assumed, resume)
+    out = _Outcome()
+    jobs = [_derive_job(job, state, out) for job in problem.jobs]
+    # facts: reported progress and pins of the input that no reschedule assumed
+    facts = set(progress) | {
+        (j.id, o.id) for j in problem.jobs for o in j.operations
+        if o.fixed is not None and (j.id, o.id) not in assumed
+    }  # fmt: skip
+    new_meta = {
+        **problem.metadata,
+        META: {
+            "calendars": [
+                [m.id, [[w.start, w.end, w.reason] for w in base_cal[m.id]]]
+                for m in problem.machines
+            ],
+            "downtimes": downtimes,
+            "now": now_tick,
+            "assumed": [[j, o] for j, o in out.frozen if (j, o) not in facts],
+        },
+    }
+    machines = _machines_after(problem, base_cal, down, now_tick)
+    # built from validated parts; references are unchanged (remainders reuse machines)
+    derived = problem.model_copy(update={"machines": machines, "jobs": jobs, "metadata": new_meta})
+    return Derived(
+        problem=derived, now=now_tick, reference=out.reference, down=dict(down),
+        open_down=open_down, frozen=out.frozen,
+        interrupted=out.interrupted, origins=out.origins,
+    )  # fmt: skip
+
+
+def _apply_events(
+    meta: dict[str, Any], events: Sequence[MachineDown | MachineUp | OperationProgress]
+) -> tuple[list[list[Any]], dict[Key, OperationProgress], int]:
+    """The downtimes ``[machine, start, until]`` after ``events``, the progress reports by
+    operation, and the latest event tick (or the earlier ``now``)."""
     downtimes: list[list[Any]] = [list(d) for d in meta.get("downtimes", [])]
     progress: dict[Key, OperationProgress] = {}
     latest = int(meta.get("now", 0))
@@ -95,8 +138,14 @@ def derive(
             downtimes = kept
         else:
             progress[(ev.job, ev.op)] = ev
-    now_tick = latest if now is None else now
-    open_end = _open_end(problem, published, now_tick)
+    return downtimes, progress, latest
+
+
+def _downtime_windows(
+    downtimes: list[list[Any]], open_end: int
+) -> tuple[dict[Id, list[tuple[int, int]]], dict[Id, int]]:
+    """Sorted downtime windows by machine (open-ended ones up to ``open_end``), and
+    when each machine's open-ended downtime began."""
     down: dict[Id, list[tuple[int, int]]] = defaultdict(list)
     open_down: dict[Id, int] = {}
     for m, s, e in downtimes:
@@ -107,128 +156,154 @@ def derive(
             down[m].append((s, end))
     for m in down:
         down[m].sort()
+    return down, open_down
 
+
+def _actual_rows(
+    problem: Problem,
+    published: Sequence[ScheduledOperation],
+    progress: dict[Key, OperationProgress],
+    base_cal: dict[Id, list[Window]],
+    now: int,
+    assumed: set[Key],
+) -> dict[Key, ScheduledOperation]:
+    """Where each operation ran or runs: reported progress over the published rows, and
+    the pin of an assumed operation the published schedule lacks."""
     rows = {(r.job, r.op): r for r in published}
     for key, pe in progress.items():
-        end = pe.end if pe.end is not None else _planned_end(problem, key, pe, base_cal, now_tick)
+        end = pe.end if pe.end is not None else _planned_end(problem, key, pe, base_cal, now)
         rows[key] = ScheduledOperation(
             job=key[0], op=key[1], machine=pe.machine, start=pe.start, end=end,
             setup_start=pe.setup_start,
         )  # fmt: skip
-    # pins an earlier reschedule *assumed* from its plan (no progress report): a late
-    # event may contradict them, so they are classified again like unpinned operations
-    assumed: set[Key] = {(k[0], k[1]) for k in meta.get("assumed", [])}
     for job in problem.jobs:
         for op in job.operations:
             if (job.id, op.id) in assumed and (job.id, op.id) not in rows and op.fixed:
                 rows[(job.id, op.id)] = _fixed_row(job.id, op)
-    problem, status, merged = _unsplit(problem, rows, progress, down, now_tick, assumed)
+    return rows
 
-    jobs: list[Job] = []
-    reference: dict[Key, ScheduledOperation] = {}
-    frozen: list[Key] = []
-    interrupted: dict[str, Literal["restart", "resume"]] = {}
-    origins: dict[Key, Key] = {}
-    for job in problem.jobs:
-        ops: list[Operation] = []
-        renamed: dict[Id, Id] = {}
-        for op in job.operations:
-            key = (job.id, op.id)
-            st = status.get(key, "free")
-            row = rows.get(key)
-            if st == "frozen" and row is not None:
-                ops.append(_pin(op, row, progress.get(key)))
-                frozen.append(key)
-            elif st == "interrupted" and row is not None:
-                cut = _cut(row, down)
-                worked = _worked(op, row, cut, base_cal)
-                mode = next(m for m in op.modes if m.machine == row.machine)
-                report = progress.get(key)
-                left = report.remaining if report is not None else None
-                if left is None:
-                    left = max(0, mode.duration - worked)
-                wants = (op.interruptible if resume is None else key in resume) and worked > 0
-                if wants and left == 0:
-                    ops.append(_pin(op, row.model_copy(update={"end": cut}), None))
-                    frozen.append(key)
-                elif wants:
-                    done = op.model_copy(
-                        update={
-                            "fixed": Placement(
-                                machine=row.machine, start=row.start, end=cut,
-                                setup_start=row.setup_start,
-                            ),
-                            "produces": [],
-                        }
-                    )  # fmt: skip
-                    rest_id = f"{op.id}{REST}"
-                    rest = Operation(
-                        id=rest_id,
-                        modes=[Mode(machine=row.machine, duration=left)]
-                        + [m for m in op.modes if m.machine != row.machine],
-                        predecessors=[Lag(op=op.id)],
-                        interruptible=op.interruptible,
-                        family=op.family,
-                        produces=list(op.produces),
-                    )
-                    ops += [done, rest]
-                    renamed[op.id] = rest_id
-                    frozen.append(key)
-                    reference[(job.id, rest_id)] = merged.get(key, row)
-                    origins[(job.id, rest_id)] = key
-                    interrupted[f"{job.id}/{op.id}"] = "resume"
-                else:
-                    ops.append(op.model_copy(update={"fixed": None}))
-                    reference[key] = merged.get(key, row)
-                    interrupted[f"{job.id}/{op.id}"] = "restart"
-            else:
-                if op.fixed is not None and st != "unpin" and key not in assumed:
-                    ops.append(op)
-                    frozen.append(key)
-                    continue
-                ops.append(op.model_copy(update={"fixed": None}) if op.fixed else op)
-                if row is not None:
-                    reference[key] = merged.get(key, row)
-        if renamed:
-            ops = [_repoint(o, renamed) for o in ops]
-            # the job's structure changed: validate it again (ids, references, cycles)
-            jobs.append(Job.model_validate({**job.model_dump(), "operations": ops}))
-        elif any(a is not b for a, b in zip(ops, job.operations, strict=True)):
-            jobs.append(job.model_copy(update={"operations": ops}))
+
+@dataclass
+class _State:
+    """What the events and the classification say about each operation."""
+
+    rows: dict[Key, ScheduledOperation]
+    progress: dict[Key, OperationProgress]
+    status: dict[Key, str]
+    merged: dict[Key, ScheduledOperation]
+    down: dict[Id, list[tuple[int, int]]]
+    base_cal: dict[Id, list[Window]]
+    assumed: set[Key]
+    resume: Container[Key] | None
+
+
+@dataclass
+class _Outcome:
+    """What deriving the jobs found, collected for :class:`Derived`."""
+
+    reference: dict[Key, ScheduledOperation] = field(default_factory=dict)
+    frozen: list[Key] = field(default_factory=list)
+    interrupted: dict[str, Literal["restart", "resume"]] = field(default_factory=dict)
+    origins: dict[Key, Key] = field(default_factory=dict)
+
+
+def _derive_job(job: Job, s: _State, out: _Outcome) -> Job:
+    """The job with its operations pinned, freed, restarted or split by their status."""
+    ops: list[Operation] = []
+    renamed: dict[Id, Id] = {}
+    for op in job.operations:
+        key = (job.id, op.id)
+        st = s.status.get(key, "free")
+        row = s.rows.get(key)
+        if st == "frozen" and row is not None:
+            ops.append(_pin(op, row, s.progress.get(key)))
+            out.frozen.append(key)
+        elif st == "interrupted" and row is not None:
+            ops += _interrupt(job.id, op, row, s, out, renamed)
+        elif op.fixed is not None and st != "unpin" and key not in s.assumed:
+            ops.append(op)
+            out.frozen.append(key)
         else:
-            jobs.append(job)
+            ops.append(op.model_copy(update={"fixed": None}) if op.fixed else op)
+            if row is not None:
+                out.reference[key] = s.merged.get(key, row)
+    if renamed:
+        ops = [_repoint(o, renamed) for o in ops]
+        # the job's structure changed: validate it again (ids, references, cycles)
+        return Job.model_validate({**job.model_dump(), "operations": ops})
+    if any(a is not b for a, b in zip(ops, job.operations, strict=True)):
+        return job.model_copy(update={"operations": ops})
+    return job
 
-    # facts: reported progress and pins of the input that no reschedule assumed
-    facts = set(progress) | {
-        (j.id, o.id) for j in problem.jobs for o in j.operations
-        if o.fixed is not None and (j.id, o.id) not in assumed
-    }  # fmt: skip
+
+def _interrupt(
+    job_id: Id,
+    op: Operation,
+    row: ScheduledOperation,
+    s: _State,
+    out: _Outcome,
+    renamed: dict[Id, Id],
+) -> list[Operation]:
+    """An operation a downtime cut: it restarts, or resumes as the part that ran plus
+    its ``~rest`` (then ``renamed`` maps it to the remainder), or it had finished."""
+    key = (job_id, op.id)
+    cut = _cut(row, s.down)
+    worked = _worked(op, row, cut, s.base_cal)
+    mode = next(m for m in op.modes if m.machine == row.machine)
+    report = s.progress.get(key)
+    left = report.remaining if report is not None else None
+    if left is None:
+        left = max(0, mode.duration - worked)
+    wants = (op.interruptible if s.resume is None else key in s.resume) and worked > 0
+    if wants and left == 0:
+        out.frozen.append(key)
+        return [_pin(op, row.model_copy(update={"end": cut}), None)]
+    if not wants:
+        out.reference[key] = s.merged.get(key, row)
+        out.interrupted[f"{job_id}/{op.id}"] = "restart"
+        return [op.model_copy(update={"fixed": None})]
+    done = op.model_copy(
+        update={
+            "fixed": Placement(
+                machine=row.machine, start=row.start, end=cut,
+                setup_start=row.setup_start,
+            ),
+            "produces": [],
+        }
+    )  # fmt: skip
+    rest_id = f"{op.id}{REST}"
+    rest = Operation(
+        id=rest_id,
+        modes=[Mode(machine=row.machine, duration=left)]
+        + [m for m in op.modes if m.machine != row.machine],
+        predecessors=[Lag(op=op.id)],
+        interruptible=op.interruptible,
+        family=op.family,
+        produces=list(op.produces),
+    )
+    renamed[op.id] = rest_id
+    out.frozen.append(key)
+    out.reference[(job_id, rest_id)] = s.merged.get(key, row)
+    out.origins[(job_id, rest_id)] = key
+    out.interrupted[f"{job_id}/{op.id}"] = "resume"
+    return [done, rest]
+
+
+def _machines_after(
+    problem: Problem,
+    base_cal: dict[Id, list[Window]],
+    down: dict[Id, list[tuple[int, int]]],
+    now: int,
+) -> list[Machine]:
+    """The machines with their calendar, the downtimes and the past as unavailable."""
     machines: list[Machine] = []
     for m in problem.machines:
         windows = list(base_cal[m.id])
         windows += [Window(start=s, end=e, reason="breakdown") for s, e in down.get(m.id, ())]
-        if now_tick > 0:
-            windows.append(Window(start=0, end=now_tick, reason="past"))
+        if now > 0:
+            windows.append(Window(start=0, end=now, reason="past"))
         machines.append(Machine.model_validate({**m.model_dump(), "unavailable": windows}))
-    new_meta = {
-        **problem.metadata,
-        META: {
-            "calendars": [
-                [m.id, [[w.start, w.end, w.reason] for w in base_cal[m.id]]]
-                for m in problem.machines
-            ],
-            "downtimes": downtimes,
-            "now": now_tick,
-            "assumed": [[j, o] for j, o in frozen if (j, o) not in facts],
-        },
-    }
-    # built from validated parts; references are unchanged (remainders reuse machines)
-    derived = problem.model_copy(update={"machines": machines, "jobs": jobs, "metadata": new_meta})
-    return Derived(
-        problem=derived, now=now_tick, reference=reference, down=dict(down),
-        open_down=open_down, frozen=frozen,
-        interrupted=interrupted, origins=origins,
-    )  # fmt: skip
+    return machines
 
 
 def with_base_calendar(problem: Problem, machine: Id, windows: Sequence[Window]) -> Problem:
@@ -473,7 +548,7 @@ def _repoint(op: Operation, renamed: dict[Id, Id]) -> Operation:
     return op.model_copy(update={"predecessors": lags})
 
 
-def _relax(
+def relax(
     problem: Problem, schedule: Sequence[ScheduledOperation]
 ) -> tuple[Problem, list[Relaxation], list[Violation]]:
     """Drop deadlines, the horizon and max lags the repair cannot keep; report the rest."""

@@ -11,7 +11,7 @@ neighbours stay, pinned at the greedy placement; every other operation leaves th
 and leaves its machine time behind as unavailable windows; stock is left out.
 
 The answer is replayed by the greedy right-shift in CP-SAT's order and machines
-(:func:`aps.reschedule_repair.repair`), which restores the changeovers and stock the
+(:func:`aps.heuristics.repair.repair`), which restores the changeovers and stock the
 neighbourhood did not see, so the published schedule is valid for the full problem by
 construction (and validated once more) and published only if it is better.
 """
@@ -74,25 +74,60 @@ def improve(
     valid candidate and says whether it was better (and published).
     """
 
-    out = Improvement()
     unpinned = [(j.id, o.id) for j in derived.jobs for o in j.operations if o.fixed is None]
-    incumbent = list(greedy)
     if len(unpinned) <= max_free:
-        out.whole, out.free, out.rounds = True, len(unpinned), 1
-        model = _room_for_references(repair_problem, incumbent)
-        left = deadline - time.monotonic()
-        if left <= 0.1:
-            return out
-        solved = solve(model, left, workers, seed, hint=incumbent, solver="cpsat", stop=stop)
-        out.message = solved.message
-        if (
-            solved.status.has_schedule
-            and solved.schedule
-            and not validate(derived, solved.schedule)
-        ):
-            out.accepted += accept(solved.schedule)
+        return _improve_whole(derived, repair_problem, greedy, len(unpinned), deadline,
+                              accept, workers, seed, stop)  # fmt: skip
+    core = _disrupted(derived, greedy, reference, down)
+    return _improve_neighbourhoods(
+        derived, repair_problem, greedy, reference, core, now, deadline, accept,
+        workers, seed, stop, max_free,
+    )  # fmt: skip
+
+
+def _improve_whole(
+    derived: Problem,
+    repair_problem: Problem,
+    greedy: Sequence[ScheduledOperation],
+    free: int,
+    deadline: float,
+    accept: Callable[[list[ScheduledOperation]], bool],
+    workers: int,
+    seed: int,
+    stop: threading.Event | None,
+) -> Improvement:
+    """One solve of the whole repair problem (``free`` unpinned operations) from the greedy
+    schedule."""
+    out = Improvement(whole=True, free=free, rounds=1)
+    incumbent = list(greedy)
+    model = _room_for_references(repair_problem, incumbent)
+    left = deadline - time.monotonic()
+    if left <= 0.1:
         return out
-    core = _disrupted(derived, incumbent, reference, down)
+    solved = solve(model, left, workers, seed, hint=incumbent, solver="cpsat", stop=stop)
+    out.message = solved.message
+    if solved.status.has_schedule and solved.schedule and not validate(derived, solved.schedule):
+        out.accepted += accept(solved.schedule)
+    return out
+
+
+def _improve_neighbourhoods(
+    derived: Problem,
+    repair_problem: Problem,
+    greedy: Sequence[ScheduledOperation],
+    reference: Mapping[Key, ScheduledOperation],
+    core: list[Key],
+    now: int,
+    deadline: float,
+    accept: Callable[[list[ScheduledOperation]], bool],
+    workers: int,
+    seed: int,
+    stop: threading.Event | None,
+    max_free: int,
+) -> Improvement:
+    """Neighbourhoods of the ``core`` operations in time order, each from the incumbent."""
+    out = Improvement()
+    incumbent = list(greedy)
     done: set[Key] = set()
     while deadline - time.monotonic() > MIN_ROUND_SECONDS and not (stop and stop.is_set()):
         rows = {(r.job, r.op): r for r in incumbent}

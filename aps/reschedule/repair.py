@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Container, Sequence
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -20,15 +21,12 @@ from aps.model import (
     Stability,
     WeightedTerm,
 )
-from aps.reschedule.derive import Derived, Key, Relaxation, _relax, derive
+from aps.reschedule.derive import Derived, Key, Relaxation, derive, relax
 from aps.reschedule.diff import ScheduleDiff, diff
 from aps.reschedule.events import MachineDown, MachineUp, OperationProgress
 from aps.reschedule.improve import improve as run_cpsat
 from aps.result import ScheduledOperation
 from aps.validate import Violation
-
-# -- events -------------------------------------------------------------------------------
-
 
 # -- results ------------------------------------------------------------------------------
 
@@ -125,25 +123,58 @@ def reschedule(
     ``time_limit`` bounds the whole call; the greedy repair is published first (no
     solver), then CP-SAT (``improve``) publishes each better schedule it finds. Above
     ``max_free`` unpinned operations CP-SAT works on neighbourhoods of the disruption
-    (:mod:`aps.reschedule_improve`). ``resume`` lists the interrupted operations that
+    (:mod:`aps.reschedule.improve`). ``resume`` lists the interrupted operations that
     resume (default: the interruptible ones). ``efficiency_weight`` and
     ``machine_change`` set the repair objective (module doc).
     """
     started = time.monotonic()
     derived = derive(problem, published, events, now=now, resume=resume)
-    active = {m for m, ws in derived.down.items() if any(e > derived.now for _, e in ws)}
-    plan = RepairPlan(reference=derived.reference, down=frozenset(active), now=derived.now)
-    outcome = repair(derived.problem, plan)
-    schedule = outcome.schedule
-    relaxed_problem, relaxations, violations = _relax(derived.problem, schedule)
-    derived.problem = relaxed_problem
+    result = _greedy_result(derived, published, started, efficiency_weight, machine_change)
+    if result.violations:
+        return result
+    schedule, repair_problem = result.schedule, result.repair_problem
+    publisher = _Publisher(result, repair_problem, derived.now, started, on_publish, schedule)
+    greedy_value = objective_value(repair_problem.objective, term_values(repair_problem, schedule))
+    publisher.publish(
+        Publication(
+            phase="greedy", schedule=schedule, diff=result.changes, objective=greedy_value,
+            elapsed=round(time.monotonic() - started, 4),
+        )
+    )  # fmt: skip
+    remaining = time_limit - (time.monotonic() - started)
+    if not improve or remaining <= 0.2 or (stop is not None and stop.is_set()):
+        return result
+    found = run_cpsat(
+        derived.problem, repair_problem, schedule, derived.reference, derived.down,
+        derived.now, started + time_limit, publisher.accept, workers, seed, stop=stop,
+        max_free=max_free,
+    )  # fmt: skip
+    result.solver_message = found.message
+    result.neighbourhood = None if found.whole else found.free
+    result.rounds = found.rounds
+    if publisher.best is not schedule:
+        best = publisher.best
+        result.schedule = best
+        result.stranded = _stranded(derived, best)
+        result.changes = _changes(result.repair_problem, published, derived, best)
+        result.kept_share = result.changes.kept_share
+    return result
+
+
+def _greedy_result(
+    derived: Derived,
+    published: Sequence[ScheduledOperation],
+    started: float,
+    efficiency_weight: int,
+    machine_change: int,
+) -> RescheduleResult:
+    """The result after the greedy repair (``solver_message`` says why when it is invalid)."""
+    schedule, relaxations, violations = _greedy_repair(derived)
     greedy_seconds = time.monotonic() - started
     repair_problem = _repair_problem(
         derived.problem, derived.reference, efficiency_weight, machine_change
     )
-    down = {m: [(s, e) for s, e in ws] for m, ws in derived.down.items()}
-    kept = diff(repair_problem, _previous(published, derived), schedule, down=down,
-                now=derived.now, origins=derived.origins)  # fmt: skip
+    kept = _changes(repair_problem, published, derived, schedule)
     result = RescheduleResult(
         problem=derived.problem,
         repair_problem=repair_problem,
@@ -163,54 +194,65 @@ def reschedule(
         result.solver_message = "the greedy repair is invalid: " + "; ".join(
             str(v) for v in violations[:3]
         )
-        return result
-    greedy_value = objective_value(repair_problem.objective, term_values(repair_problem, schedule))
-    first = Publication(
-        phase="greedy", schedule=schedule, diff=kept, objective=greedy_value,
-        elapsed=round(time.monotonic() - started, 4),
-    )  # fmt: skip
-    result.publications.append(first)
-    if on_publish is not None:
-        on_publish(first)
-    remaining = time_limit - (time.monotonic() - started)
-    if not improve or remaining <= 0.2 or (stop is not None and stop.is_set()):
-        return result
+    return result
 
-    best: list[ScheduledOperation] = schedule
 
-    def accept(candidate: list[ScheduledOperation]) -> bool:
+def _changes(
+    repair_problem: Problem,
+    published: Sequence[ScheduledOperation],
+    derived: Derived,
+    schedule: Sequence[ScheduledOperation],
+) -> ScheduleDiff:
+    """``schedule`` against the schedule published before the events, with reasons."""
+    down = {m: [(s, e) for s, e in ws] for m, ws in derived.down.items()}
+    return diff(repair_problem, _previous(published, derived), schedule, down=down,
+                now=derived.now, origins=derived.origins)  # fmt: skip
+
+
+def _greedy_repair(
+    derived: Derived,
+) -> tuple[list[ScheduledOperation], list[Relaxation], list[Violation]]:
+    """The right-shift repair of the derived problem, which is relaxed (in place) where
+    the repair cannot keep a requirement; the violations left (none when it is valid)."""
+    active = {m for m, ws in derived.down.items() if any(e > derived.now for _, e in ws)}
+    plan = RepairPlan(reference=derived.reference, down=frozenset(active), now=derived.now)
+    schedule = repair(derived.problem, plan).schedule
+    derived.problem, relaxations, violations = relax(derived.problem, schedule)
+    return schedule, relaxations, violations
+
+
+@dataclass
+class _Publisher:
+    """Publishes schedules into ``result`` and to ``on_publish``, each better than the last."""
+
+    result: RescheduleResult
+    #: the problem CP-SAT solves: its objective judges "better"
+    problem: Problem
+    now: int
+    started: float
+    on_publish: Callable[[Publication], None] | None
+    #: the last schedule published
+    best: list[ScheduledOperation]
+
+    def publish(self, pub: Publication) -> None:
+        self.result.publications.append(pub)
+        if self.on_publish is not None:
+            self.on_publish(pub)
+
+    def accept(self, candidate: list[ScheduledOperation]) -> bool:
         """Publish ``candidate`` when it beats the last published schedule."""
-        nonlocal best
-        if not _better(repair_problem.objective, repair_problem, candidate, best):
+        problem = self.problem
+        if not _better(problem.objective, problem, candidate, self.best):
             return False
-        value = objective_value(repair_problem.objective, term_values(repair_problem, candidate))
+        value = objective_value(problem.objective, term_values(problem, candidate))
         pub = Publication(
             phase="improved", schedule=candidate,
-            diff=diff(repair_problem, best, candidate, now=derived.now),
-            objective=value, elapsed=round(time.monotonic() - started, 4),
+            diff=diff(problem, self.best, candidate, now=self.now),
+            objective=value, elapsed=round(time.monotonic() - self.started, 4),
         )  # fmt: skip
-        best = candidate
-        result.publications.append(pub)
-        if on_publish is not None:
-            on_publish(pub)
+        self.best = candidate
+        self.publish(pub)
         return True
-
-    found = run_cpsat(
-        derived.problem, repair_problem, schedule, derived.reference, derived.down,
-        derived.now, started + time_limit, accept, workers, seed, stop=stop, max_free=max_free,
-    )  # fmt: skip
-    result.solver_message = found.message
-    result.neighbourhood = None if found.whole else found.free
-    result.rounds = found.rounds
-    if best is not schedule:
-        result.schedule = best
-        result.stranded = _stranded(derived, best)
-        result.changes = diff(
-            repair_problem, _previous(published, derived), best,
-            down=down, now=derived.now, origins=derived.origins,
-        )  # fmt: skip
-        result.kept_share = result.changes.kept_share
-    return result
 
 
 def _stranded(derived: Derived, schedule: Sequence[ScheduledOperation]) -> list[Key]:
@@ -274,9 +316,3 @@ def _repair_problem(
             "stability": Stability(reference=refs, machine_change=machine_change),
         }
     )
-
-
-# -- the derived problem ------------------------------------------------------------------
-
-
-# -- bursts of events -----------------------------------------------------------------------

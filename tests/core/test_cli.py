@@ -17,7 +17,7 @@ def aps(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]
 
 
 def test_solve_ft06_json(jssp_dir: Path) -> None:
-    """Tests the issue's acceptance command: ft06 gives 55, OPTIMAL, a valid schedule."""
+    """Tests the README's first command: ft06 gives 55, OPTIMAL, a valid schedule."""
     proc = aps("solve", "ft06", "--instances", str(jssp_dir), "--format", "json")
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)

@@ -21,10 +21,6 @@ def row(
     )
 
 
-def constraints(p: Problem, schedule: list[ScheduledOperation]) -> set[str]:
-    return {v.constraint for v in validate(p, schedule)}
-
-
 CHAIN = problem(jobs=[{"id": "J", "operations": [op(1, ("M1", 3)), op(2, ("M2", 2))]}])
 ALT = problem(jobs=[{"id": "J", "operations": [op(1, ("M1", 3), ("M2", 5))]}])
 TWO = problem(

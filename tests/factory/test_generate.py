@@ -67,6 +67,6 @@ def test_example_plant_shape() -> None:
 
 
 def test_published_plant_schema_is_up_to_date() -> None:
-    """Regenerate with: python -c 'from aps.factory import plant_json_schema as s;
+    """Regenerate with: python -c 'from aps.factory.model import plant_json_schema as s;
     open("aps/schema/plant.json", "w").write(s())'"""
     assert (ROOT / "aps" / "schema" / "plant.json").read_text() == plant_json_schema()

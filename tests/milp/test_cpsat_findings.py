@@ -27,9 +27,9 @@ Bug 8 (``CpsatModel._stability``): references to pinned operations are skipped, 
 Bug 7 (``_add_precedences``): the completion variable has domain ``[release, H]``; a job
 whose operations are all pinned and end before its release is declared INFEASIBLE.
 
-Bug 1 (``aps/solvers/cpsat.py``, ``CpsatModel._add_terms``): the tardiness variable of a
+Bug 1 (``aps/solvers/cpsat/model.py``, ``CpsatModel._add_terms``): the tardiness variable of a
 job is created with domain ``[0, H]`` and set to ``max(C - due, 0)``; with a negative due
-date (an order already overdue at the plan start, which ``aps/factory.py`` produces for
+date (an order already overdue at the plan start, which ``aps/factory/compile.py`` produces for
 past due dates) this forces ``C <= H + due``. Too strict: CP-SAT reports INFEASIBLE, or a
 worse schedule as OPTIMAL. It affects the ``weighted_tardiness`` and ``late_jobs`` terms
 (both create the variable). A domain ``[0, H - min(0, due)]`` would be exact.
@@ -89,8 +89,6 @@ OVERDUE_WRONG_OPTIMUM = Problem.model_validate(
 )
 # H = 1 + 3 + 1 = 5. A then B: 3 + 5 * 1 = 8. B then A: 0 + (4 + 2) = 6, the optimum; but
 # CP-SAT needs C_A <= H + due = 3, so only A-then-B remains and it proves 8 "optimal".
-
-BUG_1 = "CP-SAT tardiness domain [0, H] rejects C > H + due for overdue jobs (due < 0)"
 
 
 def test_milp_solves_the_overdue_problems() -> None:
@@ -167,8 +165,6 @@ ZERO_IN_WINDOW_DEADLINE = Problem.model_validate(
     }
 )
 # A [2, 2) or [3, 3) is valid (a zero-length block never overlaps); CP-SAT says INFEASIBLE.
-
-BUG_2 = "CP-SAT model stricter than the validator for zero-duration operations"
 
 
 def test_milp_solves_the_zero_length_problems() -> None:
@@ -298,14 +294,6 @@ PINNED_BEFORE_RELEASE = Problem.model_validate(
     }
 )
 # A fact ran [0, 1) (the validator does not re-judge its release): makespan 1.
-
-
-BUG_3 = "CP-SAT stability deviation domain [0, H]: references beyond H -> INFEASIBLE"
-BUG_4 = "CP-SAT drops a pinned setup_start when the op's modes need no setup"
-BUG_5 = "CP-SAT counts a pinned op's matrix changeover, not its real setup, in setup_time"
-BUG_6 = "CP-SAT leaves a pinned zero-run op's setup block out of NoOverlap (overlap)"
-BUG_8 = "CP-SAT's stability term skips pinned ops' references; the KPI counts them"
-BUG_7 = "CP-SAT completion domain starts at release; a pinned job may end before it"
 
 
 PINNED_STABILITY = Problem.model_validate(

@@ -24,8 +24,6 @@ SEEDS = range(int(os.environ.get("APS_CROSSCHECK_SEEDS", "24")))
 def test_backends_agree(seed: int) -> None:
     """Tests that both backends validate and agree on optimum or infeasibility for one seed."""
     out = crosscheck(seed)
-    if out.verdict == "known_cpsat_bug":
-        pytest.xfail(out.detail)  # see test_cpsat_findings.py
     assert out.verdict == "agree", f"seed {seed}: {out.detail}"
 
 

@@ -15,7 +15,7 @@ from standardwebhooks import Webhook
 
 from aps import Problem
 from aps.result import ScheduledOperation
-from tests.service.support import headers, wait_until
+from tests.service.support import EVENTUALLY, headers, wait_until
 
 PLANT = Path(__file__).resolve().parents[2] / "instances" / "plant.json"
 SECRET = "whsec_" + base64.b64encode(b"plant-test-secret-0123456789abcd").decode()
@@ -64,7 +64,7 @@ def plant_state(client: Client) -> dict[str, Any]:
     return data
 
 
-def wait_version(client: Client, version: int, timeout: float = 40.0) -> dict[str, Any]:
+def wait_version(client: Client, version: int, timeout: float = EVENTUALLY) -> dict[str, Any]:
     return wait_until(
         lambda: plant_state(client),
         lambda s: s.get("version", 0) >= version or s.get("status") == "failed",
@@ -73,7 +73,7 @@ def wait_version(client: Client, version: int, timeout: float = 40.0) -> dict[st
     )
 
 
-def wait_quiet(client: Client, timeout: float = 20.0) -> dict[str, Any]:
+def wait_quiet(client: Client, timeout: float = EVENTUALLY) -> dict[str, Any]:
     """Until no event is pending, no run is staged or running, and the version is steady."""
     last: list[int] = []
 

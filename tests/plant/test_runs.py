@@ -71,7 +71,6 @@ def _wait_published(client: TestClient, version: int) -> None:
     state = wait_until(
         lambda: client.get("/v1/plant", headers=headers()).json(),
         lambda s: s["version"] >= version and s["pending_events"] == 0 and not s["running"],
-        timeout=30.0,
         interval=0.2,
     )
     assert state["status"] == "published" and state["message"] is None, state
@@ -105,7 +104,6 @@ def test_reaper_gives_up_on_a_run_that_keeps_dying(client: TestClient) -> None:
     state = wait_until(
         lambda: client.get("/v1/plant", headers=headers()).json(),
         lambda s: s["pending_events"] == 0 and not s["running"],
-        timeout=20.0,
         interval=0.2,
     )
     assert state["version"] == 1 and "lost 3 times" in (state["message"] or ""), state

@@ -47,7 +47,7 @@ def test_machine_down_with_a_real_worker(plant_stack: Stack) -> None:
     with plant_stack.client() as client:
         put = client.put("/v1/plant", json=plant_body(), headers=headers())
         assert put.status_code == 202, put.text
-        state = wait_version(client, 1, timeout=60)
+        state = wait_version(client, 1)
         assert state["status"] == "published", state
         _, problem1, rows1 = version(client, 1)
         machine, tick = _busy(rows1)
@@ -59,8 +59,8 @@ def test_machine_down_with_a_real_worker(plant_stack: Stack) -> None:
         }
         first = post_event(client, event, msg_id="msg_sys_down")
         assert first.status_code == 202, first.text
-        wait_version(client, 2, timeout=60)
-        state = wait_quiet(client, timeout=30)
+        wait_version(client, 2)
+        state = wait_quiet(client)
         previous = rows1
         for v in range(2, state["version"] + 1):
             body, problem, rows = version(client, v)
@@ -68,7 +68,7 @@ def test_machine_down_with_a_real_worker(plant_stack: Stack) -> None:
             previous = rows
         again = post_event(client, event, msg_id="msg_sys_down")
         assert again.status_code == 202 and again.json() == first.json()
-        after = wait_quiet(client, timeout=30)
+        after = wait_quiet(client)
         assert after["version"] == state["version"]
         assert after["downtimes"] == [[machine, tick, until]]
     worker_log = "".join(p.text() for p in plant_stack.procs if p.name == "worker")

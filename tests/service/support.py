@@ -30,6 +30,10 @@ REDIS_DB = int(os.environ.get("APS_TEST_REDIS_DB", "13"))
 KEYS = {"acme": "acme-key-0123456789abcdef", "beta": "beta-key-0123456789abcdef"}
 API_KEYS = ",".join(f"{t}:{k}" for t, k in KEYS.items())
 TERMINAL = {"succeeded", "infeasible", "failed", "cancelled"}
+#: How long to wait for something that happens within seconds on an idle machine. A wait
+#: ends as soon as its condition holds, so the margin costs nothing; it is there for a
+#: loaded machine, where a short timeout would fail a correct service.
+EVENTUALLY = 120.0
 
 
 def unavailable(message: str) -> None:
@@ -108,7 +112,7 @@ def headers(tenant: str = "acme", **extra: str) -> dict[str, str]:
 def wait_until(
     fetch: Callable[[], dict[str, Any]],
     done: Callable[[dict[str, Any]], bool],
-    timeout: float,
+    timeout: float = EVENTUALLY,
     interval: float = 0.1,
 ) -> dict[str, Any]:
     """Poll ``fetch`` until ``done``; fail with the last state on timeout."""

@@ -37,8 +37,8 @@ def job(client: TestClient, job_id: str, tenant: str = "acme") -> dict[str, Any]
     return data
 
 
-def finished(client: TestClient, job_id: str, timeout: float = 30.0) -> dict[str, Any]:
-    return wait_until(lambda: job(client, job_id), lambda j: j["status"] in TERMINAL, timeout)
+def finished(client: TestClient, job_id: str) -> dict[str, Any]:
+    return wait_until(lambda: job(client, job_id), lambda j: j["status"] in TERMINAL)
 
 
 def test_ft06_embedded_gives_validated_schedule_with_makespan_55(client: TestClient) -> None:
@@ -304,18 +304,18 @@ def test_cancel_queued_job_and_cancel_twice(idle_client: TestClient) -> None:
 def test_cancel_mid_solve_keeps_the_incumbent(client: TestClient) -> None:
     """Tests that cancelling a running solve stops it early and keeps its best schedule."""
     la21 = problem_json("la21")
-    job_id = submit(client, la21, time_limit=30, workers=1)["id"]
+    limit = 60  # the tests' maximum, far beyond a first incumbent: only the cancel ends it early
+    job_id = submit(client, la21, time_limit=limit, workers=1)["id"]
     wait_until(
         lambda: job(client, job_id),
         lambda j: j["status"] == "running" and j["progress"]["objective"] is not None,
-        timeout=20,
     )
     r = client.post(f"/v1/jobs/{job_id}/cancel", headers=headers())
     assert r.status_code == 202 and r.json()["cancel_requested"] is True
-    state = finished(client, job_id, timeout=15)
+    state = finished(client, job_id)
     assert state["status"] == "cancelled"
     assert state["solve_status"] == "FEASIBLE"
-    assert state["solve_seconds"] < 25
+    assert state["solve_seconds"] < limit / 2
     schedule = client.get(f"/v1/jobs/{job_id}/schedule", headers=headers()).json()
     rows = [
         ScheduledOperation(**{k: op[k] for k in ("job", "op", "machine", "start", "end")})
@@ -348,7 +348,7 @@ def test_events_stream_ends_with_the_final_status(client: TestClient) -> None:
 
 
 def test_openapi_documents_every_endpoint_with_examples(idle_client: TestClient) -> None:
-    """Tests that the OpenAPI spec lists the issue's endpoints and the submit examples."""
+    """Tests that the OpenAPI spec lists the job endpoints and the submit examples."""
     spec = idle_client.get("/openapi.json").json()
     paths = spec["paths"]
     for path in (
@@ -443,10 +443,10 @@ def test_embedded_restart_hands_running_job_back(client_factory: ClientFactory) 
     """Tests that stopping `aps serve` mid-solve re-queues the job and a restart runs it."""
     first = client_factory()
     job_id = submit(first, problem_json("la21"), time_limit=4, workers=1)["id"]
-    wait_until(lambda: job(first, job_id), lambda j: j["status"] == "running", 20)
+    wait_until(lambda: job(first, job_id), lambda j: j["status"] == "running")
     first.__exit__(None, None, None)  # lifespan shutdown: abort and hand back
     second = client_factory()
     state = job(second, job_id)
     assert state["status"] in ("retrying", "running")
-    done = finished(second, job_id, timeout=30)
+    done = finished(second, job_id)
     assert done["status"] == "succeeded" and done["attempts"] == 2

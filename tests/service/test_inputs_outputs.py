@@ -105,7 +105,6 @@ def test_gantt_shapes_and_html(client: TestClient) -> None:
     wait_until(
         lambda: client.get(f"/v1/jobs/{job_id}", headers=headers()).json(),
         lambda j: j["status"] in TERMINAL,
-        30,
     )
     neutral = client.get(f"/v1/jobs/{job_id}/gantt", headers=headers()).json()
     runs = [row for row in neutral if row["kind"] == "run"]

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import tempfile
-import time
 from typing import Any
 
 import pytest
@@ -82,7 +81,6 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         wait_until(
             lambda: client.get(f"/v1/jobs/{job_id}", headers=headers()).json(),
             lambda j: j["status"] in TERMINAL,
-            30,
         )
         put = client.put(
             "/v1/plant",
@@ -300,11 +298,10 @@ def test_openapi_says_what_the_app_does() -> None:
 @pytest.mark.timeout(60)
 def test_event_stream_resumed_after_the_end_terminates(seeded: dict[str, Any]) -> None:
     """Tests that resuming the event stream of a finished job past its last event ends
-    at once (it waited forever for events that could not come)."""
+    (it used to wait forever for events that could not come)."""
     with TestClient(create_app(make_settings(seeded["url"]), background=False)) as client:
         url = f"/v1/jobs/{seeded['job_id']}/events"
-        for last in ("1000000", "0"):
-            started = time.monotonic()
+        for last in ("1000000", "0"):  # a stream that did not end would hang until the timeout
             r = client.get(url, headers=headers(**{"Last-Event-ID": last}))
-            assert r.status_code == 200 and time.monotonic() - started < 10, last
+            assert r.status_code == 200, last
             assert ("data:" in r.text) == (last == "0"), (last, r.text)

@@ -1,6 +1,6 @@
-"""Security tests (issue 8, part 4): authentication on every route, tenant isolation on
-every id-taking route, idempotency under concurrent replay, limits, rate limiting, and
-SSRF refusal of callback targets including DNS rebinding.
+"""Security tests: authentication on every route, tenant isolation on every id-taking
+route, idempotency under concurrent replay, limits, rate limiting, and SSRF refusal of
+callback targets including DNS rebinding.
 
 The route lists are generated from ``app.routes``, so a new route is covered (or makes a
 test fail until it is classified) without editing this file.
@@ -15,7 +15,6 @@ import socket
 import ssl
 import subprocess
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -268,9 +267,9 @@ def test_revocation_in_the_database_is_immediate(idle_client: TestClient) -> Non
         assert next(line for line in lines if line.startswith("data:"))
         with service.db.write() as session:
             assert repo.revoke_key(session, key)
-        started = time.monotonic()
-        rest = list(lines)  # the job stays queued: only the revocation ends the stream
-        assert time.monotonic() - started < 5, rest
+        # the job stays queued: only the revocation ends the stream (a stream that did not
+        # end would hang here until the test's timeout)
+        list(lines)
     assert _status(idle_client, key) == 401
     assert _status(idle_client, KEYS["acme"]) == 200
     with service.db.write() as session:
@@ -360,7 +359,6 @@ def test_other_tenants_ids_are_404_on_every_route(client: TestClient) -> None:
     wait_until(
         lambda: client.get(f"/v1/jobs/{job_id}", headers=headers()).json(),
         lambda j: j["status"] == "succeeded",
-        30,
     )
     callback = client.post(
         "/v1/callbacks", json={"url": "https://93.184.216.34/hook"}, headers=headers()

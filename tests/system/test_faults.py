@@ -1,5 +1,5 @@
-"""System tests for the remaining faults of issue 8: SIGTERM mid-solve, a solve that
-overruns its hard time limit, and a crash between the database commit and the publish.
+"""System tests of process faults: SIGTERM mid-solve, a solve that overruns its hard
+time limit, and a crash between the database commit and the publish.
 
 Real ``aps serve`` / ``aps worker`` processes on Redis and PostgreSQL, as in
 ``test_stack.py``; signals go to recorded process ids, crashes to armed crash points.
@@ -22,7 +22,7 @@ from jobs.db import Database
 from jobs.faults import AFTER_SUBMIT_COMMIT, BEFORE_PUBLISH, CRASH_EXIT
 from jobs.outbox import SOLVE_QUEUE, SOLVE_TASK
 from jobs.tables import Attempt, JobEvent, Outbox
-from tests.service.support import TERMINAL, headers, wait_until
+from tests.service.support import EVENTUALLY, TERMINAL, headers, wait_until
 from tests.system.conftest import Proc, Stack, service_env
 from tests.system.test_stack import FT06, LA21, get, submit, valid_schedule
 
@@ -97,18 +97,18 @@ def test_sigterm_mid_solve_finishes_the_job_once(
     with celery_stack.client() as c:
         job_id = submit(c, LA21, time_limit=5, workers=1)["id"]
         poll = Watch(c, job_id)
-        wait_until(poll, lambda j: j["status"] == "running", 30)
+        wait_until(poll, lambda j: j["status"] == "running")
         if target == "main":
             os.kill(worker.pid, signal.SIGTERM)
         else:
             worker.kill(signal.SIGTERM)
-        worker.popen.wait(timeout=40)
+        worker.popen.wait(timeout=EVENTUALLY)
         if target == "main":
             # Warm shutdown: the worker waited for the solve and committed it.
             assert worker.popen.returncode == 0, worker.text()
             assert poll()["status"] == "succeeded", worker.text()
         celery_stack.start_worker()
-        state = wait_until(poll, lambda j: j["status"] in TERMINAL, 60)
+        state = wait_until(poll, lambda j: j["status"] in TERMINAL)
         valid_schedule(c, job_id, LA21)
         time.sleep(2.0)  # room for a stray second delivery to (wrongly) commit
         assert poll()["status"] == "succeeded"
@@ -158,11 +158,9 @@ def test_solve_overrunning_its_time_limit_fails_with_timeout(
     with stack.client() as c:
         job_id = submit(c, {**FT06, "name": "hang"}, time_limit=1)["id"]
         poll = Watch(c, job_id)
-        started = time.monotonic()
-        state = wait_until(poll, lambda j: j["status"] in TERMINAL, 30)
+        state = wait_until(poll, lambda j: j["status"] in TERMINAL)
         assert (state["status"], state["reason"]) == ("failed", "timeout"), state
         assert "time limit" in state["message"], state
-        assert time.monotonic() - started < 15
         if fault == "hang_native":
             assert "Hard time limit" in worker.text()
         # No second attempt: not now, and not after the lease and a reaper pass either.
@@ -171,7 +169,7 @@ def test_solve_overrunning_its_time_limit_fails_with_timeout(
         assert (state["status"], state["attempts"]) == ("failed", 1), state
         # The same worker process (a fresh pool child after a hard kill) serves on.
         other = submit(c, FT06, time_limit=2)["id"]
-        done = wait_until(lambda: get(c, other), lambda j: j["status"] in TERMINAL, 60)
+        done = wait_until(lambda: get(c, other), lambda j: j["status"] in TERMINAL)
         assert done["status"] == "succeeded" and done["makespan"] == 55, done
         assert worker.popen.poll() is None and len(stack.procs) == 2
     poll.assert_never_regressed()
@@ -227,7 +225,7 @@ def test_crash_between_commit_and_publish_still_runs_the_job_once(
             job_id = r.json()["id"]
             assert first is None or first["id"] == job_id
             assert c.get("/v1/jobs", headers=headers()).json()["count"] == 1
-            state = wait_until(lambda: get(c, job_id), lambda j: j["status"] in TERMINAL, 60)
+            state = wait_until(lambda: get(c, job_id), lambda j: j["status"] in TERMINAL)
             assert state["status"] == "succeeded" and state["attempts"] == 1, state
             assert valid_schedule(c, job_id, FT06) == 55
         time.sleep(1.0)

@@ -67,7 +67,7 @@ def test_celery_worker_solves_ft06_on_postgres(celery_stack: Stack) -> None:
     with celery_stack.client() as c:
         assert c.get("/readyz").json()["broker"] == "ok"
         job_id = submit(c, FT06, time_limit=2, callback_url=receiver.url)["id"]
-        state = wait_until(lambda: get(c, job_id), lambda j: j["status"] in TERMINAL, 60)
+        state = wait_until(lambda: get(c, job_id), lambda j: j["status"] in TERMINAL)
         assert state["status"] == "succeeded", state
         assert state["makespan"] == 55 and state["attempts"] == 1
         assert valid_schedule(c, job_id, FT06) == 55
@@ -78,13 +78,11 @@ def test_celery_worker_solves_ft06_on_postgres(celery_stack: Stack) -> None:
         a = c.post("/v1/jobs", json=body, headers=key)
         b = c.post("/v1/jobs", json=body, headers=key)
         assert a.status_code == b.status_code == 202 and a.json() == b.json()
-        wait_until(lambda: get(c, a.json()["id"]), lambda j: j["status"] in TERMINAL, 60)
+        wait_until(lambda: get(c, a.json()["id"]), lambda j: j["status"] in TERMINAL)
         assert c.get("/v1/jobs", headers=headers()).json()["count"] == 2
         assert 'aps_jobs{status="succeeded"} 2.0' in c.get("/metrics").text
     # The worker delivered one signed callback (notify queue).
-    deadline = time.monotonic() + 10
-    while not receiver.calls and time.monotonic() < deadline:
-        time.sleep(0.1)
+    wait_until(lambda: {"calls": len(receiver.calls)}, lambda s: s["calls"] >= 1)
     receiver.close()
     assert len(receiver.calls) == 1
     # Each message reached exactly one queue: two solves and one callback, no twins.
@@ -99,17 +97,18 @@ def test_celery_worker_solves_ft06_on_postgres(celery_stack: Stack) -> None:
 def test_celery_cancel_mid_solve_keeps_incumbent(celery_stack: Stack) -> None:
     """Tests that cancel stops a worker's solve early and the best schedule is kept."""
     with celery_stack.client() as c:
-        job_id = submit(c, LA21, time_limit=30, workers=1)["id"]
+        limit = (
+            60  # the tests' maximum, far beyond a first incumbent: only the cancel ends it early
+        )
+        job_id = submit(c, LA21, time_limit=limit, workers=1)["id"]
         wait_until(
             lambda: get(c, job_id),
             lambda j: j["status"] == "running" and j["progress"]["objective"],
-            30,
         )
-        started = time.monotonic()
         assert c.post(f"/v1/jobs/{job_id}/cancel", headers=headers()).status_code == 202
-        state = wait_until(lambda: get(c, job_id), lambda j: j["status"] in TERMINAL, 20)
-        assert time.monotonic() - started < 15
+        state = wait_until(lambda: get(c, job_id), lambda j: j["status"] in TERMINAL)
         assert state["status"] == "cancelled" and state["solve_status"] == "FEASIBLE"
+        assert state["solve_seconds"] < limit / 2
         assert valid_schedule(c, job_id, LA21) == state["makespan"]
 
 
@@ -123,7 +122,7 @@ def test_duplicate_delivery_commits_once(celery_stack: Stack, pg_url: str, redis
     with celery_stack.client() as c:
         job_id = submit(c, FT06, time_limit=2)["id"]
         publisher.publish(Message(0, SOLVE_TASK, job_id, {"time_limit": 2}))
-        wait_until(lambda: get(c, job_id), lambda j: j["status"] in TERMINAL, 60)
+        wait_until(lambda: get(c, job_id), lambda j: j["status"] in TERMINAL)
         time.sleep(1.0)  # let the second delivery run (and do nothing)
     publisher.close()
     db = Database(pg_url)
@@ -165,11 +164,11 @@ def test_killed_worker_job_is_recovered_by_the_reaper(celery_stack: Stack, pg_ur
             seen.append(state["status"])
             return state
 
-        wait_until(poll, lambda j: j["status"] == "running", 30)
+        wait_until(poll, lambda j: j["status"] == "running")
         celery_stack.procs[1].kill(signal.SIGKILL)
         celery_stack.procs[1].popen.wait(timeout=10)
         celery_stack.start_worker()
-        state = wait_until(poll, lambda j: j["status"] in TERMINAL, 60)
+        state = wait_until(poll, lambda j: j["status"] in TERMINAL)
     assert state["status"] == "succeeded", state
     assert state["attempts"] == 2
     db = Database(pg_url)
@@ -204,7 +203,7 @@ def test_embedded_serve_without_redis(tmp_path: Path) -> None:
             assert c.get("/readyz").json()["broker"] == "embedded"
             job_id = submit(c, FT06, key=DEV_API_KEY, time_limit=2)["id"]
             state = wait_until(
-                lambda: get(c, job_id, DEV_API_KEY), lambda j: j["status"] in TERMINAL, 60
+                lambda: get(c, job_id, DEV_API_KEY), lambda j: j["status"] in TERMINAL
             )
             assert state["status"] == "succeeded" and state["makespan"] == 55
             assert valid_schedule(c, job_id, FT06, DEV_API_KEY) == 55
@@ -233,7 +232,7 @@ def test_submission_survives_a_broker_outage(pg_url: str, tmp_path: Path) -> Non
     try:
         stack.api = stack._start("api", [APS, "serve", "--port", str(stack.port)])
         with stack.client() as c:
-            ready = wait_until(lambda: _probe(c), lambda r: r.get("database") == "ok", 60)
+            ready = wait_until(lambda: _probe(c), lambda r: r.get("database") == "ok")
             assert ready["broker"].startswith("error")
             job_id = submit(c, FT06, time_limit=2)["id"]
             db = Database(pg_url)
@@ -248,7 +247,7 @@ def test_submission_survives_a_broker_outage(pg_url: str, tmp_path: Path) -> Non
                         )
                     }
 
-            failed = wait_until(outbox_error, lambda o: o["error"] is not None, 30)
+            failed = wait_until(outbox_error, lambda o: o["error"] is not None)
             assert "Error" in failed["error"]  # the relay tried, failed and kept the row
             db.dispose()
             assert get(c, job_id)["status"] == "queued"
@@ -271,7 +270,7 @@ def test_submission_survives_a_broker_outage(pg_url: str, tmp_path: Path) -> Non
                 start_new_session=True,
             )
             stack.start_worker()
-            state = wait_until(lambda: get(c, job_id), lambda j: j["status"] in TERMINAL, 60)
+            state = wait_until(lambda: get(c, job_id), lambda j: j["status"] in TERMINAL)
             assert state["status"] == "succeeded" and state["attempts"] == 1
         db = Database(pg_url)
         with db.read() as s:
@@ -307,14 +306,14 @@ def test_child_that_always_dies_ends_failed_worker_lost(
     faulty = celery_stack.start_worker(env={"APS_TEST_FAULT": "kill_child"})
     with celery_stack.client() as c:
         job_id = submit(c, FT06, time_limit=2)["id"]
-        state = wait_until(lambda: get(c, job_id), lambda j: j["status"] in TERMINAL, 60)
+        state = wait_until(lambda: get(c, job_id), lambda j: j["status"] in TERMINAL)
         assert (state["status"], state["reason"]) == ("failed", "worker_lost")
         assert state["attempts"] == 2  # APS_MAX_ATTEMPTS in service_env
         faulty.stop()
         assert "SIGKILL" in faulty.text() or "WorkerLostError" in faulty.text()
         celery_stack.start_worker()
         other = submit(c, FT06, time_limit=2)["id"]
-        done = wait_until(lambda: get(c, other), lambda j: j["status"] in TERMINAL, 60)
+        done = wait_until(lambda: get(c, other), lambda j: j["status"] in TERMINAL)
         assert done["status"] == "succeeded"
         assert get(c, job_id)["status"] == "failed"  # terminal states absorb
     client = redis.Redis.from_url(redis_url)
@@ -330,7 +329,7 @@ def test_jobs_survive_redis_losing_its_data(celery_stack: Stack, redis_url: str)
     with celery_stack.client() as c:
         ids = [submit(c, FT06, time_limit=2)["id"] for _ in range(3)]
         client = redis.Redis.from_url(redis_url)
-        wait_until(lambda: {"depth": client.llen("solve")}, lambda d: d["depth"] == 3, 10)
+        wait_until(lambda: {"depth": client.llen("solve")}, lambda d: d["depth"] == 3)
         client.flushdb()  # what a restart without persistence does
         client.close()
         started = time.monotonic()
@@ -340,7 +339,7 @@ def test_jobs_survive_redis_losing_its_data(celery_stack: Stack, redis_url: str)
             def fetch(j: str = job_id) -> dict[str, Any]:
                 return get(c, j)
 
-            state = wait_until(fetch, lambda j: j["status"] in TERMINAL, 60)
+            state = wait_until(fetch, lambda j: j["status"] in TERMINAL)
             assert state["status"] == "succeeded" and state["attempts"] == 1
-        # Recovered within a few leases (3 s here), not the 10-minute backstop.
-        assert time.monotonic() - started < 30
+        # Recovered within a few leases (3 s here), not by the 10-minute backstop.
+        assert time.monotonic() - started < 300

@@ -172,7 +172,7 @@ def page(browser: Any, server: Server) -> Iterator[Any]:
     tab.on("pageerror", lambda exc: errors.append(str(exc)))
     tab.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
     tab.goto(f"{server.url}/ui")
-    tab.wait_for_selector("body[data-ready=true]", timeout=15_000)
+    tab.wait_for_selector("body[data-ready=true]", timeout=60_000)
     tab.fill("#api-key", server.key)
     tab.dispatch_event("#api-key", "change")
     tab.errors = errors

@@ -1,8 +1,13 @@
-"""Bundle tables -> a :class:`~aps.factory.model.Plant`, every bad row reported at once."""
+"""Bundle tables -> a :class:`~aps.factory.model.Plant`, every bad row reported at once.
+
+One function per table (or group of tables that make one part of the plant); they run
+in a fixed order, so the errors come out in the same order for the same input.
+"""
 
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import ValidationError
@@ -26,6 +31,9 @@ from aps.factory.model import (
 )
 from aps.io.bundle.tables import REQUIRED_TABLES, SETTINGS_KEYS, TABLES, BundleError, Reader, Row
 from aps.model import Objective
+
+ModelPath = tuple[str | int, ...]
+OpKey = tuple[str, str]
 
 
 def _split(text: str | None) -> list[str]:
@@ -57,30 +65,83 @@ def check_columns(tables: dict[str, list[Row]], reader: Reader) -> None:
             reader.error(name, None, None, "required table is missing")
 
 
-def assemble(tables: dict[str, list[Row]], r: Reader) -> Plant:
-    check_columns(tables, r)
-    if r.errors:
-        raise BundleError(r.errors)
+@dataclass
+class _Source:
+    """The tables being read and the reader collecting errors and provenance."""
 
-    def rows(name: str) -> list[Row]:
-        return tables.get(name, [])
+    tables: dict[str, list[Row]]
+    r: Reader
 
-    def group(name: str, key: str) -> dict[str, list[Row]]:
+    def rows(self, name: str) -> list[Row]:
+        return self.tables.get(name, [])
+
+    def group(self, name: str, key: str) -> dict[str, list[Row]]:
+        """The rows of ``name`` by their ``key`` column; a row without one is an error."""
         out: dict[str, list[Row]] = defaultdict(list)
-        for row in rows(name):
+        for row in self.rows(name):
             if key not in row.cells:
-                r.error(name, row.number, key, "a value is required")
+                self.r.error(name, row.number, key, "a value is required")
             else:
                 out[row.cells[key]].append(row)
         return out
 
-    # settings ------------------------------------------------------------------------
+    def unknown(
+        self,
+        table: str,
+        column: str,
+        what: str,
+        grouped: dict[str, list[Row]],
+        known: set[str | None],
+    ) -> None:
+        """Report every row of ``grouped`` whose ``column`` names no known ``what``."""
+        for ref, rs in grouped.items():
+            if ref not in known:
+                for row in rs:
+                    self.r.error(table, row.number, column, f"unknown {what} {ref!r}")
+
+
+def assemble(tables: dict[str, list[Row]], r: Reader) -> Plant:
+    """The plant the tables describe; :class:`BundleError` lists every bad row."""
+    check_columns(tables, r)
+    if r.errors:
+        raise BundleError(r.errors)
+    src = _Source(tables, r)
+    settings, settings_rows = _settings(src)
+    horizon = _horizon(r, settings, settings_rows)
+    objective = _objective(r, settings, settings_rows)
+    calendars = _calendars(src)
+    groups = _machine_groups(src)
+    machines = _machines(src)
+    matrices = _setup_matrices(src)
+    materials = _materials(src)
+    products = _products(src)
+    orders = _orders(src)
+    if r.errors or horizon is None:
+        raise BundleError(r.errors or ["settings: 'start' is required"])
+    fields: dict[str, Any] = {
+        "name": settings.get("name", "plant"),
+        "horizon": horizon,
+        "calendars": calendars,
+        "default_calendar": settings.get("default_calendar"),
+        "machine_groups": groups,
+        "machines": machines,
+        "setup_matrices": matrices,
+        "products": products,
+        "materials": materials,
+        "orders": orders,
+        "objective": objective,
+    }
+    return _validated(r, fields)
+
+
+def _settings(src: _Source) -> tuple[dict[str, str], dict[str, Row]]:
+    """The ``settings`` table as key → value, and key → the row it came from."""
     settings: dict[str, str] = {}
     settings_row: dict[str, Row] = {}
-    for row in rows("settings"):
+    for row in src.rows("settings"):
         key = row.cells.get("key", "")
         if key not in SETTINGS_KEYS:
-            r.error(
+            src.r.error(
                 "settings",
                 row.number,
                 "key",
@@ -89,43 +150,55 @@ def assemble(tables: dict[str, list[Row]], r: Reader) -> Plant:
         elif "value" in row.cells:
             settings[key] = row.cells["value"]
             settings_row[key] = row
-    horizon: Horizon | None = None
+    return settings, settings_row
+
+
+def _horizon(r: Reader, settings: dict[str, str], rows: dict[str, Row]) -> Horizon | None:
     try:
-        horizon = Horizon.model_validate(_opt(settings, "start", "end", "tick_seconds", "timezone"))
+        return Horizon.model_validate(_opt(settings, "start", "end", "tick_seconds", "timezone"))
     except ValidationError as exc:
         for e in exc.errors():
             key = str(e["loc"][0]) if e["loc"] else "start"
-            row_no = settings_row[key].number if key in settings_row else None
+            row_no = rows[key].number if key in rows else None
             r.error("settings", row_no, "value" if row_no else None, f"setting {key!r}: {e['msg']}")
-    objective = Objective()
-    if "objective" in settings:
-        try:
-            terms = []
-            for part in _split(settings["objective"]):
-                term, _, weight = part.partition(":")
-                terms.append({"term": term.strip(), "weight": int(weight) if weight else 1})
-            objective = Objective.model_validate(
-                {"kind": settings.get("objective_kind", "weighted"), "terms": terms}
-            )
-        except (ValidationError, ValueError) as exc:
-            r.error(
-                "settings",
-                settings_row["objective"].number,
-                "value",
-                f"objective {settings['objective']!r} is not 'term:weight;...' with terms "
-                f"makespan, weighted_tardiness, late_jobs, flow_time, setup_time ({exc})".replace(
-                    "\n", " "
-                ),
-            )
+    return None
 
-    # calendars -------------------------------------------------------------------------
+
+def _objective(r: Reader, settings: dict[str, str], rows: dict[str, Row]) -> Objective:
+    """``objective`` as ``term:weight;...`` (weight 1 if left out), of ``objective_kind``."""
+    if "objective" not in settings:
+        return Objective()
+    try:
+        terms = []
+        for part in _split(settings["objective"]):
+            term, _, weight = part.partition(":")
+            terms.append({"term": term.strip(), "weight": int(weight) if weight else 1})
+        return Objective.model_validate(
+            {"kind": settings.get("objective_kind", "weighted"), "terms": terms}
+        )
+    except (ValidationError, ValueError) as exc:
+        r.error(
+            "settings",
+            rows["objective"].number,
+            "value",
+            f"objective {settings['objective']!r} is not 'term:weight;...' with terms "
+            f"makespan, weighted_tardiness, late_jobs, flow_time, setup_time ({exc})".replace(
+                "\n", " "
+            ),
+        )
+    return Objective()
+
+
+def _calendars(src: _Source) -> list[Calendar]:
+    """``calendars`` with their ``shifts``, ``holidays`` and ``exceptions``."""
+    r = src.r
     shifts, hols, excs = (
-        group("shifts", "calendar"),
-        group("holidays", "calendar"),
-        group("exceptions", "calendar"),
+        src.group("shifts", "calendar"),
+        src.group("holidays", "calendar"),
+        src.group("exceptions", "calendar"),
     )
     calendars: list[Calendar] = []
-    for row in rows("calendars"):
+    for row in src.rows("calendars"):
         c = row.cells
         sh = [
             r.build(Shift, s, _opt(s.cells, "days", "start", "end", "name"))
@@ -152,23 +225,30 @@ def assemble(tables: dict[str, list[Row]], r: Reader) -> Plant:
         if cal is not None:
             r.origin[("calendars", len(calendars))] = ("calendars", row.number, None)
             calendars.append(cal)
-    known_cals = {c.cells.get("id") for c in rows("calendars")}
+    known = {c.cells.get("id") for c in src.rows("calendars")}
     for name, grouped in (("shifts", shifts), ("holidays", hols), ("exceptions", excs)):
-        for cal_id, rs in grouped.items():
-            if cal_id not in known_cals:
-                for row in rs:
-                    r.error(name, row.number, "calendar", f"unknown calendar {cal_id!r}")
+        src.unknown(name, "calendar", "calendar", grouped, known)
+    return calendars
 
-    # machines --------------------------------------------------------------------------
+
+def _machine_groups(src: _Source) -> list[MachineGroup]:
     groups: list[MachineGroup] = []
-    for row in rows("machine_groups"):
-        g = r.build(MachineGroup, row, _opt(row.cells, "id", "name", "calendar", "setup_matrix"))
+    for row in src.rows("machine_groups"):
+        g = src.r.build(
+            MachineGroup, row, _opt(row.cells, "id", "name", "calendar", "setup_matrix")
+        )
         if g is not None:
-            r.origin[("machine_groups", len(groups))] = ("machine_groups", row.number, None)
+            src.r.origin[("machine_groups", len(groups))] = ("machine_groups", row.number, None)
             groups.append(g)
-    maint = group("maintenance", "machine")
+    return groups
+
+
+def _machines(src: _Source) -> list[PlantMachine]:
+    """``machines`` with their ``maintenance`` windows."""
+    r = src.r
+    maint = src.group("maintenance", "machine")
     machines: list[PlantMachine] = []
-    for row in rows("machines"):
+    for row in src.rows("machines"):
         windows = [
             r.build(DateTimeWindow, w, _opt(w.cells, "start", "end", "reason"))
             for w in maint.get(row.cells.get("id", ""), [])
@@ -184,17 +264,22 @@ def assemble(tables: dict[str, list[Row]], r: Reader) -> Plant:
         if m is not None:
             r.origin[("machines", len(machines))] = ("machines", row.number, None)
             machines.append(m)
-    known_machines = {row.cells.get("id") for row in rows("machines")}
-    for mid, rs in maint.items():
-        if mid not in known_machines:
-            for row in rs:
-                r.error("maintenance", row.number, "machine", f"unknown machine {mid!r}")
+    known = {row.cells.get("id") for row in src.rows("machines")}
+    src.unknown("maintenance", "machine", "machine", maint, known)
+    return machines
 
-    # setups ----------------------------------------------------------------------------
+
+def _setup_matrices(src: _Source) -> dict[str, SetupTable]:
+    """``setups`` rows by matrix: with ``from_family`` a changeover, without an initial setup.
+
+    Each row's duration is checked on its own first, so an error names its row; the
+    matrix as a whole is reported at its first row.
+    """
+    r = src.r
     changeover: dict[str, dict[str, dict[str, str]]] = defaultdict(lambda: defaultdict(dict))
     initial: dict[str, dict[str, str]] = defaultdict(dict)
     setup_rows: dict[str, Row] = {}
-    for row in rows("setups"):
+    for row in src.rows("setups"):
         c = row.cells
         if "matrix" not in c or "to_family" not in c or "changeover" not in c:
             for col in ("matrix", "to_family", "changeover"):
@@ -229,11 +314,15 @@ def assemble(tables: dict[str, list[Row]], r: Reader) -> Plant:
         )
         if table is not None:
             matrices[name] = table
+    return matrices
 
-    # materials -------------------------------------------------------------------------
-    recs = group("receipts", "material")
+
+def _materials(src: _Source) -> list[StockItem]:
+    """``materials`` with their ``receipts``."""
+    r = src.r
+    recs = src.group("receipts", "material")
     materials: list[StockItem] = []
-    for row in rows("materials"):
+    for row in src.rows("materials"):
         rr = [
             r.build(StockReceipt, x, _opt(x.cells, "at", "quantity"))
             for x in recs.get(row.cells.get("id", ""), [])
@@ -249,142 +338,177 @@ def assemble(tables: dict[str, list[Row]], r: Reader) -> Plant:
         if item is not None:
             r.origin[("materials", len(materials))] = ("materials", row.number, None)
             materials.append(item)
-    known_mats = {row.cells.get("id") for row in rows("materials")}
-    for mid, rs in recs.items():
-        if mid not in known_mats:
-            for row in rs:
-                r.error("receipts", row.number, "material", f"unknown material {mid!r}")
+    known = {row.cells.get("id") for row in src.rows("materials")}
+    src.unknown("receipts", "material", "material", recs, known)
+    return materials
 
-    # products and routings -------------------------------------------------------------
-    route_rows = group("routings", "product")
-    rm_rows: dict[tuple[str, str], list[Row]] = defaultdict(list)
-    for row in rows("routing_machines"):
-        rm_rows[(row.cells.get("product", ""), row.cells.get("operation", ""))].append(row)
-    bom_rows: dict[tuple[str, str], list[Row]] = defaultdict(list)
-    for row in rows("bom"):
-        bom_rows[(row.cells.get("product", ""), row.cells.get("operation", ""))].append(row)
-    product_rows = list(rows("products"))
+
+@dataclass
+class _RoutingRows:
+    """The rows describing routings: operations by product, machines and BOM by operation."""
+
+    operations: dict[str, list[Row]]
+    machines: dict[OpKey, list[Row]]
+    bom: dict[OpKey, list[Row]]
+    #: the (product, operation) pairs that have a ``routings`` row
+    used: set[OpKey] = field(default_factory=set)
+
+
+def _products(src: _Source) -> list[Product]:
+    """``products`` with their ``routings``, ``routing_machines`` and ``bom`` rows.
+
+    A product with routings but no ``products`` row is still a product.
+    """
+    rr = _RoutingRows(
+        operations=src.group("routings", "product"),
+        machines=_by_operation(src.rows("routing_machines")),
+        bom=_by_operation(src.rows("bom")),
+    )
+    product_rows = list(src.rows("products"))
     declared = {row.cells.get("id") for row in product_rows}
-    for pid, rs in route_rows.items():  # products without a products.csv row
+    for pid, rs in rr.operations.items():  # products without a products.csv row
         if pid not in declared:
             product_rows.append(Row("routings", rs[0].number, {"id": pid}))
     products: list[Product] = []
-    used_ops: set[tuple[str, str]] = set()
     for row in product_rows:
-        pid = row.cells.get("id", "")
-        p_index = len(products)
-        routing: list[RoutingOperation] = []
-        for o_row in route_rows.get(pid, []):
-            c = o_row.cells
-            op_key = (pid, c.get("operation", ""))
-            used_ops.add(op_key)
-            prefix: tuple[str | int, ...] = ("products", p_index, "routing", len(routing))
-            eligible: list[Any] = []
-            if rm_rows.get(op_key):
-                for k, m_row in enumerate(rm_rows[op_key]):
-                    em = r.build(
-                        EligibleMachine,
-                        m_row,
-                        _opt(m_row.cells, "machine", "run_per_unit", "duration", "setup"),
-                    )
-                    r.origin[(*prefix, "machines", k)] = ("routing_machines", m_row.number, None)
-                    eligible.append(em)
-            else:
-                eligible = [{"machine": m} for m in _split(c.get("machines"))]
-                for k in range(len(eligible)):
-                    r.origin[(*prefix, "machines", k)] = ("routings", o_row.number, "machines")
-            flows: dict[str, list[Any]] = {"consumes": [], "produces": []}
-            for b_row in bom_rows.get(op_key, []):
-                kind = b_row.cells.get("kind", "").lower()
-                target = {
-                    "consume": "consumes",
-                    "consumes": "consumes",
-                    "produce": "produces",
-                    "produces": "produces",
-                }.get(kind)
-                if target is None:
-                    r.error("bom", b_row.number, "kind", "must be 'consume' or 'produce'")
-                    continue
-                fdata = _opt(b_row.cells, "material", "per_unit")
-                if "per_unit" in fdata:  # a decimal comma from a European spreadsheet
-                    fdata["per_unit"] = fdata["per_unit"].replace(",", ".")
-                flow = r.build(Flow, b_row, fdata)
-                r.origin[(*prefix, target, len(flows[target]))] = ("bom", b_row.number, None)
-                flows[target].append(flow)
-            if any(e is None for e in eligible) or any(
-                f is None for fs in flows.values() for f in fs
-            ):
-                continue
-            data: dict[str, Any] = {
-                "id": c.get("operation"),
-                **_opt(
-                    c,
-                    "name",
-                    "setup",
-                    "run_per_unit",
-                    "duration",
-                    "min_lag",
-                    "max_lag",
-                    "interruptible",
-                    "family",
-                ),
-                "machines": eligible,
-                **flows,
-            }
-            if "predecessors" in c:
-                data["predecessors"] = [] if c["predecessors"] == "-" else _split(c["predecessors"])
-            op = r.build(RoutingOperation, o_row, data, columns={"id": "operation"})
-            if op is not None:
-                r.origin[prefix] = ("routings", o_row.number, None)
-                routing.append(op)
-        if not route_rows.get(pid):
-            r.error(row.table, row.number, "id", f"product {pid!r} has no rows in routings")
-            continue
-        prod = r.build(
-            Product, row, {**_opt(row.cells, "id", "name", "family"), "routing": routing}
-        )
+        prod = _product(src.r, rr, row, len(products))
         if prod is not None:
-            r.origin[("products", p_index)] = (row.table, row.number, None)
             products.append(prod)
-    for op_key, rs in [*rm_rows.items(), *bom_rows.items()]:
-        if op_key not in used_ops:
+    for op_key, rs in [*rr.machines.items(), *rr.bom.items()]:
+        if op_key not in rr.used:
             for row in rs:
-                r.error(
+                src.r.error(
                     row.table,
                     row.number,
                     "operation",
                     f"product {op_key[0]!r} has no operation {op_key[1]!r} in routings",
                 )
+    return products
 
-    # orders ----------------------------------------------------------------------------
+
+def _by_operation(rows: list[Row]) -> dict[OpKey, list[Row]]:
+    out: dict[OpKey, list[Row]] = defaultdict(list)
+    for row in rows:
+        out[(row.cells.get("product", ""), row.cells.get("operation", ""))].append(row)
+    return out
+
+
+def _product(r: Reader, rr: _RoutingRows, row: Row, index: int) -> Product | None:
+    """The product of ``row``, the ``index``-th of the plant, with its routing."""
+    pid = row.cells.get("id", "")
+    routing: list[RoutingOperation] = []
+    for o_row in rr.operations.get(pid, []):
+        op = _operation(r, rr, pid, o_row, ("products", index, "routing", len(routing)))
+        if op is not None:
+            routing.append(op)
+    if not rr.operations.get(pid):
+        r.error(row.table, row.number, "id", f"product {pid!r} has no rows in routings")
+        return None
+    prod = r.build(Product, row, {**_opt(row.cells, "id", "name", "family"), "routing": routing})
+    if prod is not None:
+        r.origin[("products", index)] = (row.table, row.number, None)
+    return prod
+
+
+def _operation(
+    r: Reader, rr: _RoutingRows, pid: str, o_row: Row, prefix: ModelPath
+) -> RoutingOperation | None:
+    """One ``routings`` row with its eligible machines and material flows."""
+    c = o_row.cells
+    op_key = (pid, c.get("operation", ""))
+    rr.used.add(op_key)
+    eligible = _eligible(r, rr.machines.get(op_key), o_row, prefix)
+    flows = _flows(r, rr.bom.get(op_key, []), prefix)
+    if any(e is None for e in eligible) or any(f is None for fs in flows.values() for f in fs):
+        return None
+    data: dict[str, Any] = {
+        "id": c.get("operation"),
+        **_opt(
+            c,
+            "name",
+            "setup",
+            "run_per_unit",
+            "duration",
+            "min_lag",
+            "max_lag",
+            "interruptible",
+            "family",
+        ),
+        "machines": eligible,
+        **flows,
+    }
+    if "predecessors" in c:
+        data["predecessors"] = [] if c["predecessors"] == "-" else _split(c["predecessors"])
+    op = r.build(RoutingOperation, o_row, data, columns={"id": "operation"})
+    if op is not None:
+        r.origin[prefix] = ("routings", o_row.number, None)
+    return op
+
+
+def _eligible(r: Reader, m_rows: list[Row] | None, o_row: Row, prefix: ModelPath) -> list[Any]:
+    """The operation's machines: its ``routing_machines`` rows, else its ``machines`` cell.
+
+    A row that does not validate is a None in the list.
+    """
+    eligible: list[Any] = []
+    if m_rows:
+        for k, m_row in enumerate(m_rows):
+            em = r.build(
+                EligibleMachine,
+                m_row,
+                _opt(m_row.cells, "machine", "run_per_unit", "duration", "setup"),
+            )
+            r.origin[(*prefix, "machines", k)] = ("routing_machines", m_row.number, None)
+            eligible.append(em)
+        return eligible
+    eligible = [{"machine": m} for m in _split(o_row.cells.get("machines"))]
+    for k in range(len(eligible)):
+        r.origin[(*prefix, "machines", k)] = ("routings", o_row.number, "machines")
+    return eligible
+
+
+_FLOW_KINDS = {
+    "consume": "consumes",
+    "consumes": "consumes",
+    "produce": "produces",
+    "produces": "produces",
+}
+
+
+def _flows(r: Reader, b_rows: list[Row], prefix: ModelPath) -> dict[str, list[Any]]:
+    """The operation's ``bom`` rows as consumes / produces (None for a row that is wrong)."""
+    flows: dict[str, list[Any]] = {"consumes": [], "produces": []}
+    for b_row in b_rows:
+        target = _FLOW_KINDS.get(b_row.cells.get("kind", "").lower())
+        if target is None:
+            r.error("bom", b_row.number, "kind", "must be 'consume' or 'produce'")
+            continue
+        fdata = _opt(b_row.cells, "material", "per_unit")
+        if "per_unit" in fdata:  # a decimal comma from a European spreadsheet
+            fdata["per_unit"] = fdata["per_unit"].replace(",", ".")
+        flow = r.build(Flow, b_row, fdata)
+        r.origin[(*prefix, target, len(flows[target]))] = ("bom", b_row.number, None)
+        flows[target].append(flow)
+    return flows
+
+
+def _orders(src: _Source) -> list[Order]:
     orders: list[Order] = []
-    for row in rows("orders"):
+    for row in src.rows("orders"):
         odata: dict[str, Any] = _opt(
             row.cells, "id", "product", "quantity", "release", "due", "deadline", "weight", "status"
         )
         if "completed_operations" in row.cells:
             odata["completed_operations"] = _split(row.cells["completed_operations"])
-        order = r.build(Order, row, odata)
+        order = src.r.build(Order, row, odata)
         if order is not None:
-            r.origin[("orders", len(orders))] = ("orders", row.number, None)
+            src.r.origin[("orders", len(orders))] = ("orders", row.number, None)
             orders.append(order)
+    return orders
 
-    if r.errors or horizon is None:
-        raise BundleError(r.errors or ["settings: 'start' is required"])
 
-    fields: dict[str, Any] = {
-        "name": settings.get("name", "plant"),
-        "horizon": horizon,
-        "calendars": calendars,
-        "default_calendar": settings.get("default_calendar"),
-        "machine_groups": groups,
-        "machines": machines,
-        "setup_matrices": matrices,
-        "products": products,
-        "materials": materials,
-        "orders": orders,
-        "objective": objective,
-    }
+def _validated(r: Reader, fields: dict[str, Any]) -> Plant:
+    """The plant from its parts: broken references by row, then the plant-wide rules."""
     draft = Plant.model_construct(**fields)
     for issue in reference_issues(draft):
         r.errors.append(_locate(r, issue.path, issue.message))
@@ -407,7 +531,7 @@ _COLUMN_ALIASES = {
 }
 
 
-def _locate(r: Reader, path: tuple[str | int, ...], message: str) -> str:
+def _locate(r: Reader, path: ModelPath, message: str) -> str:
     """Map a plant-model path back to the table, row and column it came from."""
     for n in range(len(path), 0, -1):
         hit = r.origin.get(path[:n])

@@ -34,63 +34,14 @@ MAX_UNPACKED_BYTES = 200 * 1024 * 1024
 
 def _read_tables(path: Path) -> tuple[dict[str, list[Row]], str]:
     """Read every table as text rows. Returns (tables, file-suffix for messages)."""
-    import pandas as pd
-
-    frames: dict[str, pd.DataFrame] = {}
-    suffix = ".csv"
-    errors: list[str] = []
     if path.is_dir():
-        for f in sorted(path.glob("*.csv")):
-            if _ignored(f.name):
-                continue
-            try:
-                frames[f.stem] = _read_csv(f.read_bytes())
-            except (ValueError, OSError) as exc:
-                errors.append(f"{f.name}: cannot read CSV: {exc}")
+        frames, suffix = _folder_frames(path), ".csv"
     elif path.suffix.lower() == ".zip":
-        try:
-            with zipfile.ZipFile(path) as zf:
-                unpacked = sum(i.file_size for i in zf.infolist())
-                if unpacked > MAX_UNPACKED_BYTES:
-                    # a small upload must not expand into gigabytes in memory (zip bomb)
-                    raise BundleError([
-                        f"{path.name}: unpacks to {unpacked:,} bytes, more than the "
-                        f"{MAX_UNPACKED_BYTES:,} allowed"
-                    ])  # fmt: skip
-                for info in zf.infolist():
-                    member = Path(info.filename)
-                    if (
-                        member.suffix.lower() != ".csv"
-                        or _ignored(member.name)
-                        or any(part.startswith(("__MACOSX", ".")) for part in member.parts)
-                    ):
-                        continue
-                    try:
-                        frames[member.stem] = _read_csv(zf.read(info))
-                    except ValueError as exc:
-                        errors.append(f"{member.name} (in {path.name}): cannot read CSV: {exc}")
-        except (zipfile.BadZipFile, OSError) as exc:
-            raise BundleError([f"{path.name}: not a readable zip file: {exc}"]) from exc
+        frames, suffix = _zip_frames(path), ".csv"
     elif path.suffix.lower() in (".xlsx", ".xlsm", ".xls", ".ods"):
-        suffix = ""
-        if path.suffix.lower() != ".xls" and zipfile.is_zipfile(path):
-            with zipfile.ZipFile(path) as zf:
-                unpacked = sum(i.file_size for i in zf.infolist())
-            if unpacked > MAX_UNPACKED_BYTES:
-                raise BundleError([
-                    f"{path.name}: the workbook unpacks to {unpacked:,} bytes, more than the "
-                    f"{MAX_UNPACKED_BYTES:,} allowed"
-                ])  # fmt: skip
-        try:
-            sheets = pd.read_excel(path, sheet_name=None, dtype=str, keep_default_na=False)
-        except (ValueError, OSError, ImportError, KeyError, zipfile.BadZipFile) as exc:
-            # a zip that is no workbook makes openpyxl raise KeyError (a missing part)
-            raise BundleError([f"{path.name}: not a readable workbook: {exc!r}"]) from exc
-        frames = {str(k).strip(): v for k, v in sheets.items() if not _ignored(str(k))}
+        frames, suffix = _workbook_frames(path), ""
     else:
         raise BundleError([f"{path}: not a folder, .zip, .xlsx or .json plant input"])
-    if errors:
-        raise BundleError(errors)
     tables: dict[str, list[Row]] = {}
     for name, frame in frames.items():
         rows: list[Row] = []
@@ -106,6 +57,74 @@ def _read_tables(path: Path) -> tuple[dict[str, list[Row]], str]:
         tables[name] = rows
         tables.setdefault(f"__columns__{name}", [Row(name, 1, {c: c for c in cols})])
     return tables, suffix
+
+
+def _folder_frames(path: Path) -> dict[str, Any]:
+    """The folder's CSV files by name; every unreadable one is reported."""
+    frames: dict[str, Any] = {}
+    errors: list[str] = []
+    for f in sorted(path.glob("*.csv")):
+        if _ignored(f.name):
+            continue
+        try:
+            frames[f.stem] = _read_csv(f.read_bytes())
+        except (ValueError, OSError) as exc:
+            errors.append(f"{f.name}: cannot read CSV: {exc}")
+    if errors:
+        raise BundleError(errors)
+    return frames
+
+
+def _zip_frames(path: Path) -> dict[str, Any]:
+    """The archive's CSV members by name (hidden and macOS folders skipped)."""
+    frames: dict[str, Any] = {}
+    errors: list[str] = []
+    try:
+        with zipfile.ZipFile(path) as zf:
+            unpacked = sum(i.file_size for i in zf.infolist())
+            if unpacked > MAX_UNPACKED_BYTES:
+                # a small upload must not expand into gigabytes in memory (zip bomb)
+                raise BundleError([
+                    f"{path.name}: unpacks to {unpacked:,} bytes, more than the "
+                    f"{MAX_UNPACKED_BYTES:,} allowed"
+                ])  # fmt: skip
+            for info in zf.infolist():
+                member = Path(info.filename)
+                if (
+                    member.suffix.lower() != ".csv"
+                    or _ignored(member.name)
+                    or any(part.startswith(("__MACOSX", ".")) for part in member.parts)
+                ):
+                    continue
+                try:
+                    frames[member.stem] = _read_csv(zf.read(info))
+                except ValueError as exc:
+                    errors.append(f"{member.name} (in {path.name}): cannot read CSV: {exc}")
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise BundleError([f"{path.name}: not a readable zip file: {exc}"]) from exc
+    if errors:
+        raise BundleError(errors)
+    return frames
+
+
+def _workbook_frames(path: Path) -> dict[str, Any]:
+    """The workbook's sheets by name, every cell as text."""
+    import pandas as pd
+
+    if path.suffix.lower() != ".xls" and zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as zf:
+            unpacked = sum(i.file_size for i in zf.infolist())
+        if unpacked > MAX_UNPACKED_BYTES:
+            raise BundleError([
+                f"{path.name}: the workbook unpacks to {unpacked:,} bytes, more than the "
+                f"{MAX_UNPACKED_BYTES:,} allowed"
+            ])  # fmt: skip
+    try:
+        sheets = pd.read_excel(path, sheet_name=None, dtype=str, keep_default_na=False)
+    except (ValueError, OSError, ImportError, KeyError, zipfile.BadZipFile) as exc:
+        # a zip that is no workbook makes openpyxl raise KeyError (a missing part)
+        raise BundleError([f"{path.name}: not a readable workbook: {exc!r}"]) from exc
+    return {str(k).strip(): v for k, v in sheets.items() if not _ignored(str(k))}
 
 
 def _ignored(name: str) -> bool:
@@ -166,6 +185,3 @@ def read_json_plant(path: Path, data: Any) -> Plant:
             loc = tuple(p for p in e["loc"] if isinstance(p, str | int))
             errors.append(f"{path.name}: {format_path(loc) or '(top level)'}: {explain(e)}")
         raise BundleError(errors) from exc
-
-
-# -- writing ---------------------------------------------------------------------------

@@ -8,9 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from aps.factory.model import (
-    Plant,
-)
+from aps.factory.model import Plant
 from aps.io.bundle.tables import TABLES
 
 
@@ -23,10 +21,33 @@ def _days(days: list[str]) -> str:
     return ";".join(days)
 
 
+Tables = defaultdict[str, list[dict[str, Any]]]
+
+
 def plant_tables(plant: Plant) -> dict[str, list[dict[str, Any]]]:
-    """The plant as bundle tables (rows of text cells), the inverse of :func:`load_plant`."""
+    """The plant as bundle tables (rows of text cells), the inverse of
+    :func:`~aps.io.bundle.read.load_plant`.
+
+    Tables come in the order of their first row, and a table without rows is left out.
+    """
     d = plant.model_dump(mode="json", exclude_defaults=True)
-    t: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    t: Tables = defaultdict(list)
+    t["settings"] = _settings(plant, d)
+    _add_calendars(t, d)
+    for g in d.get("machine_groups", []):
+        t["machine_groups"].append(g)
+    _add_machines(t, d)
+    _add_setups(t, d)
+    _add_products(t, d)
+    for m in d.get("materials", []):
+        t["materials"].append({k: m.get(k) for k in ("id", "name", "unit", "initial_stock")})
+        for rec in m.get("receipts", []):
+            t["receipts"].append({"material": m["id"], **rec})
+    _add_orders(t, d)
+    return dict(t)
+
+
+def _settings(plant: Plant, d: dict[str, Any]) -> list[dict[str, Any]]:
     h = d["horizon"]
     obj = plant.objective
     settings = {
@@ -39,7 +60,16 @@ def plant_tables(plant: Plant) -> dict[str, list[dict[str, Any]]]:
         "objective": ";".join(f"{w.term.value}:{w.weight}" for w in obj.terms),
         "objective_kind": obj.kind,
     }
-    t["settings"] = [{"key": k, "value": v} for k, v in settings.items() if v is not None]
+    return [{"key": k, "value": v} for k, v in settings.items() if v is not None]
+
+
+def _hhmm(text: str) -> str:
+    """``"06:00:00"`` → ``"06:00"``; times with seconds stay as they are."""
+    return text[:5] if text.endswith(":00") and len(text) == 8 else text
+
+
+def _add_calendars(t: Tables, d: dict[str, Any]) -> None:
+    """``calendars``, ``shifts``, ``holidays`` and ``exceptions``."""
     for cal in d.get("calendars", []):
         t["calendars"].append(
             {k: cal.get(k) for k in TABLES["calendars"][0] + TABLES["calendars"][1]}
@@ -49,12 +79,8 @@ def plant_tables(plant: Plant) -> dict[str, list[dict[str, Any]]]:
                 {
                     "calendar": cal["id"],
                     "days": _days(s["days"]),
-                    "start": s["start"][:5]
-                    if s["start"].endswith(":00") and len(s["start"]) == 8
-                    else s["start"],
-                    "end": s["end"][:5]
-                    if s["end"].endswith(":00") and len(s["end"]) == 8
-                    else s["end"],
+                    "start": _hhmm(s["start"]),
+                    "end": _hhmm(s["end"]),
                     "name": s.get("name"),
                 }
             )
@@ -72,14 +98,20 @@ def plant_tables(plant: Plant) -> dict[str, list[dict[str, Any]]]:
                     "reason": e.get("reason"),
                 }
             )
-    for g in d.get("machine_groups", []):
-        t["machine_groups"].append(g)
+
+
+def _add_machines(t: Tables, d: dict[str, Any]) -> None:
+    """``machines`` and ``maintenance``."""
     for m in d["machines"]:
         t["machines"].append(
             {k: m.get(k) for k in ("id", "name", "group", "calendar", "setup_matrix")}
         )
         for w in m.get("maintenance", []):
             t["maintenance"].append({"machine": m["id"], **w})
+
+
+def _add_setups(t: Tables, d: dict[str, Any]) -> None:
+    """``setups``: initial setups (no ``from_family``), then changeovers, by matrix."""
     for name, table in d.get("setup_matrices", {}).items():
         for to, v in table.get("initial", {}).items():
             t["setups"].append(
@@ -90,6 +122,10 @@ def plant_tables(plant: Plant) -> dict[str, list[dict[str, Any]]]:
                 t["setups"].append(
                     {"matrix": name, "from_family": a, "to_family": b, "changeover": v}
                 )
+
+
+def _add_products(t: Tables, d: dict[str, Any]) -> None:
+    """``products``, ``routings``, ``routing_machines`` and ``bom``."""
     for p in d["products"]:
         t["products"].append({"id": p["id"], "name": p.get("name"), "family": p.get("family")})
         for op in p["routing"]:
@@ -127,30 +163,19 @@ def plant_tables(plant: Plant) -> dict[str, list[dict[str, Any]]]:
                             "kind": kind,
                         }
                     )
-    for m in d.get("materials", []):
-        t["materials"].append({k: m.get(k) for k in ("id", "name", "unit", "initial_stock")})
-        for rec in m.get("receipts", []):
-            t["receipts"].append({"material": m["id"], **rec})
+
+
+_ORDER_COLUMNS = ("id", "product", "quantity", "release", "due", "deadline", "weight", "status")
+
+
+def _add_orders(t: Tables, d: dict[str, Any]) -> None:
     for o in d["orders"]:
         t["orders"].append(
             {
-                **{
-                    k: o.get(k)
-                    for k in (
-                        "id",
-                        "product",
-                        "quantity",
-                        "release",
-                        "due",
-                        "deadline",
-                        "weight",
-                        "status",
-                    )
-                },
+                **{k: o.get(k) for k in _ORDER_COLUMNS},
                 "completed_operations": ";".join(o.get("completed_operations", [])) or None,
             }
         )
-    return dict(t)
 
 
 _COLUMN_ORDER = {"setups": ["matrix", "from_family", "to_family", "changeover"]}
