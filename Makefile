@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 JSSP   ?= ../shared/jssp
 
-.PHONY: install run test lint check bench bench-sample10 bench-sample60 bench-15x15 bench-20x20 bench-classes10 bench-taillard bench-classic bench-scale bench-service worker format clean crosscheck-full browser
+.PHONY: install run test lint check clean-kernels bench bench-sample10 bench-sample60 bench-15x15 bench-20x20 bench-classes10 bench-taillard bench-classic bench-scale bench-service worker format clean crosscheck-full browser
 
 install: $(STAMP)
 
@@ -114,5 +114,10 @@ bench-scale: install
 bench-plan: install
 	$(BIN)/python benchmarks/bench_plan.py --orders 2300 --time-limit 240 --workers 2
 
-clean:
+## numba caches machine code next to each kernel and re-checks only that kernel's own file:
+## after editing a kernel another one inlines, drop the caches.
+clean-kernels:
+	find aps -name '*.nbi' -delete -o -name '*.nbc' -delete
+
+clean: clean-kernels
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis *.egg-info

@@ -82,6 +82,8 @@ class PlantArrays(NamedTuple):
     rec_time: I64
     rec_qty: I64
     stock_ptr: I64  # room for every stock event of a material in the scratch arrays
+    maker_ptr: I64  # the operations producing each material: maker_op[maker_ptr[m]:...]
+    maker_op: I64
     ref_start: I64  # stability reference start, NONE when not referenced
     ref_mode: I64  # the referenced machine's mode index, -1 when not eligible
     machine_change: int
@@ -278,7 +280,13 @@ def _stock(problem: Problem, flows: dict[str, I64]) -> dict[str, Any]:
         room[int(m)] += 1
     for m in flows["prod_mat"]:
         room[int(m)] += 1
+    makers: list[list[int]] = [[] for _ in mats]
+    for i in range(len(flows["prod_ptr"]) - 1):
+        for c in range(int(flows["prod_ptr"][i]), int(flows["prod_ptr"][i + 1])):
+            makers[int(flows["prod_mat"][c])].append(i)
     return {
+        "maker_ptr": _ptr([len(x) for x in makers]),
+        "maker_op": _arr([i for x in makers for i in x]),
         "mat_initial": _arr([m.initial for m in mats]),
         "rec_ptr": _ptr([len(m.receipts) for m in mats]),
         "rec_time": _arr([r.time for m in mats for r in m.receipts]),

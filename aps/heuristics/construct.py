@@ -29,6 +29,7 @@ number of operations times the ready-set size in cheap comparisons.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,12 +37,15 @@ from numba import njit
 
 from aps.heuristics.arrays import FAR, I64, NONE, TERMS, PlantArrays
 from aps.heuristics.decode import (
+    IGNORE,
     NO_SLOT,
+    STRICT,
     Scratch,
     _place,
     changeover,
     earliest_slot,
     floor_of,
+    normalize,
     place_pinned,
     run,
 )
@@ -264,7 +268,8 @@ def _dispatch(
     """
     n = len(a.op_job)
     n_modes = len(a.mode_machine)
-    place_pinned(a, pinned, busy, start, end, free, last, stock_time, stock_delta, stock_n)
+    place_pinned(a, pinned, busy, start, end, free, last, stock_time, stock_delta, stock_n,
+                 levels, ticks)  # fmt: skip
     floors[:] = 0
     for i in pinned:
         mode[i] = a.op_fixed_mode[i]
@@ -294,7 +299,8 @@ def _dispatch(
                     floor = floor_of(a, i, floors, end)
                     setup = a.mode_setup[md] + changeover(a, m, last[m], a.op_family[i])
                     b, s, e = earliest_slot(a, i, md, setup, free[m], floor, stock_time,
-                                            stock_delta, stock_n, levels, ticks, False)  # fmt: skip
+                                            stock_delta, stock_n, levels, ticks,
+                                            IGNORE)  # fmt: skip
                     lo_b[md], lo_s[md], lo_e[md], lo_mv[md] = b, s, e, m_version[m]
         # the earliest completion c*, checking stock where it decides
         m_star = -1
@@ -342,7 +348,8 @@ def _dispatch(
             )  # fmt: skip
         m = a.mode_machine[chosen_md]
         _place(a, chosen, chosen_md, c_b[chosen_md], c_s[chosen_md], c_e[chosen_md],
-               busy, start, end, free, last, stock_time, stock_delta, stock_n)  # fmt: skip
+               busy, start, end, free, last, stock_time, stock_delta, stock_n, levels,
+               ticks)  # fmt: skip
         mode[chosen] = chosen_md
         order[count] = chosen
         count += 1
@@ -401,7 +408,7 @@ def _check_stock(
     floor = floor_of(a, i, floors, end)
     setup = a.mode_setup[md] + changeover(a, m, last[m], a.op_family[i])
     b, s, e = earliest_slot(a, i, md, setup, free[m], floor, stock_time, stock_delta,
-                            stock_n, levels, ticks, True)  # fmt: skip
+                            stock_n, levels, ticks, STRICT)  # fmt: skip
     c_b[md], c_s[md], c_e[md], c_mv[md], c_sv[md] = b, s, e, m_version[m], stamp
 
 
@@ -509,9 +516,11 @@ def construct(
     s: Scratch,
     params: SolveParams,
     rules: list[Rule] | None = None,
+    on_candidate: Callable[[Candidate], None] | None = None,
 ) -> list[Candidate]:
     """Every rule's decoded schedule, in the order run, while the time lasts (the first
-    rule always runs). The best is ``min(candidates, key=lambda c: c.score)``."""
+    rule always runs); ``on_candidate`` sees each one as soon as it is decoded. The best
+    is ``min(candidates, key=lambda c: c.score)``."""
     tardy = (ObjectiveTerm.WEIGHTED_TARDINESS, ObjectiveTerm.LATE_JOBS)
     due_dates = any(t.term in tardy for t in problem.objective.terms)
     due_dates = due_dates or bool((a.job_deadline < FAR).any())
@@ -523,5 +532,8 @@ def construct(
         if out and params.expired():
             break
         order, mode, _ = dispatch_rule(a, s, rule, rest, due)
+        order = normalize(a, order)
         out.append(evaluate(a, s, problem.objective, str(rule), order, mode))
+        if on_candidate is not None:
+            on_candidate(out[-1])
     return out

@@ -36,6 +36,8 @@ DEADLINE = 8
 
 #: decodes allowed to repair maximum lags before a list is called infeasible
 MAX_LAG_ROUNDS = 30
+#: how a slot treats stock draws (see :func:`earliest_slot`)
+IGNORE, STRICT, OPTIMISTIC = 0, 1, 2
 
 
 class Scratch:
@@ -79,23 +81,36 @@ def run(a: PlantArrays, s: Scratch, order: I64, mode: I64, floors: I64 | None = 
     )  # fmt: skip
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
+def bisect(values: I64, lo: int, hi: int, x: int, right: bool) -> int:
+    """The first index in ``[lo, hi)`` whose value is > ``x`` (``right``) or >= ``x``;
+    ``hi`` when none (a binary search without slicing, which costs a reference count)."""
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if values[mid] < x or (right and values[mid] == x):
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+@njit(cache=True, nogil=True, inline="always")
 def next_working(a: PlantArrays, m: int, t: int) -> int:
     """The first working tick at or after ``t`` on machine ``m``."""
     lo, hi = a.cal_ptr[m], a.cal_ptr[m + 1]
-    k = np.searchsorted(a.cal_start[lo:hi], t, side="right") - 1
-    if k >= 0 and t < a.cal_end[lo + k]:
-        return int(a.cal_end[lo + k])
+    k = bisect(a.cal_start, lo, hi, t, True) - 1
+    if k >= lo and t < a.cal_end[k]:
+        return int(a.cal_end[k])
     return t
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def add_working(a: PlantArrays, m: int, start: int, work: int) -> int:
     """End of ``work`` working ticks started at ``start`` on ``m`` (pausing over windows)."""
     t = next_working(a, m, start)
     left = work
     lo, hi = a.cal_ptr[m], a.cal_ptr[m + 1]
-    k = lo + np.searchsorted(a.cal_start[lo:hi], t, side="left")
+    k = bisect(a.cal_start, lo, hi, t, False)
     while k < hi:
         ws, we = a.cal_start[k], a.cal_end[k]
         if we <= t:
@@ -109,7 +124,7 @@ def add_working(a: PlantArrays, m: int, start: int, work: int) -> int:
     return t + left
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def earliest_draw(
     a: PlantArrays,
     mat: int,
@@ -119,46 +134,39 @@ def earliest_draw(
     stock_delta: I64,
     stock_n: I64,
     levels: I64,
-    ticks: I64,
+    mins: I64,
 ) -> int:
-    """Earliest tau >= t such that drawing ``q`` at tau keeps every later level >= 0."""
+    """Earliest tau >= t such that drawing ``q`` at tau keeps every later level >= 0.
+
+    ``levels`` holds the level after each event, ``mins`` the minimum of the levels from
+    each event on (both kept by :func:`add_stock`), so this is two binary searches: a
+    new draw at tau comes after every event at tau, and lowers every level from there.
+    """
     base = a.stock_ptr[mat]
-    n = stock_n[mat]
-    # the level after all events of each distinct tick, then suffix minima of those
-    k = -1
-    run_level = 0
-    for j in range(n):
-        tm = stock_time[base + j]
-        run_level += stock_delta[base + j]
-        if k >= 0 and ticks[k] == tm:
-            levels[k] = run_level
-        else:
-            k += 1
-            ticks[k] = tm
-            levels[k] = run_level
-    count = k + 1
-    suffix = FAR
-    # levels[] becomes the suffix minimum, walking backwards; ticks stay as they are
-    mins = levels  # reuse: mins[k] = min(levels[k:])
-    for j in range(count - 1, -1, -1):
-        if mins[j] < suffix:
-            suffix = mins[j]
-        mins[j] = suffix
-    # candidate tau = t: the level at t is that of the last tick <= t
-    idx = np.searchsorted(ticks[:count], t, side="right") - 1
-    if idx >= 0 and mins[idx] >= q:  # (the initial stock is an event before every tick)
+    end = base + stock_n[mat]
+    idx = bisect(stock_time, base, end, t, True) - 1  # the last event at or before t
+    if idx >= base and mins[idx] >= q:  # (the initial stock is an event before every tick)
         return t
-    for j in range(idx + 1, count):
-        if mins[j] >= q:
-            return int(ticks[j])
-    return NONE
+    lo = bisect(mins, idx + 1, end, q, False)  # suffix minima never decrease
+    if lo >= end:
+        return NONE
+    return int(stock_time[lo])
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def add_stock(
-    a: PlantArrays, mat: int, t: int, delta: int, stock_time: I64, stock_delta: I64, stock_n: I64
+    a: PlantArrays,
+    mat: int,
+    t: int,
+    delta: int,
+    stock_time: I64,
+    stock_delta: I64,
+    stock_n: I64,
+    levels: I64,
+    mins: I64,
 ) -> None:
-    """Insert an event keeping (tick, arrivals before draws) order."""
+    """Insert an event keeping (tick, arrivals before draws) order, and the levels and
+    suffix minima after it (one pass over the material's events)."""
     base = a.stock_ptr[mat]
     n = stock_n[mat]
     j = n
@@ -168,22 +176,32 @@ def add_stock(
             break
         stock_time[base + j] = pt
         stock_delta[base + j] = pd
+        levels[base + j] = levels[base + j - 1] + delta
         j -= 1
     stock_time[base + j] = t
     stock_delta[base + j] = delta
+    levels[base + j] = (levels[base + j - 1] if j > 0 else 0) + delta
     stock_n[mat] = n + 1
+    low = FAR
+    for k in range(base + n, base - 1, -1):
+        if levels[k] < low:
+            low = levels[k]
+        mins[k] = low
 
 
 @njit(cache=True, nogil=True)
-def reset_stock(a: PlantArrays, stock_time: I64, stock_delta: I64, stock_n: I64) -> None:
+def reset_stock(
+    a: PlantArrays, stock_time: I64, stock_delta: I64, stock_n: I64, levels: I64, mins: I64
+) -> None:
     for mat in range(len(a.mat_initial)):
         stock_n[mat] = 0
-        add_stock(a, mat, NONE, a.mat_initial[mat], stock_time, stock_delta, stock_n)
+        add_stock(a, mat, NONE, a.mat_initial[mat], stock_time, stock_delta, stock_n, levels, mins)
         for r in range(a.rec_ptr[mat], a.rec_ptr[mat + 1]):
-            add_stock(a, mat, a.rec_time[r], a.rec_qty[r], stock_time, stock_delta, stock_n)
+            add_stock(a, mat, a.rec_time[r], a.rec_qty[r], stock_time, stock_delta, stock_n,
+                      levels, mins)  # fmt: skip
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def changeover(a: PlantArrays, m: int, last: int, family: int) -> int:
     """Changeover ticks on machine ``m`` from family ``last`` (-1: none ran) to ``family``."""
     mx = a.machine_matrix[m]
@@ -195,7 +213,7 @@ def changeover(a: PlantArrays, m: int, last: int, family: int) -> int:
     return int(a.changeover[(mx * f + last) * f + family])
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def earliest_slot(
     a: PlantArrays,
     i: int,
@@ -208,13 +226,16 @@ def earliest_slot(
     stock_n: I64,
     levels: I64,
     ticks: I64,
-    with_stock: bool = True,
+    stock: int = OPTIMISTIC,
 ) -> tuple[int, int, int]:
     """Earliest (setup start, start, end) of operation ``i`` in mode ``md``; NONE if none.
 
     The setup runs in working time right before the start; a non-interruptible run fits
-    inside one window, an interruptible one pauses over the unavailable ones; every draw
-    must be coverable at the start (unless ``with_stock`` is False: a lower bound).
+    inside one window, an interruptible one pauses over the unavailable ones. Draws:
+    ``STRICT``, each must be coverable at the start by the stock known so far (NONE
+    when it never is); ``OPTIMISTIC``, as strict, except that a draw the known stock can
+    never cover is assumed covered by production placed later in the list (the final
+    stock check judges it); ``IGNORE``, no stock (a lower bound).
     """
     m = a.mode_machine[md]
     duration = a.mode_duration[md]
@@ -228,7 +249,7 @@ def earliest_slot(
         if t >= a.horizon:
             return NONE, NONE, NONE
         b = next_working(a, m, t)
-        k = lo + np.searchsorted(a.cal_start[lo:hi], b, side="left")
+        k = bisect(a.cal_start, lo, hi, b, False)
         window_end = a.cal_start[k] if k < hi else FAR
         s = b + setup
         need_end = s + duration if not interruptible else s + (1 if duration > 0 else 0)
@@ -239,11 +260,13 @@ def earliest_slot(
             t = floor - setup
             continue
         ready = s
-        for c in range(a.cons_ptr[i], a.cons_ptr[i + 1] if with_stock else a.cons_ptr[i]):
+        for c in range(a.cons_ptr[i], a.cons_ptr[i + 1] if stock != IGNORE else a.cons_ptr[i]):
             tau = earliest_draw(
                 a, a.cons_mat[c], s, a.cons_qty[c], stock_time, stock_delta, stock_n, levels, ticks
             )
             if tau == NONE:
+                if stock == OPTIMISTIC:
+                    continue
                 return NONE, NONE, NONE
             ready = max(ready, tau)
         if ready > s:
@@ -256,7 +279,7 @@ def earliest_slot(
     return NONE, NONE, NONE
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _place(
     a: PlantArrays,
     i: int,
@@ -272,6 +295,8 @@ def _place(
     stock_time: I64,
     stock_delta: I64,
     stock_n: I64,
+    levels: I64,
+    mins: I64,
 ) -> None:
     m = a.mode_machine[md]
     busy[i], start[i], end[i] = b, s, e
@@ -279,12 +304,14 @@ def _place(
         free[m] = e
         last[m] = a.op_family[i]
     for c in range(a.cons_ptr[i], a.cons_ptr[i + 1]):
-        add_stock(a, a.cons_mat[c], s, -a.cons_qty[c], stock_time, stock_delta, stock_n)
+        add_stock(a, a.cons_mat[c], s, -a.cons_qty[c], stock_time, stock_delta, stock_n, levels,
+                  mins)  # fmt: skip
     for c in range(a.prod_ptr[i], a.prod_ptr[i + 1]):
-        add_stock(a, a.prod_mat[c], e, a.prod_qty[c], stock_time, stock_delta, stock_n)
+        add_stock(a, a.prod_mat[c], e, a.prod_qty[c], stock_time, stock_delta, stock_n, levels,
+                  mins)  # fmt: skip
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def floor_of(a: PlantArrays, i: int, floors: I64, end: I64) -> int:
     """The earliest start the job allows: release, floor, predecessors' ends + min lags;
     NONE when a predecessor is not placed yet."""
@@ -309,6 +336,8 @@ def place_pinned(
     stock_time: I64,
     stock_delta: I64,
     stock_n: I64,
+    levels: I64,
+    mins: I64,
 ) -> None:
     """Reset the state and place the pinned operations (facts precede everything else)."""
     free[:] = 0
@@ -316,18 +345,65 @@ def place_pinned(
     end[:] = NONE
     busy[:] = NONE
     start[:] = NONE
-    reset_stock(a, stock_time, stock_delta, stock_n)
+    reset_stock(a, stock_time, stock_delta, stock_n, levels, mins)
     for i in pinned:
         md = a.op_fixed_mode[i]
         _place(a, i, md, a.op_fixed_busy[i], a.op_fixed_start[i], a.op_fixed_end[i],
-               busy, start, end, free, last, stock_time, stock_delta, stock_n)  # fmt: skip
+               busy, start, end, free, last, stock_time, stock_delta, stock_n, levels,
+               mins)  # fmt: skip
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
+def _lag_lookahead(
+    a: PlantArrays,
+    i: int,
+    m: int,
+    e: int,
+    mode: I64,
+    end: I64,
+    free: I64,
+    last: I64,
+    stock_time: I64,
+    stock_delta: I64,
+    stock_n: I64,
+    levels: I64,
+    ticks: I64,
+) -> int:
+    """How much later ``i`` (ending at ``e`` on ``m``) must end for its maximum-lag
+    successors to start in time, judged from their machines as they are now; 0: none."""
+    need = 0
+    for k in range(a.succ_ptr[i], a.succ_ptr[i + 1]):
+        s_op = a.succ_op[k]
+        if a.op_fixed_mode[s_op] >= 0 or mode[s_op] < 0:
+            continue  # (in a valid list a successor is never placed before this one)
+        lo, hi, floor = 0, FAR, a.job_release[a.op_job[s_op]]
+        for q in range(a.pred_ptr[s_op], a.pred_ptr[s_op + 1]):
+            p = a.pred_op[q]
+            if p == i:
+                lo, hi = a.pred_min[q], a.pred_max[q]
+                floor = max(floor, e + lo)
+            elif end[p] != NONE:
+                floor = max(floor, end[p] + a.pred_min[q])
+        if hi == FAR:
+            continue
+        sm = mode[s_op]
+        ms = a.mode_machine[sm]
+        m_free = e if ms == m else free[ms]
+        m_last = a.op_family[i] if ms == m else last[ms]
+        setup = a.mode_setup[sm] + changeover(a, ms, m_last, a.op_family[s_op])
+        _, s_start, _ = earliest_slot(a, s_op, sm, setup, m_free, floor, stock_time,
+                                      stock_delta, stock_n, levels, ticks)  # fmt: skip
+        if s_start != NONE and s_start - (e + hi) > need:
+            need = s_start - (e + hi)
+    return need
+
+
+@njit(cache=True, nogil=True, inline="always")
 def place_one(
     a: PlantArrays,
     i: int,
     md: int,
+    mode: I64,
     floors: I64,
     busy: I64,
     start: I64,
@@ -340,7 +416,12 @@ def place_one(
     levels: I64,
     ticks: I64,
 ) -> int:
-    """Place operation ``i`` in mode ``md`` at its earliest slot; the flags it raised."""
+    """Place operation ``i`` in mode ``md`` at its earliest slot; the flags it raised.
+
+    An operation with a maximum lag to a successor looks ahead first: when the
+    successor (in its mode, on its machine as it is now) could not start within the lag
+    of this end, this one starts later, so the pair fits without a repair round.
+    """
     floor = floor_of(a, i, floors, end)
     if floor == NONE:
         return BAD_ORDER
@@ -348,13 +429,24 @@ def place_one(
     setup = a.mode_setup[md] + changeover(a, m, last[m], a.op_family[i])
     b, s, e = earliest_slot(a, i, md, setup, free[m], floor, stock_time, stock_delta, stock_n,
                             levels, ticks)  # fmt: skip
+    for _ in range(3):
+        if b == NONE:
+            break
+        later = _lag_lookahead(a, i, m, e, mode, end, free, last, stock_time, stock_delta,
+                               stock_n, levels, ticks)  # fmt: skip
+        if later <= 0:
+            break
+        floor = s + later
+        b, s, e = earliest_slot(a, i, md, setup, free[m], floor, stock_time, stock_delta,
+                                stock_n, levels, ticks)  # fmt: skip
     flags = 0
     if b == NONE:  # no slot: place it anyway so the decode completes, and say so
         flags = NO_SLOT
         b = max(free[m], floor - setup)
         s = b + setup
         e = s + a.mode_duration[md]
-    _place(a, i, md, b, s, e, busy, start, end, free, last, stock_time, stock_delta, stock_n)
+    _place(a, i, md, b, s, e, busy, start, end, free, last, stock_time, stock_delta, stock_n,
+           levels, ticks)  # fmt: skip
     return flags
 
 
@@ -381,17 +473,13 @@ def _lag_floors(a: PlantArrays, start: I64, end: I64, floors: I64) -> int:
 
 
 @njit(cache=True, nogil=True)
-def stock_ok(a: PlantArrays, stock_time: I64, stock_delta: I64, stock_n: I64) -> bool:
+def stock_ok(a: PlantArrays, stock_n: I64, mins: I64) -> bool:
     """Does every material's level stay non-negative? (Pinned draws are facts placed
-    without a check; a schedule must still cover them.)"""
+    without a check; a schedule must still cover them.) The suffix minimum of a
+    material's first event is its lowest level."""
     for mat in range(len(a.mat_initial)):
-        base = a.stock_ptr[mat]
-        level = 0
-        for j in range(base, base + stock_n[mat]):
-            level += stock_delta[j]
-            last_of_tick = j + 1 == base + stock_n[mat] or stock_time[j + 1] != stock_time[j]
-            if last_of_tick and level < 0:
-                return False
+        if stock_n[mat] > 0 and mins[a.stock_ptr[mat]] < 0:
+            return False
     return True
 
 
@@ -445,10 +533,11 @@ def decode_once(
     ticks: I64,
 ) -> int:
     """One pass over the list (no lag repair); the flags."""
-    place_pinned(a, pinned, busy, start, end, free, last, stock_time, stock_delta, stock_n)
+    place_pinned(a, pinned, busy, start, end, free, last, stock_time, stock_delta, stock_n,
+                 levels, ticks)  # fmt: skip
     flags = 0
     for i in order:
-        flags |= place_one(a, i, mode[i], floors, busy, start, end, free, last,
+        flags |= place_one(a, i, mode[i], mode, floors, busy, start, end, free, last,
                            stock_time, stock_delta, stock_n, levels, ticks)  # fmt: skip
         if flags & BAD_ORDER:
             return flags
@@ -492,6 +581,70 @@ def decode(
             break
         if raised == 0:
             break
-    if not stock_ok(a, stock_time, stock_delta, stock_n):
+    if not stock_ok(a, stock_n, ticks):
         flags |= NO_SLOT
     return flags | terms_of(a, mode, busy, start, end, terms)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def lag_pred(a: PlantArrays, p: int, s: int) -> bool:
+    """Is ``p`` a predecessor of ``s`` with a maximum lag?"""
+    for k in range(a.pred_ptr[s], a.pred_ptr[s + 1]):
+        if a.pred_op[k] == p and a.pred_max[k] < FAR:
+            return True
+    return False
+
+
+@njit(cache=True, nogil=True)
+def _deferred(a: PlantArrays, i: int) -> bool:
+    """Does ``i`` wait, in a normalized list, until right before its successors? (All of
+    its successors are unpinned and follow it within a maximum lag.)"""
+    if a.op_fixed_mode[i] >= 0 or a.succ_ptr[i + 1] == a.succ_ptr[i]:
+        return False
+    for k in range(a.succ_ptr[i], a.succ_ptr[i + 1]):
+        s = a.succ_op[k]
+        if a.op_fixed_mode[s] >= 0 or not lag_pred(a, i, s):
+            return False
+    return True
+
+
+@njit(cache=True, nogil=True)
+def normalize(a: PlantArrays, order: I64) -> I64:
+    """The list with every operation that has only maximum-lag successors moved to right
+    before the first of them (chains too): a lag pair is then placed together, when the
+    successor's turn comes, instead of the predecessor running early and the successor
+    missing its lag behind what the list put on its machine in between."""
+    n = len(a.op_job)
+    listed = np.zeros(n, dtype=np.int64)
+    deferred = np.zeros(n, dtype=np.int64)
+    for i in range(n):
+        if a.op_fixed_mode[i] >= 0:
+            listed[i] = 1
+        elif _deferred(a, i):
+            deferred[i] = 1
+    out = np.empty(len(order), dtype=np.int64)
+    stack = np.empty(len(order) + 1, dtype=np.int64)
+    count = 0
+    for pass_ in range(2):  # the second pass lists what waited for nothing (safety)
+        for x in order:
+            if listed[x] or (deferred[x] and pass_ == 0):
+                continue
+            top = 0
+            stack[0] = x
+            while top >= 0:  # depth first: waiting predecessors, then the operation
+                y = stack[top]
+                pushed = False
+                for k in range(a.pred_ptr[y], a.pred_ptr[y + 1]):
+                    p = a.pred_op[k]
+                    if deferred[p] and not listed[p]:
+                        top += 1
+                        stack[top] = p
+                        pushed = True
+                        break
+                if not pushed:
+                    top -= 1
+                    if not listed[y]:
+                        listed[y] = 1
+                        out[count] = y
+                        count += 1
+    return out[:count]

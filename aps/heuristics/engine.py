@@ -65,14 +65,16 @@ class Engine(NamedTuple):
     stock_time: I64
     stock_delta: I64
     stock_n: I64
-    levels: I64
-    ticks: I64
+    levels: I64  # the level after each stock event
+    ticks: I64  # the lowest level from each stock event on
     dirty: I64  # materials whose events a trial changed
     ck_free: I64_2D
     ck_last: I64_2D
     ck_time: I64_2D
     ck_delta: I64_2D
     ck_n: I64_2D
+    ck_level: I64_2D
+    ck_min: I64_2D
     # [spacing, a current list exists, current flags, the last trial's first,
     #  current stock never negative, the last trial's stock never negative]
     state: I64
@@ -86,7 +88,7 @@ def new_engine(a: PlantArrays, s: Scratch, order: I64, mode: I64) -> Engine:
     n_machines = len(a.cal_ptr) - 1
     room = max(int(a.stock_ptr[-1]) if len(a.stock_ptr) else 0, 1)
     n_mats = max(len(a.mat_initial), 1)
-    per = 2 * n_machines + 2 * room + n_mats
+    per = 2 * n_machines + 4 * room + n_mats
     spacing = max(32, -(-u // max(1, CHECKPOINT_BUDGET // per)))
     k = u // spacing + 2
     pos = np.full(n, -1, dtype=np.int64)
@@ -117,6 +119,8 @@ def new_engine(a: PlantArrays, s: Scratch, order: I64, mode: I64) -> Engine:
         ck_time=np.zeros((k, room), dtype=np.int64),
         ck_delta=np.zeros((k, room), dtype=np.int64),
         ck_n=np.zeros((k, n_mats), dtype=np.int64),
+        ck_level=np.zeros((k, room), dtype=np.int64),
+        ck_min=np.zeros((k, room), dtype=np.int64),
         state=np.asarray([spacing, 0, 0, 0, 1, 1], dtype=np.int64),
         terms=np.zeros(6, dtype=np.int64),
         cur_terms=np.zeros(6, dtype=np.int64),
@@ -143,7 +147,7 @@ def reset(a: PlantArrays, e: Engine, floors: I64 | None = None) -> int:
         e.pos[e.order[p]] = p
     e.state[1] = 0
     place_pinned(a, e.pinned, e.t_busy, e.t_start, e.t_end, e.free, e.last,
-                 e.stock_time, e.stock_delta, e.stock_n)  # fmt: skip
+                 e.stock_time, e.stock_delta, e.stock_n, e.levels, e.ticks)  # fmt: skip
     _save(e, 0)
     e.busy[:] = e.t_busy
     e.start[:] = e.t_start
@@ -160,6 +164,8 @@ def _save(e: Engine, k: int) -> None:
     e.ck_time[k, :] = e.stock_time
     e.ck_delta[k, :] = e.stock_delta
     e.ck_n[k, :] = e.stock_n
+    e.ck_level[k, :] = e.levels
+    e.ck_min[k, :] = e.ticks
 
 
 @njit(cache=True, nogil=True)
@@ -169,6 +175,8 @@ def _restore(e: Engine, k: int) -> None:
     e.stock_time[:] = e.ck_time[k]
     e.stock_delta[:] = e.ck_delta[k]
     e.stock_n[:] = e.ck_n[k]
+    e.levels[:] = e.ck_level[k]
+    e.ticks[:] = e.ck_min[k]
 
 
 @njit(cache=True, nogil=True)
@@ -193,7 +201,7 @@ def _same_as_checkpoint(a: PlantArrays, e: Engine, k: int) -> bool:
 def _replay(a: PlantArrays, e: Engine, i: int) -> None:
     """Place ``i`` at its current times (the state advances; no slot search)."""
     _place(a, i, e.mode[i], e.busy[i], e.start[i], e.end[i], e.t_busy, e.t_start, e.t_end,
-           e.free, e.last, e.stock_time, e.stock_delta, e.stock_n)  # fmt: skip
+           e.free, e.last, e.stock_time, e.stock_delta, e.stock_n, e.levels, e.ticks)  # fmt: skip
 
 
 @njit(cache=True, nogil=True)
@@ -203,7 +211,7 @@ def _checkpoints_from(a: PlantArrays, e: Engine, k: int) -> None:
     spacing = e.state[0]
     if k == 0:
         place_pinned(a, e.pinned, e.t_busy, e.t_start, e.t_end, e.free, e.last,
-                     e.stock_time, e.stock_delta, e.stock_n)  # fmt: skip
+                     e.stock_time, e.stock_delta, e.stock_n, e.levels, e.ticks)  # fmt: skip
         _save(e, 0)
     else:
         _restore(e, k)
@@ -232,7 +240,7 @@ def _forward(a: PlantArrays, e: Engine, first: int, last_changed: int) -> int:
                 e.t_busy[i], e.t_start[i], e.t_end[i] = e.busy[i], e.start[i], e.end[i]
             return flags | EARLY
         i = e.order[q]
-        flags |= place_one(a, i, e.mode[i], e.t_floors, e.t_busy, e.t_start, e.t_end,
+        flags |= place_one(a, i, e.mode[i], e.mode, e.t_floors, e.t_busy, e.t_start, e.t_end,
                            e.free, e.last, e.stock_time, e.stock_delta, e.stock_n,
                            e.levels, e.ticks)  # fmt: skip
         if flags & BAD_ORDER:
@@ -302,7 +310,7 @@ def trial(a: PlantArrays, e: Engine, first: int, last_changed: int) -> int:
         flags &= ~EARLY
         e.state[5] = e.state[4]
     else:
-        e.state[5] = 1 if stock_ok(a, e.stock_time, e.stock_delta, e.stock_n) else 0
+        e.state[5] = 1 if stock_ok(a, e.stock_n, e.ticks) else 0
     if e.state[5] == 0:
         flags |= NO_SLOT
     return flags | terms_of(a, e.mode, e.t_busy, e.t_start, e.t_end, e.terms)

@@ -29,6 +29,7 @@ import numpy as np
 from numba import njit
 
 from aps.heuristics.arrays import I64, NONE, PlantArrays
+from aps.heuristics.decode import lag_pred
 from aps.heuristics.engine import Engine, accept, reset, trial
 
 F64 = np.ndarray
@@ -105,12 +106,30 @@ def pick_job(a: PlantArrays, end: I64, weights: F64, rng_value: float) -> int:
 
 
 @njit(cache=True, nogil=True)
-def critical_candidates(a: PlantArrays, j: int, start: I64, end: I64, mpred: I64, out: I64) -> int:
-    """Operations of the chain that ends job ``j`` which a machine made wait; their count.
+def _maker(a: PlantArrays, i: int, start: I64, end: I64) -> int:
+    """The producer whose output ``i`` waited for: of the makers of what ``i`` draws, the
+    one that ended last at or before its start (-1: none, or pinned)."""
+    best, best_end = -1, NONE
+    for c in range(a.cons_ptr[i], a.cons_ptr[i + 1]):
+        mat = a.cons_mat[c]
+        for k in range(a.maker_ptr[mat], a.maker_ptr[mat + 1]):
+            p = a.maker_op[k]
+            if end[p] <= start[i] and end[p] > best_end and a.op_fixed_mode[p] < 0:
+                best, best_end = p, end[p]
+    return best
 
-    The walk starts at the job's last-ending operation; an operation that waited for its
-    machine continues at its machine predecessor (on the chain but maybe of another
-    job), one that waited for a predecessor continues at that predecessor.
+
+@njit(cache=True, nogil=True)
+def critical_candidates(
+    a: PlantArrays, j: int, start: I64, end: I64, busy: I64, mpred: I64, out: I64
+) -> int:
+    """Operations of the chain that ends job ``j`` which a machine or a missing material
+    made wait; their count.
+
+    The walk starts at the job's last-ending operation. One that waited for its machine
+    continues at its machine predecessor (on the chain, maybe of another job); one that
+    waited for stock continues at the producer it waited for; one that waited for a
+    predecessor continues at that predecessor.
     """
     i, c = -1, NONE
     for k in range(a.job_ptr[j], a.job_ptr[j + 1]):
@@ -121,42 +140,71 @@ def critical_candidates(a: PlantArrays, j: int, start: I64, end: I64, mpred: I64
         if i < 0 or a.op_fixed_mode[i] >= 0:
             break
         floor, by = job_floor(a, i, end)
-        if start[i] > floor and mpred[i] >= 0:
-            out[count] = i
-            count += 1
-            if count == len(out):
-                break
-            i = mpred[i]
-        else:
+        if start[i] <= floor:
             i = by
+            continue
+        out[count] = i
+        count += 1
+        if count == len(out):
+            break
+        b = mpred[i]
+        if b >= 0 and busy[i] <= end[b]:  # its machine was busy until it started
+            i = b
+        elif a.cons_ptr[i + 1] > a.cons_ptr[i]:
+            i = _maker(a, i, start, end)
+        else:
+            i = b
     return count
 
 
 @njit(cache=True, nogil=True)
-def _earliest_position(a: PlantArrays, i: int, pos: I64) -> int:
-    """The first list position ``i`` may take: after all of its job predecessors."""
+def _is_tail(a: PlantArrays, order: I64, pos: I64, i: int) -> bool:
+    """Does ``i`` follow its maximum-lag predecessor directly (part of its block)?"""
+    q = pos[i]
+    return q > 0 and lag_pred(a, order[q - 1], i)
+
+
+@njit(cache=True, nogil=True)
+def _block(a: PlantArrays, order: I64, pos: I64, i: int) -> tuple[int, int]:
+    """(head position, length) of the block ``i`` belongs to."""
+    h = pos[i]
+    while h > 0 and lag_pred(a, order[h - 1], order[h]):
+        h -= 1
+    length = 1
+    while h + length < len(order) and lag_pred(a, order[h + length - 1], order[h + length]):
+        length += 1
+    return h, length
+
+
+@njit(cache=True, nogil=True)
+def _earliest_position(a: PlantArrays, order: I64, pos: I64, head: int, length: int) -> int:
+    """The first list position a block may take: after every predecessor of its members
+    that lies outside it."""
     lowest = 0
-    for k in range(a.pred_ptr[i], a.pred_ptr[i + 1]):
-        p = a.pred_op[k]
-        if a.op_fixed_mode[p] < 0 and pos[p] + 1 > lowest:
-            lowest = pos[p] + 1
+    for q in range(head, head + length):
+        i = order[q]
+        for k in range(a.pred_ptr[i], a.pred_ptr[i + 1]):
+            p = a.pred_op[k]
+            if a.op_fixed_mode[p] < 0 and not (head <= pos[p] < head + length):
+                lowest = max(lowest, pos[p] + 1)
     return lowest
 
 
 @njit(cache=True, nogil=True)
-def _shift(order: I64, pos: I64, source: int, target: int) -> None:
-    """Move the list element at ``source`` to ``target``, shifting those in between."""
-    i = order[source]
-    if target < source:
-        for q in range(source, target, -1):
-            order[q] = order[q - 1]
+def _move_segment(order: I64, pos: I64, start: int, length: int, new_start: int) -> None:
+    """Move ``order[start:start + length]`` so that it starts at ``new_start``."""
+    segment = order[start : start + length].copy()
+    if new_start < start:
+        for q in range(start + length - 1, new_start + length - 1, -1):
+            order[q] = order[q - length]
             pos[order[q]] = q
     else:
-        for q in range(source, target):
-            order[q] = order[q + 1]
+        for q in range(start, new_start):
+            order[q] = order[q + length]
             pos[order[q]] = q
-    order[target] = i
-    pos[i] = target
+    for k in range(length):
+        order[new_start + k] = segment[k]
+        pos[segment[k]] = new_start + k
 
 
 @njit(cache=True, nogil=True)
@@ -164,57 +212,48 @@ def propose(
     a: PlantArrays, e: Engine, kind: int, i: int, depth: int, new_mode: int, mpred: I64, undo: I64
 ) -> bool:
     """Apply a move to the engine's list in place; ``undo`` records how to take it back:
-    [kind, operation, old mode, source position, target position, first changed, last
-    changed]. False (nothing changed) when the move is not allowed."""
+    [kind, operation, old mode, source start, target start, first changed, last changed,
+    block length]. False (nothing changed) when the move is not allowed.
+
+    A jump moves ``i``'s block (``i`` with its pulled maximum-lag successors, see
+    :func:`normalize`) ahead of the blocks of ``depth`` machine predecessors, never
+    into another block; a swap is a jump of depth one.
+    """
     undo[0], undo[1], undo[2] = kind, i, e.mode[i]
-    source = e.pos[i]
     if (kind in (REASSIGN, BOTH)) and (new_mode < 0 or new_mode == e.mode[i]):
         return False
-    target = source
-    if kind == SWAP:
-        b = mpred[i]
-        if b < 0 or a.op_fixed_mode[b] >= 0:
-            return False
-        target = e.pos[b]
-        if _earliest_position(a, i, e.pos) > target:
-            return False
-        for k in range(a.succ_ptr[b], a.succ_ptr[b + 1]):
-            s = a.succ_op[k]
-            if a.op_fixed_mode[s] < 0 and e.pos[s] < source:
-                return False
-        e.order[target], e.order[source] = i, b
-        e.pos[i], e.pos[b] = target, source
-    elif kind in (JUMP, BOTH):
+    head, length = _block(a, e.order, e.pos, i)
+    source = target = head
+    if kind != REASSIGN:
         b = i
-        for _ in range(depth):
+        for _ in range(1 if kind == SWAP else depth):
             if mpred[b] < 0 or a.op_fixed_mode[mpred[b]] >= 0:
                 break
             b = mpred[b]
         if b != i:
-            target = max(e.pos[b], _earliest_position(a, i, e.pos))
+            b_head, _ = _block(a, e.order, e.pos, b)
+            target = max(b_head, _earliest_position(a, e.order, e.pos, head, length))
+            while target < source and _is_tail(a, e.order, e.pos, e.order[target]):
+                target += 1  # never split another block
         if target >= source:
-            if kind == JUMP:
+            if kind in (JUMP, SWAP):
                 return False
             target = source  # a reassignment alone
         else:
-            _shift(e.order, e.pos, source, target)
+            _move_segment(e.order, e.pos, source, length, target)
     if kind in (REASSIGN, BOTH):
         e.mode[i] = new_mode
-    undo[3], undo[4] = source, target
-    undo[5], undo[6] = min(source, target), max(source, target)
+    undo[3], undo[4], undo[7] = source, target, length
+    undo[5], undo[6] = min(source, target), max(source, target) + length - 1
     return True
 
 
 @njit(cache=True, nogil=True)
 def take_back(e: Engine, undo: I64) -> None:
     """Undo :func:`propose`."""
-    kind, i, old_mode, source, target = undo[0], undo[1], undo[2], undo[3], undo[4]
-    if kind == SWAP:
-        b = e.order[source]
-        e.order[target], e.order[source] = b, i
-        e.pos[i], e.pos[b] = source, target
-    elif target != source:
-        _shift(e.order, e.pos, target, source)
+    i, old_mode, source, target, length = undo[1], undo[2], undo[3], undo[4], undo[7]
+    if target != source:
+        _move_segment(e.order, e.pos, target, length, source)
     e.mode[i] = old_mode
 
 
@@ -242,7 +281,7 @@ def search(
     n = len(e.order)
     mpred = np.zeros(len(a.op_job), dtype=np.int64)
     cand = np.zeros(64, dtype=np.int64)
-    undo = np.zeros(7, dtype=np.int64)
+    undo = np.zeros(8, dtype=np.int64)
     cur_value = value_of(e.state[2], e.cur_terms, weights)
     if np.isnan(stats[0]) or cur_value < stats[0]:
         stats[0] = cur_value
@@ -255,7 +294,7 @@ def search(
         if n == 0:
             break
         j = pick_job(a, e.end, weights, np.random.random())
-        count = critical_candidates(a, j, e.start, e.end, mpred, cand)
+        count = critical_candidates(a, j, e.start, e.end, e.busy, mpred, cand)
         if count == 0:
             stats[1] += 1
             continue
@@ -265,7 +304,8 @@ def search(
         if hi - lo < 2 and (kind in (REASSIGN, BOTH)):
             kind = JUMP if np.random.random() < 0.7 else SWAP
         new_mode = lo + np.random.randint(hi - lo) if hi - lo >= 2 else -1
-        if not propose(a, e, kind, i, 1 + np.random.randint(3), new_mode, mpred, undo):
+        depth = 1 + np.random.randint(3) if np.random.random() < 0.7 else 1 + np.random.randint(24)
+        if not propose(a, e, kind, i, depth, new_mode, mpred, undo):
             stats[1] += 1
             continue
         stats[3] += 1

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aps import solve
 from aps.heuristics.arrays import build_arrays, to_schedule
-from aps.heuristics.construct import construct
+from aps.heuristics.construct import construct, portfolio
 from aps.heuristics.decode import Scratch, run
 from aps.kpi import objective_value, term_values
 from aps.params import SolveParams
@@ -30,16 +30,14 @@ def test_every_rule_gives_a_valid_schedule_or_says_why() -> None:
     assert feasible > 0
 
 
-def test_due_date_rules_beat_the_makespan_rule_on_tardiness() -> None:
-    """Tests that on a plant with tight due dates the best due-date rule is less tardy
-    than the best makespan rule (what the construction exists for)."""
-    problem = tight_plant(orders=40)
-    a = build_arrays(problem)
-    s = Scratch(a, len(problem.machines))
-    candidates = [c for c in construct(problem, a, s, SolveParams(time_limit=600)) if not c.flags]
-    tardiness = {c.rule: int(c.terms[1]) for c in candidates}
-    due = min(v for k, v in tardiness.items() if not k.startswith(("mwkr", "spt")))
-    assert due < min(v for k, v in tardiness.items() if k.startswith(("mwkr", "spt")))
+def test_the_portfolio_fits_the_objective() -> None:
+    """Tests that due dates bring the due-date rules (EDD, operation due date, ATC with
+    several look-aheads) and setups the setup-grouping ATCS variants, and that a
+    makespan-only problem without setups gets the makespan rules alone."""
+    names = {r.name for r in portfolio(due_dates=True, setups=True)}
+    assert {"edd", "odd", "atc", "atcs", "mwkr"} <= names
+    assert len({r.k1 for r in portfolio(due_dates=True, setups=False) if r.name == "atc"}) >= 3
+    assert {r.name for r in portfolio(due_dates=False, setups=False)} == {"mwkr"}
 
 
 def test_solve_is_never_worse_than_the_best_rule() -> None:

@@ -42,7 +42,7 @@ def _check_moves(
     e = new_engine(a, s, order, mode)
     rng = random.Random(seed)
     mpred = np.zeros(len(a.op_job), dtype=np.int64)
-    undo = np.zeros(7, dtype=np.int64)
+    undo = np.zeros(8, dtype=np.int64)
     checked = 0
     for _ in range(count):
         if len(e.order) == 0:

@@ -29,7 +29,7 @@ import numpy as np
 from aps.bounds import horizon_of
 from aps.heuristics.arrays import TERMS, PlantArrays, build_arrays, from_schedule, to_schedule
 from aps.heuristics.construct import Candidate, construct, evaluate
-from aps.heuristics.decode import Scratch, run
+from aps.heuristics.decode import Scratch, normalize, run
 from aps.heuristics.engine import new_engine
 from aps.heuristics.search import search
 from aps.heuristics.witness import witness
@@ -119,31 +119,33 @@ def _construct(
     best: _Best,
     notes: dict[str, object],
 ) -> Candidate | None:
-    """Rules (and the hint, and maybe the witness); the best feasible candidate."""
+    """Rules (and the hint, and maybe the witness); the best feasible candidate. Each
+    candidate that improves on the incumbent is offered as soon as it is decoded, so the
+    first schedule does not wait for the whole portfolio."""
     found: list[Candidate] = []
+
+    def offer(c: Candidate) -> None:
+        if c.flags == 0 and (best.value is None or c.score[1] < best.value):
+            run(a, s, c.order, c.mode)
+            best.offer(problem, to_schedule(problem, a, c.mode, s.busy, s.start, s.end), c.rule)
+
     if hint and not validate(problem, hint):
         best.offer(problem, list(hint), "hint")
         order, mode = from_schedule(problem, a, list(hint))
-        found.append(evaluate(a, s, problem.objective, "hint", order, mode))
+        found.append(evaluate(a, s, problem.objective, "hint", normalize(a, order), mode))
     budget = params.phase(CONSTRUCT_SHARE * params.time_limit)
-    found += construct(problem, a, s, budget)
-    feasible = [c for c in found if c.flags == 0]
-    if not feasible and not params.expired(MARGIN):
+    found += construct(problem, a, s, budget, on_candidate=offer)
+    if not any(c.flags == 0 for c in found) and not params.expired(MARGIN):
         rows = witness(problem)
         if rows is not None:
             best.offer(problem, rows, "witness")
             order, mode = from_schedule(problem, a, rows)
-            found.append(evaluate(a, s, problem.objective, "witness", order, mode))
-            feasible = [c for c in found if c.flags == 0]
+            found.append(evaluate(a, s, problem.objective, "witness", normalize(a, order), mode))
     notes["construction"] = {
         c.rule: None if c.flags else int(c.score[1]) for c in found
     }  # the rules' objective values (None: infeasible)
-    if not feasible:
-        return None
-    first = min(feasible, key=lambda c: c.score)
-    run(a, s, first.order, first.mode)
-    best.offer(problem, to_schedule(problem, a, first.mode, s.busy, s.start, s.end), first.rule)
-    return first
+    feasible = [c for c in found if c.flags == 0]
+    return min(feasible, key=lambda c: c.score) if feasible else None
 
 
 def _fits_one_model(problem: Problem) -> bool:
