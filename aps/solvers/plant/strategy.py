@@ -10,8 +10,9 @@
    a model estimated under :data:`aps.solvers.cpsat.size.MAX_MODEL_SIZE` literals),
    hinted with the incumbent, for :data:`CPSAT_SHARE` of what is left: it proves small
    plants optimal and its bound is exact.
-3. **Local search** (:mod:`aps.heuristics.search`) on the incumbent's list for the rest,
-   evaluated incrementally (:mod:`aps.heuristics.engine`).
+3. **Local search** (:mod:`aps.heuristics.search`) on the incumbent's list, evaluated
+   incrementally (:mod:`aps.heuristics.engine`), in turns with **CP-SAT neighbourhoods**
+   (:mod:`aps.solvers.plant.lns`) for the rest.
 
 The deadline and the stop event end every phase; the best schedule so far is returned.
 The reported bound is the larger of CP-SAT's and the path bounds of
@@ -20,6 +21,7 @@ The reported bound is the larger of CP-SAT's and the path bounds of
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -30,8 +32,8 @@ from aps.bounds import horizon_of
 from aps.heuristics.arrays import TERMS, PlantArrays, build_arrays, from_schedule, to_schedule
 from aps.heuristics.construct import Candidate, construct, evaluate
 from aps.heuristics.decode import Scratch, normalize, run
-from aps.heuristics.engine import new_engine
-from aps.heuristics.search import search
+from aps.heuristics.engine import new_engine, reset
+from aps.heuristics.search import search, value_of
 from aps.heuristics.witness import witness
 from aps.kpi import objective_value, term_values
 from aps.model import Problem
@@ -41,6 +43,8 @@ from aps.solvers.bounds import TermBounds, term_bounds
 from aps.solvers.cpsat.runtime import SOLVER_VERSION
 from aps.solvers.cpsat.size import MAX_MODEL_SIZE, model_size
 from aps.solvers.cpsat.solve import solve_cpsat
+from aps.solvers.plant.lns import KINDS as lns_kinds
+from aps.solvers.plant.lns import ListState, lns_round
 from aps.validate import validate
 
 #: construction may use this share of the time limit (the first rule always runs)
@@ -51,6 +55,12 @@ MODEL_OPERATIONS = 400
 CPSAT_SHARE = 0.7
 #: the local search stops this many seconds before the deadline (to decode and report)
 MARGIN = 0.05
+#: local search runs at least this long between two neighbourhood rounds
+LS_SECONDS = 1.0
+#: a CP-SAT neighbourhood round gets at most this long
+LNS_SECONDS = 2.0
+#: neighbourhood sizes (operations): the first, the smallest and the largest
+LNS_SIZE, LNS_MIN, LNS_MAX = 80, 20, 400
 
 
 @dataclass
@@ -102,7 +112,7 @@ def solve_plant(
             cpsat.wall_s = round(params.elapsed(), 3)
             return cpsat
     if start is not None and len(start.order) and not params.expired(MARGIN):
-        _local_search(problem, a, s, params, start, best, notes)
+        notes["local_search"] = _Improver(problem, a, s, params, start, best).run()
     if best.schedule is None:
         # nothing feasible found: CP-SAT's verdict, or its refusal to build a model too
         # large, says why
@@ -167,44 +177,110 @@ def _one_model(
     return result
 
 
-def _local_search(
-    problem: Problem,
-    a: PlantArrays,
-    s: Scratch,
-    params: SolveParams,
-    start: Candidate,
-    best: _Best,
-    notes: dict[str, object],
-) -> None:
-    """Critical-chain local search on the incumbent's list until the deadline."""
-    weights = _weights(problem)
-    engine = new_engine(a, s, start.order, start.mode)
-    best_order, best_mode = engine.order.copy(), engine.mode.copy()
-    best_floors = engine.floors.copy()
-    stats = np.asarray([np.nan, 0, 0, 0, 0], dtype=np.float64)
-    chunk, round_, reported = 50, 0, stats[0]
-    while not params.expired(MARGIN) and not best.proven:
-        t0 = time.monotonic()
-        search(a, engine, weights, chunk, params.seed + round_, 0.002, best_order, best_mode,
-               best_floors, stats)  # fmt: skip
-        round_ += 1
-        took = time.monotonic() - t0
-        if stats[0] != reported:
-            reported = stats[0]
-            run(a, s, best_order, best_mode, best_floors)
-            rows = to_schedule(problem, a, best_mode, s.busy, s.start, s.end)
-            best.offer(problem, rows, "local search")
-        if took < 0.1:
-            chunk *= 2
-        elif took > 0.5 and chunk > 10:
-            chunk //= 2
-        if params.remaining() < took:
-            break
-    notes["local_search"] = {
-        "moves_tried": int(stats[3]),
-        "moves_accepted": int(stats[2]),
-        "improvements": int(stats[4]),
-    }
+class _Improver:
+    """Local search and CP-SAT neighbourhoods in turns, on one engine, until the deadline.
+
+    Local search runs while it improves (at least :data:`LS_SECONDS` between
+    neighbourhoods); a neighbourhood round re-sequences about ``size`` operations with
+    CP-SAT for at most :data:`LNS_SECONDS`, the merged list is decoded and kept when it
+    beats the best. The size grows while CP-SAT proves its neighbourhoods and shrinks
+    while it does not; a neighbourhood kind that improves is drawn more often.
+    """
+
+    def __init__(self, problem: Problem, a: PlantArrays, s: Scratch, params: SolveParams,
+                 start: Candidate, best: _Best) -> None:  # fmt: skip
+        self.problem, self.a, self.s, self.params, self.best = problem, a, s, params, best
+        self.weights = _weights(problem)
+        self.engine = new_engine(a, s, start.order, start.mode)
+        self.best_order, self.best_mode = self.engine.order.copy(), self.engine.mode.copy()
+        self.best_floors = self.engine.floors.copy()
+        self.stats = np.asarray([np.nan, 0, 0, 0, 0], dtype=np.float64)
+        self.chunk, self.round = 50, 0
+        self.rng = random.Random(params.seed)
+        self.size = LNS_SIZE
+        self.wins = dict.fromkeys(lns_kinds, 1.0)
+        self.lns = {"rounds": 0, "improvements": 0, "solved_optimal": 0}
+
+    def run(self) -> dict[str, object]:
+        while not self.params.expired(MARGIN) and not self.best.proven:
+            self.search(max(LS_SECONDS, 0.2 * self.params.remaining()))
+            if self.params.expired(MARGIN + 0.5) or self.best.proven:
+                break
+            self.neighbourhood()
+        return {
+            "moves_tried": int(self.stats[3]),
+            "moves_accepted": int(self.stats[2]),
+            "improvements": int(self.stats[4]),
+            "neighbourhoods": self.lns,
+            "neighbourhood_size": self.size,
+        }
+
+    def search(self, seconds: float) -> None:
+        """Local search for about ``seconds`` (less when it stops improving)."""
+        until = time.monotonic() + seconds
+        quiet = 0
+        while time.monotonic() < until and not self.params.expired(MARGIN):
+            t0 = time.monotonic()
+            before = self.stats[0]
+            seed = self.params.seed + self.round
+            search(self.a, self.engine, self.weights, self.chunk, seed, 0.002, self.best_order,
+                   self.best_mode, self.best_floors, self.stats)  # fmt: skip
+            self.round += 1
+            took = time.monotonic() - t0
+            if self.stats[0] != before:
+                quiet = 0
+                self._offer("local search")
+            else:
+                quiet += 1
+            if took < 0.1:
+                self.chunk *= 2
+            elif took > 0.5 and self.chunk > 10:
+                self.chunk //= 2
+            if quiet >= 3 and time.monotonic() - until + seconds >= LS_SECONDS:
+                return  # stalled: let a neighbourhood shake it
+            if self.params.remaining() < took:
+                return
+
+    def neighbourhood(self) -> None:
+        """One CP-SAT neighbourhood round on the best list."""
+        run(self.a, self.s, self.best_order, self.best_mode, self.best_floors)
+        inc = ListState(self.best_order, self.best_mode, self.s.busy.copy(), self.s.start.copy(),
+                        self.s.end.copy())  # fmt: skip
+        kinds = list(self.wins)
+        kind = self.rng.choices(kinds, weights=[self.wins[k] for k in kinds])[0]
+        seconds = min(LNS_SECONDS, 0.25 * self.params.remaining())
+        phase = self.params.phase(seconds, on_progress=None, workers=self.params.workers)
+        self.lns["rounds"] += 1
+        got = lns_round(self.problem, self.a, inc, kind, self.size, phase, self.rng)
+        if got is None:
+            self.size = max(LNS_MIN, int(self.size * 0.8))
+            return
+        order, mode, status = got
+        self.size = (min(LNS_MAX, int(self.size * 1.2)) if status == "OPTIMAL"
+                     else max(LNS_MIN, int(self.size * 0.8)))  # fmt: skip
+        self.lns["solved_optimal"] += status == "OPTIMAL"
+        self.engine.order[:] = normalize(self.a, order)
+        self.engine.mode[:] = mode
+        flags = reset(self.a, self.engine)
+        value = value_of(flags, self.engine.cur_terms, self.weights)
+        if flags == 0 and value < self.stats[0]:
+            self.stats[0] = value
+            self.best_order[:] = self.engine.order
+            self.best_mode[:] = self.engine.mode
+            self.best_floors[:] = self.engine.floors
+            self.lns["improvements"] += 1
+            self.wins[kind] += 1.0
+            self._offer(f"neighbourhood ({kind})")
+        else:  # back to the best list
+            self.engine.order[:] = self.best_order
+            self.engine.mode[:] = self.best_mode
+            reset(self.a, self.engine, self.best_floors)
+
+    def _offer(self, source: str) -> None:
+        run(self.a, self.s, self.best_order, self.best_mode, self.best_floors)
+        rows = to_schedule(self.problem, self.a, self.best_mode, self.s.busy, self.s.start,
+                           self.s.end)  # fmt: skip
+        self.best.offer(self.problem, rows, source)
 
 
 def _weights(problem: Problem) -> np.ndarray:
