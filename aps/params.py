@@ -32,8 +32,9 @@ class JobShopOptions:
     ----------
     tabu_share
         Share of the time limit tabu search may take before CP-SAT's first turn.
-    dispatch_rules, dispatch_share
-        Dispatching rules tried for the first schedule, while they fit in this share.
+    dispatch_rules
+        Compiled dispatching rules (:mod:`aps.heuristics.fastdispatch`) tried for the
+        first schedule.
     probe_operations, probe_seconds, probe_share
         Shops up to this many operations first get a short CP-SAT probe that may prove
         them optimal (at most ``probe_seconds`` and ``probe_share`` of the limit).
@@ -49,8 +50,7 @@ class JobShopOptions:
     """
 
     tabu_share: float = 0.8
-    dispatch_rules: tuple[str, ...] = ("mwkr", "mor", "spt", "edd")
-    dispatch_share: float = 0.1
+    dispatch_rules: tuple[str, ...] = ("mwkr", "mor", "spt")
     probe_operations: int = 200
     probe_seconds: float = 2.0
     probe_share: float = 0.2

@@ -12,11 +12,12 @@ import pytest
 from aps import solve, validate
 from aps.heuristics.dispatch import RULES, best_dispatch, dispatch
 from aps.io.jssp import read_jssp
+from aps.model import Problem
 from aps.params import JobShopOptions
 from aps.result import ScheduledOperation
 from aps.solvers.jobshop import strategy as jobshop
 from aps.solvers.jobshop import tabu
-from aps.solvers.jobshop.tabu import tabu_search
+from aps.solvers.jobshop.tabu import JobShopArrays, tabu_search
 from aps.validate import makespan
 
 
@@ -93,7 +94,11 @@ def test_halt_decides_from_the_last_improvement() -> None:
     """Tests the stall watch's rule: quiet for the window -> stall; an improvement resets
     the window; the outer stop wins (checked at given instants, not by sleeping)."""
     start = time.monotonic()
-    best = jobshop.Best(None, start, 0)
+    one = Problem.model_validate(
+        {"machines": [{"id": 0}], "jobs": [{"id": 0, "operations": [
+            {"id": 0, "modes": [{"machine": 0, "duration": 100}]}]}]}
+    )  # fmt: skip
+    best = jobshop.Best(one, JobShopArrays.from_problem(one), None, start, 0)
     outer = threading.Event()
     halt = jobshop.Halt(best, outer, 1000.0)
     t0 = max(start, best.changed)

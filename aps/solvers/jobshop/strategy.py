@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from ortools.sat.python import cp_model
 
 from aps.bounds import simple_lower_bound
-from aps.heuristics.dispatch import dispatch
+from aps.heuristics.fastdispatch import ShopArrays
 from aps.model import ObjectiveTerm, Problem
 from aps.params import SolveParams
 from aps.result import Incumbent, Result, ScheduledOperation, SolveStatus, relative_gap
@@ -32,8 +32,13 @@ from aps.solvers.cpsat.runtime import (
     StopWatcher,
     parameters,
 )
-from aps.solvers.jobshop.tabu import tabu_search
+from aps.solvers.jobshop.tabu import I64, JobShopArrays, tabu_improve
 from aps.validate import makespan
+
+#: above this many operations the search stops early enough to build and check the rows
+HUGE_OPERATIONS = 200_000
+#: seconds per operation kept for that (rows, then the caller's validation)
+FINISH_SECONDS_PER_OPERATION = 3e-5
 
 
 class Halt:
@@ -75,26 +80,37 @@ class Halt:
 
 
 class Best:
-    """The best schedule so far, shared by the threads; reports each improvement."""
+    """The best machine order so far, shared by the threads; reports each improvement.
+
+    It keeps the order as arrays (:class:`JobShopArrays`): a tabu search on a million
+    operations improves it many times, and schedule rows are built once, on demand.
+    """
 
     def __init__(
-        self, on_progress: Callable[[Incumbent], None] | None, started: float, lb: int
+        self,
+        problem: Problem,
+        a: JobShopArrays,
+        on_progress: Callable[[Incumbent], None] | None,
+        started: float,
+        lb: int,
     ) -> None:
+        self.problem, self.a = problem, a
         self.lock = threading.Lock()
-        self.schedule: list[ScheduledOperation] | None = None
+        self.seq: I64 | None = None
         self.value: int | None = None
         self.bound = lb
         self.on_progress = on_progress
         self.started = started
         self.history: list[Incumbent] = []
         self.changed = started
+        self._rows: tuple[int, list[ScheduledOperation]] | None = None
 
-    def offer(self, schedule: list[ScheduledOperation], value: int | None = None) -> bool:
-        value = makespan(schedule) if value is None else value
+    def offer_seq(self, seq: I64, value: int) -> bool:
+        """Keep a machine order when it beats the incumbent; report it."""
         with self.lock:
             if self.value is not None and value >= self.value:
                 return False
-            self.schedule, self.value = schedule, value
+            self.seq, self.value = seq, value
             self.changed = time.monotonic()
             inc = Incumbent(objective=value, bound=self.bound,
                             elapsed=round(time.monotonic() - self.started, 4))  # fmt: skip
@@ -102,6 +118,24 @@ class Best:
         if self.on_progress is not None:
             self.on_progress(inc)
         return True
+
+    def offer(self, schedule: list[ScheduledOperation], value: int | None = None) -> bool:
+        """Keep a schedule (rows) when it beats the incumbent."""
+        value = makespan(schedule) if value is None else value
+        if self.value is not None and value >= self.value:
+            return False
+        return self.offer_seq(self.a.sequences_from(self.problem, schedule), value)
+
+    @property
+    def schedule(self) -> list[ScheduledOperation] | None:
+        """The incumbent as schedule rows (built once per incumbent)."""
+        with self.lock:
+            seq, value = self.seq, self.value
+        if seq is None or value is None:
+            return None
+        if self._rows is None or self._rows[0] != value:
+            self._rows = (value, self.a.schedule(self.problem, self.a.starts(seq)))
+        return self._rows[1]
 
     def raise_bound(self, bound: int) -> None:
         with self.lock:
@@ -113,8 +147,13 @@ def solve_job_shop(
 ) -> Result:
     """Solve a classic job shop (``problem.is_job_shop()``) to minimum makespan."""
     opts = params.jobshop
-    best = Best(params.on_progress, params.started, simple_lower_bound(problem))
+    a = JobShopArrays.from_problem(problem)
+    best = Best(problem, a, params.on_progress, params.started, simple_lower_bound(problem))
     _first_schedule(problem, params, best, hint)
+    if problem.num_operations > HUGE_OPERATIONS:
+        # leave time to turn the order into rows and for the caller to validate them
+        reserve = FINISH_SECONDS_PER_OPERATION * problem.num_operations
+        params = params.phase(max(0.5 * params.remaining(), params.remaining() - reserve))
     notes: dict[str, object] = {}
     # phase 0, small shops only: CP-SAT often proves them at once (ft06 in 0.03 s), and
     # the user should not wait for a tabu search that cannot prove anything
@@ -133,21 +172,17 @@ def solve_job_shop(
 def _first_schedule(
     problem: Problem, params: SolveParams, best: Best, hint: Sequence[ScheduledOperation] | None
 ) -> None:
-    """The hint, else dispatching rules, one at a time, while they fit their share."""
+    """The hint, else the compiled dispatching rules, each offered at once."""
     if hint:
         best.offer(list(hint))
         return
-    # each rule is offered at once: on 100,000 operations a rule takes seconds in
-    # Python, so the first schedule must not wait for all of them
-    rules = params.jobshop.dispatch_rules
-    for k, rule in enumerate(rules):
-        t0 = time.monotonic()
-        best.offer(dispatch(problem, rule, params.seed))
-        took = time.monotonic() - t0
-        if k + 1 < len(rules) and params.elapsed() + took > (
-            params.jobshop.dispatch_share * params.time_limit
-        ):
+    shop = ShopArrays(problem)
+    for rule in params.jobshop.dispatch_rules:
+        if best.value is not None and params.expired():
             break
+        value, start, _, _ = shop.dispatch(rule)
+        if value >= 0:
+            best.offer_seq(best.a.sequence_of(start), value)
 
 
 def _rounds(
@@ -209,10 +244,10 @@ def _tabu_turn(
     report_every = max(0.5, params.time_limit / 50)
 
     def run(seed_k: int) -> None:
-        assert best.schedule is not None
-        tabu_search(problem, best.schedule, max(0.0, until - time.monotonic()),
-                    seed=seed_k, lower_bound=best.bound, stop=halt.event,
-                    on_improve=best.offer, report_every=report_every)  # fmt: skip
+        assert best.seq is not None
+        tabu_improve(best.a, best.seq, max(0.0, until - time.monotonic()), seed=seed_k,
+                     lower_bound=best.bound, stop=halt.event, on_improve=best.offer_seq,
+                     report_every=report_every)  # fmt: skip
 
     n_tabu = max(1, params.workers)
     threads = [

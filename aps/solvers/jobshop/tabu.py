@@ -72,6 +72,14 @@ class JobShopArrays:
         keys.sort()
         return np.asarray([k for _, _, k in keys], dtype=np.int64)
 
+    def sequence_of(self, start: I64) -> I64:
+        """Machine sequences (concatenated by machine) ordered by ``start`` (arrays)."""
+        return np.lexsort((np.arange(len(start)), start, self.machine)).astype(np.int64)
+
+    def starts(self, seq: I64) -> I64:
+        """Earliest starts of the operations in the machine order ``seq``."""
+        return _starts_of(self.duration, self.job_pred, self.job_succ, self.machine, seq)
+
     def schedule(self, problem: Problem, start: I64) -> list[ScheduledOperation]:
         out = []
         for k in range(len(self.machine)):
@@ -539,6 +547,61 @@ def warm_up() -> None:
     tabu_search(problem, rows, time_limit=0.01)
 
 
+def tabu_improve(
+    a: JobShopArrays,
+    seq: I64,
+    time_limit: float,
+    seed: int = 0,
+    stall_limit: int | None = None,
+    lower_bound: int = 0,
+    stop: threading.Event | None = None,
+    on_improve: Callable[[I64, int], object] | None = None,
+    report_every: float = 0.0,
+) -> tuple[I64, int]:
+    """Improve the machine order ``seq`` for ``time_limit`` seconds; (best order, makespan).
+
+    ``on_improve`` gets a copy of every improving order (checked between chunks of
+    iterations, at most every ``report_every`` seconds), and setting ``stop`` ends the
+    search at the next chunk. Arrays in, arrays out: a million operations are never
+    turned into schedule rows here.
+    """
+    seq = seq.copy()
+    best_seq = seq.copy()
+    n = len(a.machine)
+    tenure = int(min(60, 8 + n // a.n_machines // 2))
+    stall = stall_limit if stall_limit is not None else max(500, 4 * n)
+    state = np.asarray([-1, 0, 0, 0, 0, 0], dtype=np.int64)
+    row, rank, arcs = _order_table(a.machine, a.n_machines)
+    wide = arcs.shape[0] > 1
+    ring = np.zeros((3, 64), dtype=np.int64)
+    ring[:2] = -1
+    deadline = time.monotonic() + time_limit
+    chunk, round_ = 50, 0
+    reported, last_report = int((a.starts(seq) + a.duration).max(initial=0)), 0.0
+    while True:
+        t0 = time.monotonic()
+        best = _search(a.duration, a.job_pred, a.job_succ, a.machine, seq, best_seq, chunk, stall,
+                       tenure, seed + round_, state, row, rank, arcs, ring, wide)  # fmt: skip
+        round_ += 1
+        took = time.monotonic() - t0
+        if (
+            on_improve is not None
+            and best < reported
+            and (time.monotonic() - last_report >= report_every)
+        ):
+            reported, last_report = int(best), time.monotonic()
+            on_improve(best_seq.copy(), int(best))
+        if best <= lower_bound or state[4] or time.monotonic() + took >= deadline:
+            break
+        if stop is not None and stop.is_set():
+            break
+        if took < 0.05:
+            chunk = min(chunk * 2, 100000)
+    if on_improve is not None and int(state[0]) < reported:
+        on_improve(best_seq.copy(), int(state[0]))
+    return best_seq, int(state[0])
+
+
 def tabu_search(
     problem: Problem,
     initial: list[ScheduledOperation],
@@ -552,48 +615,18 @@ def tabu_search(
 ) -> tuple[list[ScheduledOperation], int]:
     """Improve ``initial`` for ``time_limit`` seconds; returns (schedule, makespan).
 
-    ``on_improve`` gets every improvement (checked between chunks of iterations), and
-    setting ``stop`` ends the search at the next chunk.
+    The schedule-row face of :func:`tabu_improve`: ``on_improve`` gets rows.
     """
     a = JobShopArrays.from_problem(problem)
+
+    def improve(seq: I64, value: int) -> None:
+        assert on_improve is not None
+        on_improve(a.schedule(problem, a.starts(seq)), value)
+
     seq = a.sequences_from(problem, initial)
-    best_seq = seq.copy()
-    n = len(a.machine)
-    tenure = int(min(60, 8 + n // a.n_machines // 2))
-    stall = stall_limit if stall_limit is not None else max(500, 4 * n)
-    state = np.asarray([-1, 0, 0, 0, 0, 0], dtype=np.int64)
-    row, rank, arcs = _order_table(a.machine, a.n_machines)
-    wide = arcs.shape[0] > 1
-    ring = np.zeros((3, 64), dtype=np.int64)
-    ring[:2] = -1
-    deadline = time.monotonic() + time_limit
-    chunk = 50
-    round_ = 0
-    reported = makespan(initial)
-    last_report = 0.0
-    while True:
-        t0 = time.monotonic()
-        best = _search(a.duration, a.job_pred, a.job_succ, a.machine, seq, best_seq, chunk, stall,
-                       tenure, seed + round_, state, row, rank, arcs, ring, wide)  # fmt: skip
-        round_ += 1
-        took = time.monotonic() - t0
-        if (
-            on_improve is not None
-            and best < reported
-            and time.monotonic() - last_report >= report_every
-        ):
-            reported = best
-            last_report = time.monotonic()
-            start = _starts_of(a.duration, a.job_pred, a.job_succ, a.machine, best_seq)
-            on_improve(a.schedule(problem, start), int(best))
-        if best <= lower_bound or state[4] or time.monotonic() + took >= deadline:
-            break
-        if stop is not None and stop.is_set():
-            break
-        if took < 0.05:
-            chunk = min(chunk * 2, 100000)
-    start = _starts_of(a.duration, a.job_pred, a.job_succ, a.machine, best_seq)
-    final = a.schedule(problem, start)
-    if on_improve is not None and int(state[0]) < reported:
-        on_improve(final, int(state[0]))
-    return final, int(state[0])
+    if makespan(initial) <= lower_bound:
+        return list(initial), makespan(initial)
+    best_seq, value = tabu_improve(a, seq, time_limit, seed, stall_limit, lower_bound, stop,
+                                   improve if on_improve is not None else None,
+                                   report_every)  # fmt: skip
+    return a.schedule(problem, a.starts(best_seq)), value
