@@ -3,18 +3,25 @@ the ``aps.commands`` entry point, so the core never imports the service."""
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 import secrets
 import sys
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from api.main import create_app
 from jobs import migrate, repo
 from jobs.db import Database
-from jobs.settings import DEV_API_KEY, Settings, get_settings
+from jobs.settings import (
+    DEV_API_KEY,
+    Settings,
+    get_settings,
+    mask_secrets_in_logs,
+    mask_url,
+)
 
 
 def _settings() -> Settings:
@@ -30,6 +37,15 @@ def _settings() -> Settings:
         raise typer.Exit(2) from None
 
 
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def serve(
     host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to bind.")] = 8000,
@@ -37,6 +53,10 @@ def serve(
     timeout_keep_alive: Annotated[
         int, typer.Option(help="Seconds an idle keep-alive connection stays open.")
     ] = 5,
+    workers: Annotated[
+        int | None,
+        typer.Option(help="API processes (default APS_API_WORKERS; 1 in embedded mode)."),
+    ] = None,
 ) -> None:
     """Run the API. Without APS_BROKER_URL it also solves, in an in-process pool."""
     import uvicorn
@@ -45,25 +65,52 @@ def serve(
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    mask_secrets_in_logs()
+    keys = settings.bootstrap_keys()
+    dev = any(key == DEV_API_KEY for _, key in keys)
+    if dev and not _loopback(host):
+        typer.echo(
+            f"aps: error: the development key {DEV_API_KEY} is only served on a loopback "
+            f"address; set APS_API_KEYS (random keys, e.g. from `aps apikey create`) to "
+            f"bind {host}",
+            err=True,
+        )
+        raise typer.Exit(2)
+    if not keys:
+        typer.echo(
+            "aps serve: APS_API_KEYS is not set: only keys made by `aps apikey create` work "
+            "(the development key works only on the embedded SQLite default)",
+            err=True,
+        )
+    processes = workers or settings.api_workers
+    if settings.embedded and processes > 1:
+        typer.echo("aps serve: embedded mode runs one API process (it also solves)", err=True)
+        processes = 1
     mode = (
         "embedded: SQLite/DB + in-process worker pool, no broker"
         if settings.embedded
-        else f"API only; solves go to Celery workers via {settings.broker_url}"
+        else f"API only; solves go to Celery workers via {mask_url(settings.broker_url or '')}"
     )
-    typer.echo(f"aps serve: {mode}; database {settings.database_url}", err=True)
-    if any(key == DEV_API_KEY for _, key in settings.bootstrap_keys()):
+    typer.echo(f"aps serve: {mode}; database {mask_url(settings.database_url)}", err=True)
+    if dev:
         typer.echo(
             f"aps serve: development API key (tenant 'dev'): X-API-Key: {DEV_API_KEY} "
             "(set APS_API_KEYS for real keys)",
             err=True,
         )
-    uvicorn.run(
-        create_app(settings),
-        host=host,
-        port=port,
-        log_level=log_level,
-        timeout_keep_alive=timeout_keep_alive,
-    )
+    common: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "log_level": log_level,
+        "timeout_keep_alive": timeout_keep_alive,
+        # SIGTERM: in-flight requests get this long, then the process exits regardless
+        "timeout_graceful_shutdown": max(1, round(settings.shutdown_grace_seconds)),
+    }
+    if processes > 1:
+        # each process builds its own app from the same environment
+        uvicorn.run("api.main:create_app", factory=True, workers=processes, **common)
+    else:
+        uvicorn.run(create_app(settings), **common)
 
 
 def worker(

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import Depends, HTTPException, Request, Security, status
 from fastapi.security import APIKeyHeader
 
+from api.inputs import check_json_text
 from api.ratelimit import retry_after_header
 from api.schemas import Message, Problem422
 from api.service import Service
@@ -49,6 +50,12 @@ async def current_tenant(
 
 
 TenantDep = Annotated[str, Depends(current_tenant)]
+
+
+async def clean_body(request: Request, tenant: TenantDep) -> None:
+    """Route dependency: NaN/Infinity or U+0000 in a body FastAPI parses itself is a 422
+    naming the field (:func:`api.inputs.check_json_text`), after the key is checked."""
+    check_json_text(await request.body(), ["body"])
 
 
 def rate_limited(tenant: TenantDep, service: ServiceDep) -> str:

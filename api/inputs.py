@@ -8,6 +8,7 @@ Every failure becomes FastAPI's 422 shape, each item naming where the problem is
 from __future__ import annotations
 
 import json
+import math
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +26,7 @@ from aps import Problem
 from aps.factory.compile import CompileError
 from aps.io.bundle.tables import BundleError
 from aps.io.load import load_problem
-from jobs.notify import RefusedAddress, check_public
+from jobs.notify import RefusedAddress, check_credentials, check_public
 from jobs.plant.options import PlantOptions
 from jobs.settings import Settings
 
@@ -84,7 +85,10 @@ async def read_submission(request: Request) -> JobCreate:
             "the problem) or multipart/form-data (a bundle upload)",
         )
     body = await request.body()
+    check_json_text(body, ["body"])
     try:
+        if len(body) > 64 * 1024:  # a large problem: parse it off the event loop
+            return await run_in_threadpool(JobCreate.model_validate_json, body, strict=True)
         return JobCreate.model_validate_json(body, strict=True)
     except ValidationError as exc:
         raise RequestValidationError(_errors(exc, ("body",))) from None
@@ -115,6 +119,7 @@ async def _read_upload(request: Request) -> JobCreate:
     raw_options = form.get("options")
     options = JobOptions()
     if isinstance(raw_options, str) and raw_options.strip():
+        check_json_text(raw_options, ["body", "options"])
         try:
             options = JobOptions.model_validate_json(raw_options, strict=True)
         except ValidationError as exc:
@@ -137,7 +142,9 @@ def problem_from_files(files: list[tuple[str, bytes]]) -> Problem:
             (folder / name).write_bytes(data)
         target = folder if csvs else folder / files[0][0]
         try:
-            return load_problem(target)
+            problem = load_problem(target)
+            check_json_text(problem.model_dump_json(), ["body", "file"])
+            return problem
         except BundleError as exc:
             raise RequestValidationError(
                 [
@@ -182,16 +189,98 @@ def check_limits(job: JobCreate, settings: Settings) -> None:
         )
 
 
-def check_callback(url: str, settings: Settings) -> None:
-    """Refuse callback URLs that resolve to loopback, private or link-local hosts (SSRF)."""
+def check_callback_url(url: str, settings: Settings, loc: list[str | int]) -> None:
+    """Refuse callback URLs with credentials, or that resolve to loopback, private or
+    link-local hosts, also after NAT64/6to4/Teredo translation (SSRF)."""
+    try:
+        check_credentials(url)
+    except RefusedAddress as exc:
+        raise invalid(loc, f"{exc}; refused") from None
     if settings.allow_private_callbacks:
         return
     try:
         check_public(url)
     except RefusedAddress as exc:
-        raise invalid(
-            ["body", "options", "callback_url"], f"{exc}; refused (SSRF protection)"
-        ) from None
+        raise invalid(loc, f"{exc}; refused (SSRF protection)") from None
+
+
+def check_callback(url: str, settings: Settings) -> None:
+    """:func:`check_callback_url` for a job's ``options.callback_url``."""
+    check_callback_url(url, settings, ["body", "options", "callback_url"])
+
+
+# -- values JSON has no place for ------------------------------------------------------------
+
+
+class _Constant(str):
+    """``NaN``, ``Infinity`` or ``-Infinity`` as a body wrote it (not JSON)."""
+
+
+NOT_FINITE = "must be a finite number: NaN and Infinity are not JSON numbers"
+NUL = "must not contain U+0000 (NUL): the job store cannot keep it"
+
+
+def bad_value(value: Any, path: list[str | int]) -> tuple[list[str | int], str] | None:
+    """The first non-finite number or string with U+0000 in a parsed JSON value."""
+    if isinstance(value, _Constant) or (isinstance(value, float) and not math.isfinite(value)):
+        return path, NOT_FINITE
+    if isinstance(value, str):
+        return (path, NUL) if "\x00" in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if "\x00" in key:
+                return [*path, key], NUL
+            found = bad_value(item, [*path, key])
+            if found is not None:
+                return found
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            found = bad_value(item, [*path, i])
+            if found is not None:
+                return found
+    return None
+
+
+def check_json_text(raw: bytes | str, prefix: list[str | int]) -> None:
+    """A 422 naming the field when a JSON body holds NaN/Infinity or U+0000.
+
+    Python's JSON reader takes ``NaN`` and ``Infinity``, and PostgreSQL refuses U+0000 in
+    text and JSONB (a 500 from the driver): both are refused at the door. A byte scan
+    decides first, so ordinary bodies are not parsed twice.
+    """
+    data = raw.encode() if isinstance(raw, str) else raw
+    if b"\\u0000" not in data and b"NaN" not in data and b"Infinity" not in data:
+        return
+    try:
+        value = json.loads(data, parse_constant=_Constant)
+    except (ValueError, UnicodeDecodeError):
+        return  # not JSON: the parser's own 422 names the place
+    found = bad_value(value, prefix)
+    if found is not None:
+        raise invalid(found[0], found[1], "value_error")
+
+
+def json_safe_errors(errors: Any) -> list[dict[str, Any]]:
+    """Validation errors fit for a JSON answer: a non-finite input (which the JSON encoder
+    refuses, a 500) is shown as text, with a message that says what is wrong."""
+
+    def safe(value: Any) -> Any:
+        if isinstance(value, float) and not math.isfinite(value):
+            return str(value)
+        if isinstance(value, dict):
+            return {str(k): safe(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [safe(v) for v in value]
+        return value
+
+    out = []
+    for error in errors:
+        item = dict(error)
+        given = item.get("input")
+        if isinstance(given, float) and not math.isfinite(given):
+            item["msg"], item["type"] = NOT_FINITE, "finite_number"
+        out.append(safe(item))
+    return out
 
 
 # -- the live plant -------------------------------------------------------------------------
@@ -225,8 +314,10 @@ async def read_plant_submission(request: Request) -> PlantSubmission:
             f"unsupported content type {content_type!r}: send application/json or "
             "multipart/form-data",
         )
+    raw = await request.body()
+    check_json_text(raw, ["body"])
     try:
-        data = json.loads(await request.body())
+        data = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise invalid(["body"], f"invalid JSON: {exc}", "json_invalid") from None
     if not isinstance(data, dict):

@@ -33,8 +33,9 @@ class Service:
         if self.settings.auto_migrate:
             migrate.upgrade(self.settings.database_url)
         with self.db.write() as session:
-            if self.settings.environment == "production":
+            if not self.settings.dev_key_allowed:
                 # a database once started in development must not keep the public dev key
+                # (production, PostgreSQL, or a broker: a shared service needs real keys)
                 repo.revoke_key(session, DEV_API_KEY)
             configured = self.settings.bootstrap_keys()
             for tenant, key in configured:

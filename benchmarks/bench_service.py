@@ -160,7 +160,7 @@ def env_for(database_url: str, broker_url: str | None, **extra: str) -> dict[str
     return env
 
 
-def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 90) -> None:
+def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 300) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:

@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import ServiceDep, TenantDep
+from api.inputs import check_json_text
 from api.schemas import Message, Problem422
 from api.service import Service
 from aps.live.events import Invalid, Rejected, parse_event
@@ -61,6 +62,7 @@ def _handle(
         seen = store.find_event(session, tenant, webhook_id)
         if seen is not None:
             return seen.status_code, dict(seen.response), True
+    check_json_text(raw, ["body"])
     try:
         envelope, data = parse_event(raw)
     except Invalid as exc:

@@ -35,7 +35,7 @@ from aps.reschedule.diff import diff
 from aps.reschedule.repair import machine_down as machine_down_repair
 from aps.result import SolveStatus
 from jobs import repo
-from jobs.settings import DEV_API_KEY, Settings
+from jobs.settings import Settings
 
 STATIC = Path(__file__).with_name("static")
 #: The only files ``/ui/static/`` serves (no path is ever joined from the request).
@@ -96,19 +96,20 @@ def plotly_js() -> Response:
 
 
 class UiConfig(BaseModel):
-    """What the page needs to know before the planner types an API key."""
+    """What the page needs to know before the planner types an API key.
+
+    Never a key: the page asks the planner for one (kept in the browser's storage);
+    ``aps serve`` prints the development key where it is active.
+    """
 
     version: str
-    dev_key: str | None = Field(description="The development key, only when it is active.")
     default_time_limit: float
     max_time_limit: float
 
 
 def _config(settings: Settings) -> UiConfig:
-    dev = any(key == DEV_API_KEY for _, key in settings.bootstrap_keys())
     return UiConfig(
         version=__version__,
-        dev_key=DEV_API_KEY if dev and settings.environment == "development" else None,
         default_time_limit=min(5.0, settings.max_time_limit),
         max_time_limit=settings.max_time_limit,
     )
@@ -116,7 +117,7 @@ def _config(settings: Settings) -> UiConfig:
 
 @pages.get("/ui/config.json", response_model=UiConfig)
 def config(service: ServiceDep) -> UiConfig:
-    """Limits for the form, and the dev key in embedded development mode."""
+    """Limits for the form (no key, ever)."""
     return _config(service.settings)
 
 

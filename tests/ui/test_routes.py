@@ -82,13 +82,14 @@ def test_plotly_js_from_the_installed_package(idle: TestClient) -> None:
     assert len(r.content) == path.stat().st_size
 
 
-def test_config_offers_the_dev_key_only_in_development(tmp_path: Path) -> None:
-    with TestClient(create_app(settings(tmp_path), background=False)) as client:
-        assert client.get("/ui/config.json").json()["dev_key"] is None
+def test_config_never_returns_a_key(tmp_path: Path) -> None:
+    """Tests that /ui/config.json holds no key, not even the active development key."""
     dev = settings(tmp_path, api_keys="")
     with TestClient(create_app(dev, background=False)) as client:
-        config = client.get("/ui/config.json").json()
-    assert config["dev_key"] == DEV_API_KEY and config["default_time_limit"] == 5.0
+        assert client.get("/v1/jobs", headers={"X-API-Key": DEV_API_KEY}).status_code == 200
+        r = client.get("/ui/config.json")
+    assert set(r.json()) == {"version", "default_time_limit", "max_time_limit"}
+    assert DEV_API_KEY not in r.text and r.json()["default_time_limit"] == 5.0
 
 
 def test_example_plant(idle: TestClient) -> None:

@@ -619,9 +619,12 @@ async function init() {
     $("version").textContent = `aps ${cfg.version}`;
     $("time-limit").value = String(cfg.default_time_limit);
     $("time-limit").max = String(cfg.max_time_limit);
-    state.key = localStorage.getItem("aps-api-key") || cfg.dev_key || "";
+    state.key = localStorage.getItem("aps-api-key") || "";
   } catch (err) { showError(err); }
   $("api-key").value = state.key;
+  if (!state.key) {
+    showError(new Error("Type your API key above (X-API-Key); `aps serve` prints the development key where it works."));
+  }
   $("api-key").addEventListener("change", () => {
     state.key = $("api-key").value.trim();
     localStorage.setItem("aps-api-key", state.key);
