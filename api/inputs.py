@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import math
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,11 +20,11 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.isolate import Exceeded
 from api.schemas import JobCreate, JobOptions
+from api.service import Service
+from api.uploads import Caps, Compiled, compile_files, unpacked_size
 from aps import Problem
-from aps.factory.compile import CompileError
-from aps.io.bundle.tables import BundleError
-from aps.io.load import load_problem
 from jobs.notify import RefusedAddress, check_credentials, check_public
 from jobs.plant.options import PlantOptions
 from jobs.settings import Settings
@@ -73,11 +72,27 @@ def invalid(loc: list[str | int], msg: str, kind: str = "value_error") -> Reques
     return RequestValidationError([{"loc": loc, "msg": msg, "type": kind}])
 
 
-async def read_submission(request: Request) -> JobCreate:
+@dataclass(frozen=True)
+class Submission:
+    """A job to store: its problem as JSON (validated, or compiled in a child process)
+    and what the limits are checked on."""
+
+    problem_json: str
+    name: str
+    num_operations: int
+    horizon: int | None
+    options: JobOptions
+
+
+#: Bodies larger than this are parsed in a worker thread, not on the event loop.
+LARGE_BODY = 64 * 1024
+
+
+async def read_submission(request: Request, service: Service) -> Submission:
     """Parse the body by content type: JSON ``JobCreate`` or multipart upload."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type == "multipart/form-data":
-        return await _read_upload(request)
+        return await _read_upload(request, service)
     if content_type and content_type != "application/json" and not content_type.endswith("+json"):
         raise HTTPException(
             status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
@@ -86,15 +101,27 @@ async def read_submission(request: Request) -> JobCreate:
         )
     body = await request.body()
     check_json_text(body, ["body"])
+    if len(body) > LARGE_BODY:
+        return await run_in_threadpool(_job_json, body)
+    return _job_json(body)
+
+
+def _job_json(body: bytes) -> Submission:
     try:
-        if len(body) > 64 * 1024:  # a large problem: parse it off the event loop
-            return await run_in_threadpool(JobCreate.model_validate_json, body, strict=True)
-        return JobCreate.model_validate_json(body, strict=True)
+        job = JobCreate.model_validate_json(body, strict=True)
     except ValidationError as exc:
         raise RequestValidationError(_errors(exc, ("body",))) from None
+    problem = job.problem
+    return Submission(
+        problem.model_dump_json(exclude_defaults=True),
+        problem.name,
+        problem.num_operations,
+        problem.horizon,
+        job.options,
+    )
 
 
-async def _read_upload(request: Request) -> JobCreate:
+async def _read_upload(request: Request, service: Service) -> Submission:
     try:
         form = await request.form(max_files=MAX_UPLOAD_FILES, max_fields=MAX_UPLOAD_FIELDS)
     except StarletteHTTPException as exc:  # Starlette's 400 for too many parts or a broken body
@@ -124,52 +151,70 @@ async def _read_upload(request: Request) -> JobCreate:
             options = JobOptions.model_validate_json(raw_options, strict=True)
         except ValidationError as exc:
             raise RequestValidationError(_errors(exc, ("body", "options"))) from None
-    problem = await run_in_threadpool(problem_from_files, files)
-    return JobCreate(problem=problem, options=options)
+    compiled = await compile_upload(service, files)
+    return Submission(
+        compiled.problem_json,
+        compiled.name,
+        compiled.num_operations,
+        compiled.horizon,
+        options,
+    )
 
 
-def problem_from_files(files: list[tuple[str, bytes]]) -> Problem:
-    """Compile uploaded plant files (:func:`aps.io.load.load_problem`)."""
-    csvs = [f for f in files if f[0].lower().endswith(".csv")]
-    if csvs and len(csvs) != len(files):
-        raise invalid(["body", "file"], "send either .csv tables or one .zip/.xlsx/.json file")
-    if not csvs and len(files) != 1:
-        raise invalid(["body", "file"], "send one .zip, .xlsx or .json file (or .csv tables)")
-    with tempfile.TemporaryDirectory(prefix="aps-upload-") as tmp:
-        folder = Path(tmp) / "bundle"
-        folder.mkdir()
-        for name, data in files:
-            (folder / name).write_bytes(data)
-        target = folder if csvs else folder / files[0][0]
-        try:
-            problem = load_problem(target)
-            check_json_text(problem.model_dump_json(), ["body", "file"])
-            return problem
-        except BundleError as exc:
-            raise RequestValidationError(
-                [
-                    {"loc": ["body", "file"], "msg": msg, "type": "bundle_error"}
-                    for msg in exc.errors
-                ]
+def check_unpacked(files: list[tuple[str, bytes]], settings: Settings) -> None:
+    """413 for an archive that unpacks to more than ``APS_MAX_UNPACKED_BYTES`` (read from
+    its directory; nothing is extracted)."""
+    total = 0
+    for name, data in files:
+        size = unpacked_size(name, data)
+        total += len(data) if size is None else size
+    if total > settings.max_unpacked_bytes:
+        raise HTTPException(
+            status.HTTP_413_CONTENT_TOO_LARGE,
+            f"the upload unpacks to {total} bytes; the limit is {settings.max_unpacked_bytes} "
+            "bytes (APS_MAX_UNPACKED_BYTES)",
+        )
+
+
+async def compile_upload(service: Service, files: list[tuple[str, bytes]]) -> Compiled:
+    """Compile uploaded files in a child process under the server's caps; 413 or 422
+    naming the limit and its setting when one is exceeded."""
+    settings = service.settings
+    check_unpacked(files, settings)
+    caps = Caps(settings.max_operations, settings.max_horizon_ticks)
+    try:
+        status_, value = await run_in_threadpool(service.compiler.run, compile_files, files, caps)
+    except Exceeded as exc:
+        if exc.what == "shutdown":
+            raise HTTPException(
+                status.HTTP_503_SERVICE_UNAVAILABLE, "the server is stopping; send it again"
             ) from None
-        except CompileError as exc:
-            raise RequestValidationError(
-                [
-                    {"loc": ["body", "file"], "msg": msg, "type": "compile_error"}
-                    for msg in exc.issues
-                ]
-            ) from None
-        except ValidationError as exc:
-            raise RequestValidationError(_errors(exc, ("body", "file"))) from None
+        limit = {
+            "cpu": f"{settings.compile_cpu_seconds:g} s of CPU (APS_COMPILE_CPU_SECONDS)",
+            "memory": f"{settings.compile_memory_bytes} bytes of memory (APS_COMPILE_MEMORY_BYTES)",
+        }.get(exc.what, "its process (it crashed)")
+        raise invalid(
+            ["body", "file"], f"compiling the upload exceeded {limit}", "limit_exceeded"
+        ) from None
+    if status_ == "ok":
+        compiled: Compiled = value
+        return compiled
+    raise RequestValidationError(value)
 
 
-def check_limits(job: JobCreate, settings: Settings) -> None:
-    """Operations per job, time limit and solver workers against the server's maxima."""
-    ops = job.problem.num_operations
-    if ops > settings.max_operations:
+def check_limits(job: Submission, settings: Settings) -> None:
+    """Operations per job, horizon, time limit and solver workers against the maxima."""
+    if job.horizon is not None and job.horizon > settings.max_horizon_ticks:
+        raise invalid(
+            ["body", "problem", "horizon"],
+            f"the horizon spans {job.horizon} ticks; the limit is "
+            f"{settings.max_horizon_ticks} (APS_MAX_HORIZON_TICKS)",
+            "limit_exceeded",
+        )
+    if job.num_operations > settings.max_operations:
         raise invalid(
             ["body", "problem"],
-            f"the problem has {ops} operations; the limit is "
+            f"the problem has {job.num_operations} operations; the limit is "
             f"{settings.max_operations} per job (APS_MAX_OPERATIONS)",
             "limit_exceeded",
         )
@@ -296,18 +341,19 @@ class PlantSubmission:
     options: PlantOptions
 
 
-async def read_plant_submission(request: Request) -> PlantSubmission:
+async def read_plant_submission(request: Request, service: Service) -> PlantSubmission:
     """Plant JSON, tick-level Problem JSON, ``{"plant"|"problem": ..., "options": ...}``
     or the multipart upload ``POST /v1/jobs`` accepts."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type == "multipart/form-data":
-        job = await read_submission(request)
+        job = await read_submission(request, service)
         opts = job.options
         try:
             options = PlantOptions(time_limit=opts.time_limit, workers=opts.workers, seed=opts.seed)
         except ValidationError as exc:
             raise RequestValidationError(_errors(exc, ("body", "options"))) from None
-        return PlantSubmission(job.problem, None, options)
+        problem = await run_in_threadpool(Problem.model_validate_json, job.problem_json)
+        return PlantSubmission(problem, None, options)
     if content_type and content_type != "application/json" and not content_type.endswith("+json"):
         raise HTTPException(
             status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
@@ -322,10 +368,10 @@ async def read_plant_submission(request: Request) -> PlantSubmission:
         raise invalid(["body"], f"invalid JSON: {exc}", "json_invalid") from None
     if not isinstance(data, dict):
         raise invalid(["body"], "expected a JSON object: plant JSON or Problem JSON")
-    return await _plant_json(data)
+    return await _plant_json(data, service)
 
 
-async def _plant_json(data: dict[str, Any]) -> PlantSubmission:
+async def _plant_json(data: dict[str, Any], service: Service) -> PlantSubmission:
     """A JSON plant: the document, bare or wrapped with its options."""
     prefix: tuple[str | int, ...] = ("body",)
     options = PlantOptions()
@@ -345,7 +391,8 @@ async def _plant_json(data: dict[str, Any]) -> PlantSubmission:
         prefix = ("body", wrapped[0])
     if isinstance(document, dict) and "orders" in document and "jobs" not in document:
         raw = json.dumps(document).encode()
-        problem = await run_in_threadpool(problem_from_files, [("plant.json", raw)])
+        compiled = await compile_upload(service, [("plant.json", raw)])
+        problem = await run_in_threadpool(Problem.model_validate_json, compiled.problem_json)
         return PlantSubmission(problem, document, options)
     try:
         # JSON types as the schema states them (strict): `true` is not a duration of 1
@@ -356,7 +403,15 @@ async def _plant_json(data: dict[str, Any]) -> PlantSubmission:
 
 
 def check_plant_limits(plant: PlantSubmission, settings: Settings) -> None:
-    """Operations, time limits and solver workers against the server's maxima."""
+    """Operations, horizon, time limits and solver workers against the server's maxima."""
+    horizon = plant.problem.horizon
+    if horizon is not None and horizon > settings.max_horizon_ticks:
+        raise invalid(
+            ["body", "horizon"],
+            f"the horizon spans {horizon} ticks; the limit is {settings.max_horizon_ticks} "
+            "(APS_MAX_HORIZON_TICKS)",
+            "limit_exceeded",
+        )
     if plant.problem.num_operations > settings.max_operations:
         raise invalid(
             ["body"],

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 
+from api.isolate import Isolated
 from api.ratelimit import RateLimiter
 from jobs import migrate, repo
 from jobs.broker import CeleryPublisher
@@ -23,6 +24,13 @@ class Service:
         self.settings = settings
         self.db = Database(settings.database_url)
         self.limiter = RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst)
+        #: uploads are compiled in child processes, under CPU-time and memory limits
+        self.compiler = Isolated(
+            settings.compile_processes,
+            settings.compile_cpu_seconds,
+            settings.compile_memory_bytes,
+            preload=["api.uploads"],
+        )
         self.background = background
         self.relay: Relay | None = None
         self._pool: object | None = None
@@ -64,6 +72,7 @@ class Service:
             self.relay.wake()
 
     def stop(self) -> None:
+        self.compiler.close()  # a compile in flight ends now, not when it is done
         if self.relay is not None:
             self.relay.stop()
 

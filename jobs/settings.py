@@ -71,7 +71,26 @@ class Settings(BaseSettings):
 
     # Limits.
     max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
-    max_operations: int = Field(default=5000, ge=1)
+    max_operations: int = Field(
+        default=50_000,
+        ge=1,
+        description="Operations per job or plant (a 450-order plant has about 5,000).",
+    )
+    max_horizon_ticks: int = Field(
+        default=2_000_000,
+        ge=1,
+        description="Ticks from plan start to horizon end (about 3.8 years of minutes).",
+    )
+    max_unpacked_bytes: int = Field(
+        default=20 * 1024 * 1024, ge=1024, description="What an uploaded .zip/.xlsx may unpack to."
+    )
+    compile_processes: int = Field(
+        default=2, ge=1, le=64, description="Uploads compiled at once (child processes)."
+    )
+    compile_cpu_seconds: float = Field(default=60.0, gt=0, description="CPU per compile.")
+    compile_memory_bytes: int = Field(
+        default=2 * 1024**3, ge=64 * 1024**2, description="Memory per compile."
+    )
     max_time_limit: float = Field(default=300.0, gt=0)
     max_solver_workers: int = Field(default=8, ge=1)
     soft_time_limit_margin: float = Field(

@@ -127,7 +127,7 @@ PUT_BODY: dict[str, Any] = {
 )
 async def put_plant(request: Request, tenant: SolvingTenant, service: ServiceDep) -> PlantPublic:
     """Load or replace the plant; it is solved and published asynchronously (version+1)."""
-    new = await read_plant_submission(request)
+    new = await read_plant_submission(request, service)
     check_plant_limits(new, service.settings)
 
     def save() -> PlantPublic:

@@ -16,6 +16,7 @@ from api.main import create_app
 from api.schemas import EXAMPLE_PROBLEM
 from api.ui.router import STATIC, plotly_js_path
 from jobs.settings import DEV_API_KEY, Settings
+from tests.service.support import TERMINAL, wait_until
 
 KEY = "ui-route-key-0123456789abcdef"
 HEADERS = {"X-API-Key": KEY}
@@ -159,13 +160,24 @@ def test_machine_down_bad_input_names_the_field(
 
 
 def test_machine_down_repairs_and_lists_the_moves(solved: tuple[TestClient, str]) -> None:
+    """Tests that the what-if runs as a job (202, polled to succeeded), then lists the
+    moves, the breakdown and the KPIs; the solved job's schedule is unchanged, and the
+    repair can be published as the live plant's next version."""
     client, job_id = solved
     before = client.get(f"/v1/jobs/{job_id}/schedule", headers=HEADERS).json()["operations"]
     m1 = sorted((o for o in before if o["machine"] == "M1"), key=lambda o: o["start"])[0]
     body = {"machine": "M1", "start": m1["start"], "end": m1["start"] + 2, "time_limit": 1}
     r = client.post(f"/v1/jobs/{job_id}/machine-down", json=body, headers=HEADERS)
-    assert r.status_code == 200, r.text
-    out = r.json()
+    assert r.status_code == 202, r.text
+    staged = r.json()
+    assert staged["source_job"] == job_id and r.headers["Location"] == staged["links"]["self"]
+    done = wait_until(
+        lambda: client.get(staged["links"]["self"], headers=HEADERS).json(),
+        lambda j: j["status"] in TERMINAL,
+    )
+    assert done["status"] == "succeeded" and done["kind"] == "what_if", done
+    out = client.get(staged["links"]["what_if"], headers=HEADERS).json()
+    assert out["job_id"] == job_id
     moved = {(m["job"], m["op"]) for m in out["moved"]}
     assert (m1["job"], m1["op"]) in moved
     first = next(m for m in out["moved"] if (m["job"], m["op"]) == (m1["job"], m1["op"]))
@@ -191,6 +203,14 @@ def test_machine_down_repairs_and_lists_the_moves(solved: tuple[TestClient, str]
     # a what-if: the stored schedule is unchanged
     after = client.get(f"/v1/jobs/{job_id}/schedule", headers=HEADERS).json()["operations"]
     assert after == before
+    # ... until it is published: then it is the live plant's next version
+    published = client.post(staged["links"]["publish"], headers=HEADERS)
+    assert published.status_code == 200, published.text
+    plant = client.get("/v1/plant/schedule", headers=HEADERS).json()
+    assert plant["version"] == published.json()["version"] == 1 and plant["phase"] == "what-if"
+    assert len(plant["operations"]) == len(before)
+    # the what-if's own routes answer 404 for a job that is no what-if
+    assert client.get(f"/v1/jobs/{job_id}/what-if", headers=HEADERS).status_code == 404
 
 
 def test_breakdown_times_in_the_plant_zone() -> None:
