@@ -85,9 +85,27 @@ def tidy_openapi(schema: dict[str, Any]) -> dict[str, Any]:
                 if code[0] in "45" and "text/html" in content:
                     content.setdefault("application/json", content.pop("text/html"))
             if "requestBody" in operation:
+                upload = "multipart/form-data" in operation["requestBody"].get("content", {})
                 operation["responses"]["413"] = {
-                    "description": "Request body over APS_MAX_BODY_BYTES.",
-                    "content": {"text/plain": {"schema": {"type": "string"}}},
+                    "description": "Request body over APS_MAX_BODY_BYTES (plain text)"
+                    + (
+                        ", or an upload unpacking past APS_MAX_UNPACKED_BYTES (JSON)"
+                        if upload
+                        else ""
+                    )
+                    + ".",
+                    "content": {
+                        "text/plain": {"schema": {"type": "string"}},
+                        **(
+                            {
+                                "application/json": {
+                                    "schema": {"$ref": "#/components/schemas/Message"}
+                                }
+                            }
+                            if upload
+                            else {}
+                        ),
+                    },
                 }
             if path == "/metrics":
                 operation["responses"]["200"]["content"] = {

@@ -94,7 +94,21 @@ def _handle(
     "/erp",
     status_code=status.HTTP_202_ACCEPTED,
     responses={
-        200: {"description": "Replayed webhook-id, or a stale event (not applied)."},
+        202: {
+            "description": "Accepted (applied by the next reschedule); a replayed webhook-id "
+            "gets its first answer again, with `Webhook-Replayed: true`.",
+            "headers": {
+                "Webhook-Replayed": {
+                    "description": "`true` when this is the first answer to a replayed "
+                    "webhook-id (no second effect).",
+                    "schema": {"type": "string", "enum": ["true"]},
+                }
+            },
+        },
+        200: {
+            "description": "A stale event (older than a known one; not applied), or its "
+            "replay, with `Webhook-Replayed: true`."
+        },
         401: {"model": Message, "description": "Bad API key or webhook signature."},
         404: {"model": Message, "description": "No plant loaded for this tenant."},
         422: {"model": Problem422, "description": "Malformed or inconsistent event."},

@@ -236,3 +236,72 @@ def test_retry_after_is_capped() -> None:
     settings = Settings(callback_max_retry_after_seconds=600)
     assert notify.retry_delay(settings, 1, "120") == 120
     assert notify.retry_delay(settings, 1, str(10**9)) == 600
+
+
+# -- caps: refused before any heavy work ------------------------------------------------
+
+
+def _zip(name: str, size: int) -> bytes:
+    import io
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr(name, b"0" * size)
+    return buf.getvalue()
+
+
+def _far_plant() -> bytes:
+    plant = json.loads((ROOT / "instances" / "plant.json").read_text())
+    plant["horizon"]["end"] = "8999-12-31T00:00:00+01:00"
+    return json.dumps(plant).encode()
+
+
+def test_caps_refuse_before_heavy_work(client_factory: ClientFactory) -> None:
+    """Tests that an archive unpacking past APS_MAX_UNPACKED_BYTES is a 413 decided from
+    its directory (no compiler process is started), that a plant whose horizon ends in
+    the year 8999 and a problem whose horizon is over APS_MAX_HORIZON_TICKS are 422s
+    naming the setting, and that nothing is stored."""
+    c = client_factory(background=False, max_unpacked_bytes=1024 * 1024)
+    service = c.app.state.service  # type: ignore[attr-defined]
+    started: list[Any] = []
+    real_run = service.compiler.run
+    service.compiler.run = lambda *a: started.append(a) or real_run(*a)
+    bomb = _zip("orders.csv", 5 * 1024 * 1024)
+    assert len(bomb) < 64 * 1024
+    r = c.post("/v1/jobs", files={"file": ("plant.zip", bomb)}, headers=headers())
+    assert r.status_code == 413, r.text
+    assert "APS_MAX_UNPACKED_BYTES" in r.json()["detail"]
+    r = c.put("/v1/plant", files={"file": ("plant.xlsx", bomb)}, headers=headers())
+    assert r.status_code == 413 and "APS_MAX_UNPACKED_BYTES" in r.json()["detail"]
+    assert started == []  # refused from the archive's directory: nothing was compiled
+
+    r = c.post("/v1/jobs", files={"file": ("plant.json", _far_plant())}, headers=headers())
+    assert r.status_code == 422, r.text
+    assert "APS_MAX_HORIZON_TICKS" in r.json()["detail"][0]["msg"]
+    r = c.put("/v1/plant", json={"plant": json.loads(_far_plant())}, headers=headers())
+    assert r.status_code == 422 and "APS_MAX_HORIZON_TICKS" in r.json()["detail"][0]["msg"]
+    long = {**SMALL, "horizon": 10**9}
+    r = c.post("/v1/jobs", json={"problem": long}, headers=headers())
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "problem", "horizon"]
+    assert c.get("/v1/jobs", headers=headers()).json()["count"] == 0
+    assert c.get("/v1/plant", headers=headers()).status_code == 404
+
+
+def test_operation_cap_admits_a_real_plant() -> None:
+    """Tests that the default operation cap admits a plant of 50,000 operations (the old
+    5,000 refused a 450-order plant)."""
+    assert Settings().max_operations >= 50_000
+
+
+def test_openapi_documents_the_statuses_routes_return() -> None:
+    """Tests that the OpenAPI states what the routes answer: a replayed webhook is a 202
+    with Webhook-Replayed (or a 200 for a stale event), the what-if is a 202, uploads
+    may be refused with 413."""
+    from tests.service.test_schemathesis import _SPEC
+
+    hook = _SPEC["paths"]["/v1/webhooks/erp"]["post"]["responses"]
+    assert "202" in hook and "Webhook-Replayed" in hook["202"].get("headers", {})
+    down = _SPEC["paths"]["/v1/jobs/{job_id}/machine-down"]["post"]["responses"]
+    assert "202" in down and "200" not in down
+    assert "413" in _SPEC["paths"]["/v1/jobs"]["post"]["responses"]
