@@ -141,7 +141,7 @@ def _submit(
                                 "idempotency_mismatch",
                             )
                         return previous.status_code, dict(previous.response), True
-                active = repo.count_active(session, tenant)
+                active = service.active.get(tenant, lambda: repo.count_active(session, tenant))
                 if active >= settings.max_active_jobs:
                     raise HTTPException(
                         status.HTTP_429_TOO_MANY_REQUESTS,
@@ -177,6 +177,7 @@ def _submit(
                         response=body,
                         ttl_seconds=settings.idempotency_ttl_seconds,
                     )
+                service.active.added(tenant)
                 return 202, body, False
         except IntegrityError:
             if key is None:
