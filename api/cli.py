@@ -7,14 +7,19 @@ import ipaddress
 import logging
 import os
 import secrets
+import signal
 import sys
+import threading
 from typing import Annotated, Any
 
 import typer
 
 from api.main import create_app
 from jobs import migrate, repo
+from jobs.broker import CeleryPublisher
 from jobs.db import Database
+from jobs.outbox import QUEUES
+from jobs.relay import Relay
 from jobs.settings import (
     DEV_API_KEY,
     Settings,
@@ -120,6 +125,9 @@ def worker(
     loglevel: Annotated[str, typer.Option(help="Celery log level.")] = "INFO",
     pool: Annotated[str, typer.Option(help="Celery pool: prefork or solo.")] = "prefork",
     hostname: Annotated[str | None, typer.Option(help="Worker node name.")] = None,
+    queues: Annotated[
+        str, typer.Option(help="Queues to consume: solve, plant, notify (comma-separated).")
+    ] = ",".join(QUEUES),
 ) -> None:
     """Run a Celery worker that solves jobs from APS_BROKER_URL."""
     settings = _settings()
@@ -140,7 +148,7 @@ def worker(
         "worker.celery_app",
         "worker",
         "--queues",
-        "solve,notify",
+        queues,
         "--loglevel",
         loglevel,
         "--pool",
@@ -155,6 +163,43 @@ def worker(
     sys.stdout.flush()
     sys.stderr.flush()
     os.execv(sys.executable, argv)
+
+
+def relay() -> None:
+    """Run the outbox relay and the lease reaper (broker mode: its own process; run one
+    or two, they cooperate by compare-and-set)."""
+    settings = _settings()
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    mask_secrets_in_logs()
+    if settings.embedded:
+        typer.echo(
+            "aps: error: APS_BROKER_URL is not set; the embedded default relays inside `aps serve`",
+            err=True,
+        )
+        raise typer.Exit(2)
+    if settings.auto_migrate:
+        migrate.upgrade(settings.database_url)
+    db = Database(settings.database_url, pool_size=2, max_overflow=2)
+    publisher = CeleryPublisher(settings)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    loop = Relay(db, settings, publisher.publish)
+    loop.start()
+    typer.echo(f"aps relay: publishing to {mask_url(settings.broker_url or '')}", err=True)
+    stop.wait()
+    loop.stop()
+    publisher.close()
+    db.dispose()
+
+
+def migrate_command() -> None:
+    """Upgrade the database to the latest schema (a one-shot deployment step)."""
+    settings = _settings()
+    migrate.upgrade(settings.database_url)
+    typer.echo(f"aps migrate: {mask_url(settings.database_url)} is at the latest schema", err=True)
 
 
 apikey_app = typer.Typer(help="Manage API keys (only hashes are stored).", no_args_is_help=True)
@@ -196,4 +241,6 @@ def register(app: typer.Typer) -> None:
     """Entry point ``aps.commands:service``."""
     app.command("serve")(serve)
     app.command("worker")(worker)
+    app.command("relay")(relay)
+    app.command("migrate")(migrate_command)
     app.add_typer(apikey_app, name="apikey")

@@ -66,11 +66,12 @@ class Service:
             pool.recover()
             self._pool = pool
             self.relay = Relay(self.db, self.settings, pool.publish)
-        else:
+        elif self.settings.relay_in_api:
             publisher = CeleryPublisher(self.settings)
             self._publisher = publisher
             self.relay = Relay(self.db, self.settings, publisher.publish)
-        self.relay.start()
+        if self.relay is not None:
+            self.relay.start()
 
     def wake_relay(self) -> None:
         if self.relay is not None:

@@ -64,6 +64,14 @@ class Settings(BaseSettings):
     heartbeat_seconds: float = Field(default=1.0, gt=0)
     max_attempts: int = Field(default=3, ge=1)
     relay_interval_seconds: float = Field(default=0.2, gt=0)
+    relay_in_api: bool = Field(
+        default=False,
+        description="Broker mode: run the outbox relay in the API process too (`aps relay` "
+        "is its own process; the embedded default always runs it in the API).",
+    )
+    relay_in_worker: bool = Field(
+        default=False, description="Run the outbox relay in each Celery worker's main process."
+    )
     reaper_interval_seconds: float = Field(default=5.0, gt=0)
     requeue_after_seconds: float = Field(
         default=600.0, gt=0, description="Re-publish a job still queued this long after."
