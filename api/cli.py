@@ -15,6 +15,7 @@ from typing import Annotated, Any
 import typer
 
 from api.main import create_app
+from api.service import Service
 from jobs import migrate, repo
 from jobs.broker import CeleryPublisher
 from jobs.db import Database
@@ -112,7 +113,12 @@ def serve(
         "timeout_graceful_shutdown": max(1, round(settings.shutdown_grace_seconds)),
     }
     if processes > 1:
-        # each process builds its own app from the same environment
+        # migrate and install keys once, here; each process then builds its own app from
+        # the same environment without racing the others to do it
+        once = Service(settings, background=False)
+        once.bootstrap()
+        once.db.dispose()
+        os.environ["APS_BOOTSTRAP"] = "false"
         uvicorn.run("api.main:create_app", factory=True, workers=processes, **common)
     else:
         uvicorn.run(create_app(settings), **common)

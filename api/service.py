@@ -43,6 +43,13 @@ class Service:
 
     def start(self) -> None:
         """Migrate, install bootstrap keys, start the relay (and the embedded pool)."""
+        if self.settings.bootstrap:
+            self.bootstrap()
+        self._start_background()
+
+    def bootstrap(self) -> None:
+        """Migrate and install the configured keys (once per start; with several API
+        processes the parent does it before they start)."""
         if self.settings.auto_migrate:
             migrate.upgrade(self.settings.database_url)
         with self.db.write() as session:
@@ -58,6 +65,8 @@ class Service:
             retired = repo.retire_bootstrap_keys(session, [key for _, key in configured])
             if retired:
                 log.warning("revoked %d API key(s) no longer in APS_API_KEYS", retired)
+
+    def _start_background(self) -> None:
         if not self.background:
             return
         if self.settings.embedded:

@@ -39,6 +39,11 @@ class Settings(BaseSettings):
         default="", description='Bootstrap keys as "tenant:key,tenant:key" (hashes are stored).'
     )
     auto_migrate: bool = True
+    bootstrap: bool = Field(
+        default=True,
+        description="Migrate and install APS_API_KEYS at start (aps serve --workers N does "
+        "it once in its parent and turns it off for the API processes).",
+    )
 
     # The API processes.
     api_workers: int = Field(
