@@ -90,9 +90,14 @@ bench-classic: install
 crosscheck-full: install
 	$(BIN)/python -m tests.milp.crosscheck --count 240
 
-## The service: submissions/s and p50/p99 with 50 clients, end-to-end jobs/s (loopback).
+## The service under load (wrk, loopback): submissions, reads and signed webhook events per
+## second with p50/p99 on PostgreSQL + Redis and on the embedded default, end-to-end jobs/s
+## with 1 and 2 workers, and another tenant's p99 while heavy requests are sent in a loop.
+## Markdown tables for docs/benchmarks.md in results/service.md. wrk is installed if missing.
 bench-service: install
-	$(BIN)/python benchmarks/bench_service.py
+	bash scripts/install_wrk.sh
+	mkdir -p results
+	$(BIN)/python benchmarks/bench_service.py --out results/service.md
 
 ## Load and chaos (not a test): 2,000 submissions by 50 clients; 500 jobs through 2 workers
 ## while one is SIGKILLed and restarted every 5 s; 0 lost, 0 run twice, all validated.

@@ -6,7 +6,9 @@ from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request, Security, status
 from fastapi.security import APIKeyHeader
+from starlette.concurrency import run_in_threadpool
 
+from api.inputs import check_json_text
 from api.ratelimit import retry_after_header
 from api.schemas import Message, Problem422
 from api.service import Service
@@ -27,18 +29,29 @@ def get_service(request: Request) -> Service:
 ServiceDep = Annotated[Service, Depends(get_service)]
 
 
+def _lookup(service: Service, key: str) -> str | None:
+    with service.db.read() as session:
+        return repo.tenant_for_key(session, key)
+
+
 async def current_tenant(
     service: ServiceDep, key: Annotated[str | None, Security(api_key_header)]
 ) -> str:
-    """401 (not FastAPI's older 403) for a missing, unknown or revoked key."""
+    """401 (not FastAPI's older 403) for a missing, unknown or revoked key.
+
+    The lookup is cached for ``APS_KEY_CACHE_SECONDS``; a miss goes to the database in a
+    worker thread, never on the event loop."""
     if not key:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
             "missing API key: send it in the X-API-Key header",
             headers={"WWW-Authenticate": "APIKey"},
         )
-    with service.db.read() as session:
-        tenant = repo.tenant_for_key(session, key)
+    digest = repo.hash_key(key)
+    hit, tenant = service.keys.get(digest)
+    if not hit:
+        tenant = await run_in_threadpool(_lookup, service, key)
+        service.keys.put(digest, tenant)
     if tenant is None:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
@@ -49,6 +62,12 @@ async def current_tenant(
 
 
 TenantDep = Annotated[str, Depends(current_tenant)]
+
+
+async def clean_body(request: Request, tenant: TenantDep) -> None:
+    """Route dependency: NaN/Infinity or U+0000 in a body FastAPI parses itself is a 422
+    naming the field (:func:`api.inputs.check_json_text`), after the key is checked."""
+    check_json_text(await request.body(), ["body"])
 
 
 def rate_limited(tenant: TenantDep, service: ServiceDep) -> str:

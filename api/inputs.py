@@ -8,7 +8,7 @@ Every failure becomes FastAPI's 422 shape, each item naming where the problem is
 from __future__ import annotations
 
 import json
-import tempfile
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,12 +20,12 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.isolate import Exceeded
 from api.schemas import JobCreate, JobOptions
+from api.service import Service
+from api.uploads import Caps, Compiled, compile_files, unpacked_size
 from aps import Problem
-from aps.factory.compile import CompileError
-from aps.io.bundle.tables import BundleError
-from aps.io.load import load_problem
-from jobs.notify import RefusedAddress, check_public
+from jobs.notify import RefusedAddress, check_credentials, check_public
 from jobs.plant.options import PlantOptions
 from jobs.settings import Settings
 
@@ -72,11 +72,27 @@ def invalid(loc: list[str | int], msg: str, kind: str = "value_error") -> Reques
     return RequestValidationError([{"loc": loc, "msg": msg, "type": kind}])
 
 
-async def read_submission(request: Request) -> JobCreate:
+@dataclass(frozen=True)
+class Submission:
+    """A job to store: its problem as JSON (validated, or compiled in a child process)
+    and what the limits are checked on."""
+
+    problem_json: str
+    name: str
+    num_operations: int
+    horizon: int | None
+    options: JobOptions
+
+
+#: Bodies larger than this are parsed in a worker thread, not on the event loop.
+LARGE_BODY = 64 * 1024
+
+
+async def read_submission(request: Request, service: Service) -> Submission:
     """Parse the body by content type: JSON ``JobCreate`` or multipart upload."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type == "multipart/form-data":
-        return await _read_upload(request)
+        return await _read_upload(request, service)
     if content_type and content_type != "application/json" and not content_type.endswith("+json"):
         raise HTTPException(
             status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
@@ -84,13 +100,28 @@ async def read_submission(request: Request) -> JobCreate:
             "the problem) or multipart/form-data (a bundle upload)",
         )
     body = await request.body()
+    check_json_text(body, ["body"])
+    if len(body) > LARGE_BODY:
+        return await run_in_threadpool(_job_json, body)
+    return _job_json(body)
+
+
+def _job_json(body: bytes) -> Submission:
     try:
-        return JobCreate.model_validate_json(body, strict=True)
+        job = JobCreate.model_validate_json(body, strict=True)
     except ValidationError as exc:
         raise RequestValidationError(_errors(exc, ("body",))) from None
+    problem = job.problem
+    return Submission(
+        problem.model_dump_json(exclude_defaults=True),
+        problem.name,
+        problem.num_operations,
+        problem.horizon,
+        job.options,
+    )
 
 
-async def _read_upload(request: Request) -> JobCreate:
+async def _read_upload(request: Request, service: Service) -> Submission:
     try:
         form = await request.form(max_files=MAX_UPLOAD_FILES, max_fields=MAX_UPLOAD_FIELDS)
     except StarletteHTTPException as exc:  # Starlette's 400 for too many parts or a broken body
@@ -115,54 +146,75 @@ async def _read_upload(request: Request) -> JobCreate:
     raw_options = form.get("options")
     options = JobOptions()
     if isinstance(raw_options, str) and raw_options.strip():
+        check_json_text(raw_options, ["body", "options"])
         try:
             options = JobOptions.model_validate_json(raw_options, strict=True)
         except ValidationError as exc:
             raise RequestValidationError(_errors(exc, ("body", "options"))) from None
-    problem = await run_in_threadpool(problem_from_files, files)
-    return JobCreate(problem=problem, options=options)
+    compiled = await compile_upload(service, files)
+    return Submission(
+        compiled.problem_json,
+        compiled.name,
+        compiled.num_operations,
+        compiled.horizon,
+        options,
+    )
 
 
-def problem_from_files(files: list[tuple[str, bytes]]) -> Problem:
-    """Compile uploaded plant files (:func:`aps.io.load.load_problem`)."""
-    csvs = [f for f in files if f[0].lower().endswith(".csv")]
-    if csvs and len(csvs) != len(files):
-        raise invalid(["body", "file"], "send either .csv tables or one .zip/.xlsx/.json file")
-    if not csvs and len(files) != 1:
-        raise invalid(["body", "file"], "send one .zip, .xlsx or .json file (or .csv tables)")
-    with tempfile.TemporaryDirectory(prefix="aps-upload-") as tmp:
-        folder = Path(tmp) / "bundle"
-        folder.mkdir()
-        for name, data in files:
-            (folder / name).write_bytes(data)
-        target = folder if csvs else folder / files[0][0]
-        try:
-            return load_problem(target)
-        except BundleError as exc:
-            raise RequestValidationError(
-                [
-                    {"loc": ["body", "file"], "msg": msg, "type": "bundle_error"}
-                    for msg in exc.errors
-                ]
+def check_unpacked(files: list[tuple[str, bytes]], settings: Settings) -> None:
+    """413 for an archive that unpacks to more than ``APS_MAX_UNPACKED_BYTES`` (read from
+    its directory; nothing is extracted)."""
+    total = 0
+    for name, data in files:
+        size = unpacked_size(name, data)
+        total += len(data) if size is None else size
+    if total > settings.max_unpacked_bytes:
+        raise HTTPException(
+            status.HTTP_413_CONTENT_TOO_LARGE,
+            f"the upload unpacks to {total} bytes; the limit is {settings.max_unpacked_bytes} "
+            "bytes (APS_MAX_UNPACKED_BYTES)",
+        )
+
+
+async def compile_upload(service: Service, files: list[tuple[str, bytes]]) -> Compiled:
+    """Compile uploaded files in a child process under the server's caps; 413 or 422
+    naming the limit and its setting when one is exceeded."""
+    settings = service.settings
+    check_unpacked(files, settings)
+    caps = Caps(settings.max_operations, settings.max_horizon_ticks)
+    try:
+        status_, value = await run_in_threadpool(service.compiler.run, compile_files, files, caps)
+    except Exceeded as exc:
+        if exc.what == "shutdown":
+            raise HTTPException(
+                status.HTTP_503_SERVICE_UNAVAILABLE, "the server is stopping; send it again"
             ) from None
-        except CompileError as exc:
-            raise RequestValidationError(
-                [
-                    {"loc": ["body", "file"], "msg": msg, "type": "compile_error"}
-                    for msg in exc.issues
-                ]
-            ) from None
-        except ValidationError as exc:
-            raise RequestValidationError(_errors(exc, ("body", "file"))) from None
+        limit = {
+            "cpu": f"{settings.compile_cpu_seconds:g} s of CPU (APS_COMPILE_CPU_SECONDS)",
+            "memory": f"{settings.compile_memory_bytes} bytes of memory (APS_COMPILE_MEMORY_BYTES)",
+        }.get(exc.what, "its process (it crashed)")
+        raise invalid(
+            ["body", "file"], f"compiling the upload exceeded {limit}", "limit_exceeded"
+        ) from None
+    if status_ == "ok":
+        compiled: Compiled = value
+        return compiled
+    raise RequestValidationError(value)
 
 
-def check_limits(job: JobCreate, settings: Settings) -> None:
-    """Operations per job, time limit and solver workers against the server's maxima."""
-    ops = job.problem.num_operations
-    if ops > settings.max_operations:
+def check_limits(job: Submission, settings: Settings) -> None:
+    """Operations per job, horizon, time limit and solver workers against the maxima."""
+    if job.horizon is not None and job.horizon > settings.max_horizon_ticks:
+        raise invalid(
+            ["body", "problem", "horizon"],
+            f"the horizon spans {job.horizon} ticks; the limit is "
+            f"{settings.max_horizon_ticks} (APS_MAX_HORIZON_TICKS)",
+            "limit_exceeded",
+        )
+    if job.num_operations > settings.max_operations:
         raise invalid(
             ["body", "problem"],
-            f"the problem has {ops} operations; the limit is "
+            f"the problem has {job.num_operations} operations; the limit is "
             f"{settings.max_operations} per job (APS_MAX_OPERATIONS)",
             "limit_exceeded",
         )
@@ -182,16 +234,98 @@ def check_limits(job: JobCreate, settings: Settings) -> None:
         )
 
 
-def check_callback(url: str, settings: Settings) -> None:
-    """Refuse callback URLs that resolve to loopback, private or link-local hosts (SSRF)."""
+def check_callback_url(url: str, settings: Settings, loc: list[str | int]) -> None:
+    """Refuse callback URLs with credentials, or that resolve to loopback, private or
+    link-local hosts, also after NAT64/6to4/Teredo translation (SSRF)."""
+    try:
+        check_credentials(url)
+    except RefusedAddress as exc:
+        raise invalid(loc, f"{exc}; refused") from None
     if settings.allow_private_callbacks:
         return
     try:
         check_public(url)
     except RefusedAddress as exc:
-        raise invalid(
-            ["body", "options", "callback_url"], f"{exc}; refused (SSRF protection)"
-        ) from None
+        raise invalid(loc, f"{exc}; refused (SSRF protection)") from None
+
+
+def check_callback(url: str, settings: Settings) -> None:
+    """:func:`check_callback_url` for a job's ``options.callback_url``."""
+    check_callback_url(url, settings, ["body", "options", "callback_url"])
+
+
+# -- values JSON has no place for ------------------------------------------------------------
+
+
+class _Constant(str):
+    """``NaN``, ``Infinity`` or ``-Infinity`` as a body wrote it (not JSON)."""
+
+
+NOT_FINITE = "must be a finite number: NaN and Infinity are not JSON numbers"
+NUL = "must not contain U+0000 (NUL): the job store cannot keep it"
+
+
+def bad_value(value: Any, path: list[str | int]) -> tuple[list[str | int], str] | None:
+    """The first non-finite number or string with U+0000 in a parsed JSON value."""
+    if isinstance(value, _Constant) or (isinstance(value, float) and not math.isfinite(value)):
+        return path, NOT_FINITE
+    if isinstance(value, str):
+        return (path, NUL) if "\x00" in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if "\x00" in key:
+                return [*path, key], NUL
+            found = bad_value(item, [*path, key])
+            if found is not None:
+                return found
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            found = bad_value(item, [*path, i])
+            if found is not None:
+                return found
+    return None
+
+
+def check_json_text(raw: bytes | str, prefix: list[str | int]) -> None:
+    """A 422 naming the field when a JSON body holds NaN/Infinity or U+0000.
+
+    Python's JSON reader takes ``NaN`` and ``Infinity``, and PostgreSQL refuses U+0000 in
+    text and JSONB (a 500 from the driver): both are refused at the door. A byte scan
+    decides first, so ordinary bodies are not parsed twice.
+    """
+    data = raw.encode() if isinstance(raw, str) else raw
+    if b"\\u0000" not in data and b"NaN" not in data and b"Infinity" not in data:
+        return
+    try:
+        value = json.loads(data, parse_constant=_Constant)
+    except (ValueError, UnicodeDecodeError):
+        return  # not JSON: the parser's own 422 names the place
+    found = bad_value(value, prefix)
+    if found is not None:
+        raise invalid(found[0], found[1], "value_error")
+
+
+def json_safe_errors(errors: Any) -> list[dict[str, Any]]:
+    """Validation errors fit for a JSON answer: a non-finite input (which the JSON encoder
+    refuses, a 500) is shown as text, with a message that says what is wrong."""
+
+    def safe(value: Any) -> Any:
+        if isinstance(value, float) and not math.isfinite(value):
+            return str(value)
+        if isinstance(value, dict):
+            return {str(k): safe(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [safe(v) for v in value]
+        return value
+
+    out = []
+    for error in errors:
+        item = dict(error)
+        given = item.get("input")
+        if isinstance(given, float) and not math.isfinite(given):
+            item["msg"], item["type"] = NOT_FINITE, "finite_number"
+        out.append(safe(item))
+    return out
 
 
 # -- the live plant -------------------------------------------------------------------------
@@ -207,34 +341,37 @@ class PlantSubmission:
     options: PlantOptions
 
 
-async def read_plant_submission(request: Request) -> PlantSubmission:
+async def read_plant_submission(request: Request, service: Service) -> PlantSubmission:
     """Plant JSON, tick-level Problem JSON, ``{"plant"|"problem": ..., "options": ...}``
     or the multipart upload ``POST /v1/jobs`` accepts."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type == "multipart/form-data":
-        job = await read_submission(request)
+        job = await read_submission(request, service)
         opts = job.options
         try:
             options = PlantOptions(time_limit=opts.time_limit, workers=opts.workers, seed=opts.seed)
         except ValidationError as exc:
             raise RequestValidationError(_errors(exc, ("body", "options"))) from None
-        return PlantSubmission(job.problem, None, options)
+        problem = await run_in_threadpool(Problem.model_validate_json, job.problem_json)
+        return PlantSubmission(problem, None, options)
     if content_type and content_type != "application/json" and not content_type.endswith("+json"):
         raise HTTPException(
             status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
             f"unsupported content type {content_type!r}: send application/json or "
             "multipart/form-data",
         )
+    raw = await request.body()
+    check_json_text(raw, ["body"])
     try:
-        data = json.loads(await request.body())
+        data = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise invalid(["body"], f"invalid JSON: {exc}", "json_invalid") from None
     if not isinstance(data, dict):
         raise invalid(["body"], "expected a JSON object: plant JSON or Problem JSON")
-    return await _plant_json(data)
+    return await _plant_json(data, service)
 
 
-async def _plant_json(data: dict[str, Any]) -> PlantSubmission:
+async def _plant_json(data: dict[str, Any], service: Service) -> PlantSubmission:
     """A JSON plant: the document, bare or wrapped with its options."""
     prefix: tuple[str | int, ...] = ("body",)
     options = PlantOptions()
@@ -254,7 +391,8 @@ async def _plant_json(data: dict[str, Any]) -> PlantSubmission:
         prefix = ("body", wrapped[0])
     if isinstance(document, dict) and "orders" in document and "jobs" not in document:
         raw = json.dumps(document).encode()
-        problem = await run_in_threadpool(problem_from_files, [("plant.json", raw)])
+        compiled = await compile_upload(service, [("plant.json", raw)])
+        problem = await run_in_threadpool(Problem.model_validate_json, compiled.problem_json)
         return PlantSubmission(problem, document, options)
     try:
         # JSON types as the schema states them (strict): `true` is not a duration of 1
@@ -265,7 +403,15 @@ async def _plant_json(data: dict[str, Any]) -> PlantSubmission:
 
 
 def check_plant_limits(plant: PlantSubmission, settings: Settings) -> None:
-    """Operations, time limits and solver workers against the server's maxima."""
+    """Operations, horizon, time limits and solver workers against the server's maxima."""
+    horizon = plant.problem.horizon
+    if horizon is not None and horizon > settings.max_horizon_ticks:
+        raise invalid(
+            ["body", "horizon"],
+            f"the horizon spans {horizon} ticks; the limit is {settings.max_horizon_ticks} "
+            "(APS_MAX_HORIZON_TICKS)",
+            "limit_exceeded",
+        )
     if plant.problem.num_operations > settings.max_operations:
         raise invalid(
             ["body"],

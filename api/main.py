@@ -7,13 +7,16 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
 from fastapi.exception_handlers import http_exception_handler
+from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 from prometheus_fastapi_instrumentator import Instrumentator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.inputs import json_safe_errors
 from api.metrics import registry_for
 from api.routes import callbacks, health, jobs, plant, webhooks
 from api.schemas import JobCreate
@@ -49,6 +52,14 @@ async def _undecodable_body_is_422(request: Request, exc: Exception) -> Response
     return await http_exception_handler(request, exc)
 
 
+async def _validation_error(request: Request, exc: Exception) -> Response:
+    """FastAPI's 422, with inputs that JSON cannot hold (NaN, Infinity) shown as text:
+    the default handler failed to encode them (a 500)."""
+    assert isinstance(exc, RequestValidationError)
+    detail = json_safe_errors(jsonable_encoder(exc.errors(), sqlalchemy_safe=True))
+    return JSONResponse({"detail": detail}, status_code=422)
+
+
 def tidy_openapi(schema: dict[str, Any]) -> dict[str, Any]:
     """Make the generated schema say what the app does, where FastAPI's generator does not
     (found by Schemathesis, ``tests/service/test_schemathesis.py``):
@@ -74,9 +85,27 @@ def tidy_openapi(schema: dict[str, Any]) -> dict[str, Any]:
                 if code[0] in "45" and "text/html" in content:
                     content.setdefault("application/json", content.pop("text/html"))
             if "requestBody" in operation:
+                upload = "multipart/form-data" in operation["requestBody"].get("content", {})
                 operation["responses"]["413"] = {
-                    "description": "Request body over APS_MAX_BODY_BYTES.",
-                    "content": {"text/plain": {"schema": {"type": "string"}}},
+                    "description": "Request body over APS_MAX_BODY_BYTES (plain text)"
+                    + (
+                        ", or an upload unpacking past APS_MAX_UNPACKED_BYTES (JSON)"
+                        if upload
+                        else ""
+                    )
+                    + ".",
+                    "content": {
+                        "text/plain": {"schema": {"type": "string"}},
+                        **(
+                            {
+                                "application/json": {
+                                    "schema": {"$ref": "#/components/schemas/Message"}
+                                }
+                            }
+                            if upload
+                            else {}
+                        ),
+                    },
                 }
             if path == "/metrics":
                 operation["responses"]["200"]["content"] = {
@@ -111,6 +140,7 @@ def create_app(settings: Settings | None = None, *, background: bool = True) -> 
     )
     app.state.service = service
     app.add_exception_handler(StarletteHTTPException, _undecodable_body_is_422)
+    app.add_exception_handler(RequestValidationError, _validation_error)
     app.include_router(health.router)
     app.include_router(jobs.router)
     app.include_router(plant.router)

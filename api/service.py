@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import logging
 
+from api.isolate import Isolated
+from api.keys import ActiveCounts, KeyCache
 from api.ratelimit import RateLimiter
 from jobs import migrate, repo
 from jobs.broker import CeleryPublisher
@@ -21,8 +23,19 @@ class Service:
 
     def __init__(self, settings: Settings, *, background: bool = True) -> None:
         self.settings = settings
-        self.db = Database(settings.database_url)
+        self.db = Database(settings.database_url, settings.db_pool_size, settings.db_max_overflow)
         self.limiter = RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst)
+        #: API key lookups, reused for a second or so (a revocation waits that long)
+        self.keys = KeyCache(settings.key_cache_seconds)
+        #: active jobs per tenant, for the APS_MAX_ACTIVE_JOBS cap (recounted every second)
+        self.active = ActiveCounts()
+        #: uploads are compiled in child processes, under CPU-time and memory limits
+        self.compiler = Isolated(
+            settings.compile_processes,
+            settings.compile_cpu_seconds,
+            settings.compile_memory_bytes,
+            preload=["api.uploads"],
+        )
         self.background = background
         self.relay: Relay | None = None
         self._pool: object | None = None
@@ -30,11 +43,19 @@ class Service:
 
     def start(self) -> None:
         """Migrate, install bootstrap keys, start the relay (and the embedded pool)."""
+        if self.settings.bootstrap:
+            self.bootstrap()
+        self._start_background()
+
+    def bootstrap(self) -> None:
+        """Migrate and install the configured keys (once per start; with several API
+        processes the parent does it before they start)."""
         if self.settings.auto_migrate:
             migrate.upgrade(self.settings.database_url)
         with self.db.write() as session:
-            if self.settings.environment == "production":
+            if not self.settings.dev_key_allowed:
                 # a database once started in development must not keep the public dev key
+                # (production, PostgreSQL, or a broker: a shared service needs real keys)
                 repo.revoke_key(session, DEV_API_KEY)
             configured = self.settings.bootstrap_keys()
             for tenant, key in configured:
@@ -44,6 +65,8 @@ class Service:
             retired = repo.retire_bootstrap_keys(session, [key for _, key in configured])
             if retired:
                 log.warning("revoked %d API key(s) no longer in APS_API_KEYS", retired)
+
+    def _start_background(self) -> None:
         if not self.background:
             return
         if self.settings.embedded:
@@ -52,17 +75,19 @@ class Service:
             pool.recover()
             self._pool = pool
             self.relay = Relay(self.db, self.settings, pool.publish)
-        else:
+        elif self.settings.relay_in_api:
             publisher = CeleryPublisher(self.settings)
             self._publisher = publisher
             self.relay = Relay(self.db, self.settings, publisher.publish)
-        self.relay.start()
+        if self.relay is not None:
+            self.relay.start()
 
     def wake_relay(self) -> None:
         if self.relay is not None:
             self.relay.wake()
 
     def stop(self) -> None:
+        self.compiler.close()  # a compile in flight ends now, not when it is done
         if self.relay is not None:
             self.relay.stop()
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from kombu import Exchange, Queue  # type: ignore[attr-defined]
 
-from jobs.outbox import NOTIFY_QUEUE, NOTIFY_TASK, SOLVE_QUEUE, SOLVE_TASK, Message
+from jobs.outbox import NOTIFY_TASK, QUEUES, ROUTES, SOLVE_QUEUE, Message
 from jobs.settings import Settings
 
 
@@ -44,11 +44,11 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "result_serializer": "json",
         "accept_content": ["json"],
         "task_create_missing_queues": False,
-        "task_queues": (_queue(SOLVE_QUEUE), _queue(NOTIFY_QUEUE)),
+        "task_queues": tuple(_queue(name) for name in QUEUES),
         "task_default_queue": SOLVE_QUEUE,
         "task_default_exchange": SOLVE_QUEUE,
         "task_default_routing_key": SOLVE_QUEUE,
-        "task_routes": {SOLVE_TASK: {"queue": SOLVE_QUEUE}, NOTIFY_TASK: {"queue": NOTIFY_QUEUE}},
+        "task_routes": {task: {"queue": queue} for task, queue in ROUTES.items()},
         "worker_hijack_root_logger": False,
         "broker_connection_timeout": 3.0,
     }
@@ -76,11 +76,12 @@ class CeleryPublisher:
         self.app.conf.update(config)
 
     def publish(self, message: Message) -> None:
+        queue = ROUTES[message.task]  # a task without a route is a bug: KeyError
         if message.task == NOTIFY_TASK:
             self.app.send_task(
                 NOTIFY_TASK,
                 args=[message.payload],
-                queue=NOTIFY_QUEUE,
+                queue=queue,
                 soft_time_limit=60.0,
                 time_limit=90.0,
                 retry=False,
@@ -90,7 +91,7 @@ class CeleryPublisher:
         self.app.send_task(
             message.task,
             args=[message.job_id],
-            queue=SOLVE_QUEUE,
+            queue=queue,
             soft_time_limit=time_limit + self.soft_margin,
             time_limit=time_limit + self.hard_margin,
             retry=False,
@@ -101,7 +102,8 @@ class CeleryPublisher:
 
 
 def queue_depth(settings: Settings) -> int | None:
-    """Messages waiting in the Redis ``solve`` list, or None without a reachable broker."""
+    """Messages waiting in the Redis ``solve`` list (the one the reaper's lost-message
+    check is about), or None without a reachable broker."""
     if not settings.broker_url:
         return None
     import redis

@@ -30,7 +30,13 @@ from jobs.tables import CallbackDelivery, CallbackSubscription, Job, JobEvent, O
 log = logging.getLogger(__name__)
 
 #: The events a tenant's callback URL may subscribe to.
-CALLBACK_EVENTS = ("schedule.published", "job.succeeded", "job.failed", "order.late")
+CALLBACK_EVENTS = (
+    "schedule.published",
+    "job.succeeded",
+    "job.failed",
+    "order.late",
+    "plant.event_failed",
+)
 
 
 # -- the pipeline ---------------------------------------------------------------------------

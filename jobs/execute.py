@@ -20,7 +20,7 @@ import aps
 from aps import Incumbent, Objective, Problem, SolveStatus
 from aps.report.diagnose import Severity, diagnose
 from aps.solvers.warmup import warm_up as warm_up_kernels
-from jobs import leases, outbox, states
+from jobs import leases, outbox, states, whatif
 from jobs.db import Database
 from jobs.settings import Settings
 from jobs.states import Claim, Refusal
@@ -171,15 +171,25 @@ def _solve(
         if after_claim is not None:
             after_claim(claim)  # system-test faults: they run while the lease is heartbeaten
         problem = problem_for(claim)
-        result = aps.solve(
-            problem,
-            time_limit=time_limit,
-            workers=int(options.get("workers", 1)),
-            seed=int(options.get("seed", 0)),
-            solver=str(options.get("solver", "cpsat")),
-            on_progress=pump.incumbents.put,
-            stop=stop,
-        )
+        details: dict[str, Any] | None = None
+        if options.get("kind") == whatif.KIND:  # a machine-down repair of a solved job
+            source = whatif.source_result(db, str(options["source_job"]))
+            result, details = whatif.repair(problem, source, options, stop)
+        else:
+            result = aps.solve(
+                problem,
+                time_limit=time_limit,
+                workers=int(options.get("workers", 1)),
+                seed=int(options.get("seed", 0)),
+                solver=str(options.get("solver", "cpsat")),
+                on_progress=pump.incumbents.put,
+                stop=stop,
+            )
+    except whatif.WhatIfError as exc:
+        pump.halt()
+        with db.write() as session:
+            states.fail(session, claim, "no_repair", str(exc))
+        return "failed"
     except Exception as exc:
         pump.halt()
         log.exception("job %s failed", claim.job_id)
@@ -209,7 +219,7 @@ def _solve(
     if result.status is SolveStatus.INFEASIBLE and not result.message:
         result = result.model_copy(update={"message": explain_infeasible(problem)})
     with db.write() as session:
-        new = states.complete(session, claim, result)
+        new = states.complete(session, claim, result, details)
     if new is None:
         log.warning(
             "job %s: lease lost before commit, attempt %d is a no-op", claim.job_id, claim.attempt

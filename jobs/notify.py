@@ -37,11 +37,45 @@ class RefusedAddress(ValueError):
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
+#: NAT64 (RFC 6052's well-known prefix and RFC 8215's local-use one): the IPv4 address is
+#: the last 32 bits, and a NAT64 gateway connects to it.
+NAT64 = (ipaddress.IPv6Network("64:ff9b::/96"), ipaddress.IPv6Network("64:ff9b:1::/48"))
+
+
+def embedded_ipv4(address: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    """The IPv4 addresses an IPv6 address leads to after translation: IPv4-mapped,
+    NAT64, 6to4 (2002::/16) and Teredo (2001::/32, its server and client)."""
+    found: list[ipaddress.IPv4Address] = []
+    if address.ipv4_mapped is not None:
+        found.append(address.ipv4_mapped)
+    if any(address in net for net in NAT64):
+        found.append(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
+    if address.sixtofour is not None:
+        found.append(address.sixtofour)
+    if address.teredo is not None:
+        found.extend(address.teredo)
+    return found
+
+
 def is_public(address: Address) -> bool:
-    """Globally routable; an IPv4-mapped IPv6 address is judged by its IPv4 part."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return address.ipv4_mapped.is_global
+    """Globally routable, also after translation: an IPv6 address that embeds an IPv4
+    one (mapped, NAT64, 6to4, Teredo) is judged by every IPv4 address it leads to."""
+    if isinstance(address, ipaddress.IPv6Address):
+        inner = embedded_ipv4(address)
+        if inner:
+            return all(a.is_global for a in inner)
     return address.is_global
+
+
+def check_credentials(url: str) -> None:
+    """Refuse ``user:pass@`` in a callback URL: credentials would sit in the database and
+    in logs, and a receiver authenticates our POSTs by their signature instead."""
+    parts = urlsplit(url)
+    if parts.username is not None or parts.password is not None:
+        raise RefusedAddress(
+            "callback URLs must not carry credentials (user:pass@); the receiver checks "
+            "the webhook-signature header instead"
+        )
 
 
 def resolve(url: str, *, allow_private: bool = False) -> Address:
@@ -50,6 +84,7 @@ def resolve(url: str, *, allow_private: bool = False) -> Address:
     Returns the address to connect to, so the check and the connection see the same
     answer (a second lookup could be rebound to an internal host: DNS rebinding).
     """
+    check_credentials(url)
     parts = urlsplit(url)
     host = parts.hostname or ""
     try:
@@ -136,7 +171,8 @@ def retry_delay(settings: Settings, attempt: int, retry_after: str | None) -> fl
         return None
     base = settings.callback_backoff_seconds[attempt - 1]
     if retry_after is not None and retry_after.isdigit():
-        return max(base, float(retry_after))
+        # honoured, up to a cap: a receiver must not park a delivery for years
+        return max(base, min(float(retry_after), settings.callback_max_retry_after_seconds))
     return base * random.uniform(0.8, 1.2)
 
 

@@ -19,10 +19,20 @@ from jobs.tables import IdempotencyKey, Job, Outbox, dml, utcnow
 SOLVE_TASK = "aps.solve"
 NOTIFY_TASK = "aps.notify"
 SOLVE_QUEUE = "solve"
+PLANT_QUEUE = "plant"
 NOTIFY_QUEUE = "notify"
 PLANT_RUN_TASK = "aps.plant.run"
 PLANT_NOTIFY_TASK = "aps.plant.notify"
 PLANT_TASKS = (PLANT_RUN_TASK, PLANT_NOTIFY_TASK)
+#: Every task's queue: batch solves (and what-ifs), the live plant's reschedules and the
+#: callbacks each have their own, so a reschedule never waits behind a long solve.
+ROUTES = {
+    SOLVE_TASK: SOLVE_QUEUE,
+    PLANT_RUN_TASK: PLANT_QUEUE,
+    NOTIFY_TASK: NOTIFY_QUEUE,
+    PLANT_NOTIFY_TASK: NOTIFY_QUEUE,
+}
+QUEUES = (SOLVE_QUEUE, PLANT_QUEUE, NOTIFY_QUEUE)
 
 
 @dataclass(frozen=True)

@@ -92,12 +92,14 @@ def create_job(
     num_operations: int,
     callback_url: str | None,
     max_attempts: int,
+    kind: str = "solve",
 ) -> Job:
     """Insert a queued job, its first event and its outbox message in one transaction."""
     now = utcnow()
     job = Job(
         id=str(uuid.uuid4()),
         tenant_id=tenant_id,
+        kind=kind,
         name=name,
         status=JobStatus.QUEUED.value,
         problem=problem_json,
@@ -170,6 +172,16 @@ def events(
     if kind is not None:
         query = query.where(JobEvent.kind == kind)
     return list(session.scalars(query.order_by(JobEvent.id).limit(limit)).all())
+
+
+def has_schedule(session: Session, tenant_id: str, job_id: str) -> bool:
+    """Whether the job has a stored schedule (without reading it)."""
+    found = session.scalar(
+        select(Schedule.job_id)
+        .join(Job, Job.id == Schedule.job_id)
+        .where(Job.tenant_id == tenant_id, Schedule.job_id == job_id)
+    )
+    return found is not None
 
 
 def schedule(session: Session, tenant_id: str, job_id: str) -> Schedule | None:

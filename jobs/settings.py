@@ -6,15 +6,23 @@ One class serves the API, the workers and the relay so that values that must agr
 
 from __future__ import annotations
 
+import logging
+import re
 from functools import lru_cache
 from typing import Literal
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy import make_url
 
 #: The development key used when no keys are configured in embedded development mode.
 DEV_TENANT = "dev"
 DEV_API_KEY = "aps-dev-key"
+
+#: What the repository's own examples put where a secret belongs (docker/.env.example,
+#: the READMEs): refused in production, whoever copied them.
+PLACEHOLDER = re.compile(r"replace-with|change-?me|placeholder|your-(api-)?key|<random", re.I)
 
 
 class Settings(BaseSettings):
@@ -31,6 +39,28 @@ class Settings(BaseSettings):
         default="", description='Bootstrap keys as "tenant:key,tenant:key" (hashes are stored).'
     )
     auto_migrate: bool = True
+    bootstrap: bool = Field(
+        default=True,
+        description="Migrate and install APS_API_KEYS at start (aps serve --workers N does "
+        "it once in its parent and turns it off for the API processes).",
+    )
+
+    # The API processes.
+    api_workers: int = Field(
+        default=1, ge=1, le=64, description="API processes of `aps serve` (broker mode)."
+    )
+    db_pool_size: int = Field(default=20, ge=1, le=500, description="Connections per process.")
+    db_max_overflow: int = Field(default=20, ge=0, le=500)
+    key_cache_seconds: float = Field(
+        default=1.0,
+        ge=0,
+        le=60,
+        description="How long an API key lookup is reused; a revocation takes effect "
+        "within this time.",
+    )
+    shutdown_grace_seconds: float = Field(
+        default=3.0, gt=0, le=300, description="In-flight requests' time to finish on SIGTERM."
+    )
 
     # Worker behaviour.
     embedded_workers: int = Field(default=1, ge=1, le=64)
@@ -39,6 +69,14 @@ class Settings(BaseSettings):
     heartbeat_seconds: float = Field(default=1.0, gt=0)
     max_attempts: int = Field(default=3, ge=1)
     relay_interval_seconds: float = Field(default=0.2, gt=0)
+    relay_in_api: bool = Field(
+        default=False,
+        description="Broker mode: run the outbox relay in the API process too (`aps relay` "
+        "is its own process; the embedded default always runs it in the API).",
+    )
+    relay_in_worker: bool = Field(
+        default=False, description="Run the outbox relay in each Celery worker's main process."
+    )
     reaper_interval_seconds: float = Field(default=5.0, gt=0)
     requeue_after_seconds: float = Field(
         default=600.0, gt=0, description="Re-publish a job still queued this long after."
@@ -46,7 +84,26 @@ class Settings(BaseSettings):
 
     # Limits.
     max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
-    max_operations: int = Field(default=5000, ge=1)
+    max_operations: int = Field(
+        default=50_000,
+        ge=1,
+        description="Operations per job or plant (a 450-order plant has about 5,000).",
+    )
+    max_horizon_ticks: int = Field(
+        default=2_000_000,
+        ge=1,
+        description="Ticks from plan start to horizon end (about 3.8 years of minutes).",
+    )
+    max_unpacked_bytes: int = Field(
+        default=20 * 1024 * 1024, ge=1024, description="What an uploaded .zip/.xlsx may unpack to."
+    )
+    compile_processes: int = Field(
+        default=2, ge=1, le=64, description="Uploads compiled at once (child processes)."
+    )
+    compile_cpu_seconds: float = Field(default=60.0, gt=0, description="CPU per compile.")
+    compile_memory_bytes: int = Field(
+        default=2 * 1024**3, ge=64 * 1024**2, description="Memory per compile."
+    )
     max_time_limit: float = Field(default=300.0, gt=0)
     max_solver_workers: int = Field(default=8, ge=1)
     soft_time_limit_margin: float = Field(
@@ -71,6 +128,11 @@ class Settings(BaseSettings):
     callback_backoff_seconds: list[float] = Field(
         default=[5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 86400],
         description="Delays before retries 2, 3, ... (jittered ±20 %); then give up.",
+    )
+    callback_max_retry_after_seconds: float = Field(
+        default=3600.0,
+        gt=0,
+        description="A receiver's Retry-After is honoured up to this many seconds.",
     )
 
     # The live plant: inbound ERP/MES webhooks and the reschedules they cause.
@@ -97,6 +159,17 @@ class Settings(BaseSettings):
                     "APS_API_KEYS holds the development key or a key shorter than 16 "
                     "characters; use `aps apikey create` or a random key in production"
                 )
+            if any(PLACEHOLDER.search(key) for _, key in pairs):
+                raise ValueError(
+                    "APS_API_KEYS holds a placeholder from the examples (e.g. "
+                    "docker/.env.example); use `aps apikey create` or a random key"
+                )
+            password = make_url(self.database_url).password
+            if password and PLACEHOLDER.search(str(password)):
+                raise ValueError(
+                    "APS_DATABASE_URL holds a placeholder password from the examples "
+                    "(POSTGRES_PASSWORD in docker/.env.example); set a real one"
+                )
         if self.hard_time_limit_margin <= self.soft_time_limit_margin:
             raise ValueError(
                 "APS_HARD_TIME_LIMIT_MARGIN must exceed APS_SOFT_TIME_LIMIT_MARGIN: "
@@ -112,6 +185,14 @@ class Settings(BaseSettings):
         return not self.broker_url
 
     @property
+    def dev_key_allowed(self) -> bool:
+        """The development key works only in development, on the embedded SQLite default
+        (``aps serve`` also binds it to loopback only). With PostgreSQL or Redis the
+        service is shared: it needs real keys."""
+        sqlite = make_url(self.database_url).get_backend_name() == "sqlite"
+        return self.environment == "development" and sqlite and self.embedded
+
+    @property
     def hard_time_limit(self) -> float:
         """Celery's hard limit for the longest allowed solve (the solver stops first)."""
         return self.max_time_limit + self.hard_time_limit_margin
@@ -124,7 +205,7 @@ class Settings(BaseSettings):
     def bootstrap_keys(self) -> list[tuple[str, str]]:
         """The configured ``(tenant, key)`` pairs, or the dev key in embedded development."""
         pairs = parse_api_keys(self.api_keys)
-        if not pairs and self.environment == "development":
+        if not pairs and self.dev_key_allowed:
             return [(DEV_TENANT, DEV_API_KEY)]
         return pairs
 
@@ -156,3 +237,43 @@ def current_settings() -> Settings:
     secrets and coalescing window): a changed environment applies without a new service.
     """
     return Settings()
+
+
+# -- secrets in logs ------------------------------------------------------------------------
+
+_URL_PASSWORD = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^:/@\s]*:)[^@\s]+@", re.I)
+_WHSEC = re.compile(r"whsec_[A-Za-z0-9+/=]{8,}")
+
+
+def mask(text: str) -> str:
+    """``text`` with URL passwords and ``whsec_`` secrets replaced by ``***``."""
+    return _WHSEC.sub("whsec_***", _URL_PASSWORD.sub(r"\1***@", text))
+
+
+def mask_url(url: str) -> str:
+    """A database or broker URL fit for a log line (its password hidden)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"{parts.username or ''}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+class MaskSecrets(logging.Filter):
+    """A logging filter that masks URL passwords and webhook secrets in every record."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        masked = mask(message)
+        if masked != message:
+            record.msg, record.args = masked, None
+        return True
+
+
+def mask_secrets_in_logs() -> None:
+    """Install :class:`MaskSecrets` on the root logger's handlers (and future records)."""
+    root = logging.getLogger()
+    for handler in root.handlers:
+        if not any(isinstance(f, MaskSecrets) for f in handler.filters):
+            handler.addFilter(MaskSecrets())

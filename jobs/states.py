@@ -259,7 +259,9 @@ def _gap(objective: float, bound: float) -> float:
     return max(0.0, (objective - bound) / abs(objective))
 
 
-def complete(session: Session, claim: Claim, result: Result) -> JobStatus | None:
+def complete(
+    session: Session, claim: Claim, result: Result, details: dict[str, Any] | None = None
+) -> JobStatus | None:
     """Commit the solver's outcome under the lease; None when the lease was lost.
 
     A cancel request wins over a late completion: the job ends ``cancelled`` and keeps
@@ -312,7 +314,12 @@ def complete(session: Session, claim: Claim, result: Result) -> JobStatus | None
         return None
     if result.status.has_schedule:
         session.add(
-            Schedule(job_id=claim.job_id, attempt=claim.attempt, result=result.model_dump_json())
+            Schedule(
+                job_id=claim.job_id,
+                attempt=claim.attempt,
+                result=result.model_dump_json(),
+                details=details,
+            )
         )
     _finish_attempt(session, claim, new.value)
     return new

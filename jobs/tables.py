@@ -93,6 +93,8 @@ class Job(Base):
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    #: ``solve`` (a submitted problem) or ``what_if`` (a machine-down repair of a job)
+    kind: Mapped[str] = mapped_column(String(20), default="solve", server_default="solve")
     name: Mapped[str] = mapped_column(String(200))
     status: Mapped[str] = mapped_column(String(20))
     solve_status: Mapped[str | None] = mapped_column(String(20))
@@ -161,6 +163,8 @@ class Schedule(Base):
     job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
     attempt: Mapped[int] = mapped_column(Integer)
     result: Mapped[str] = mapped_column(Text)  # aps.Result as JSON
+    #: what a what-if found besides its schedule (moves, KPIs, Gantt rows)
+    details: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
@@ -277,6 +281,8 @@ class PlantEvent(Base):
     response: Mapped[dict[str, Any]] = mapped_column(JSONType)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     applied_version: Mapped[int | None] = mapped_column(Integer)
+    #: why a failed event failed (its own reason, not the run's)
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class CallbackSubscription(Base):

@@ -1,7 +1,7 @@
 """The Celery app with the reliability settings of reliability.md §6.
 
-The worker's main process also runs the outbox relay and the lease reaper, so lost
-jobs are recovered even when no API process is up.
+The outbox relay and the lease reaper run in their own process (``aps relay``); set
+``APS_RELAY_IN_WORKER=true`` to run them in each worker's main process instead.
 """
 
 from __future__ import annotations
@@ -31,10 +31,12 @@ _relay: Relay | None = None
 
 @worker_ready.connect  # type: ignore[untyped-decorator]
 def _start_relay(**_: Any) -> None:
-    """Migrate and start relay + reaper in the main process."""
+    """Migrate; start relay + reaper in the main process only if asked to."""
     global _relay
     if settings.auto_migrate:
         migrate.upgrade(settings.database_url)
+    if not settings.relay_in_worker:
+        return
     publisher = CeleryPublisher(settings)
     _relay = Relay(Database(settings.database_url), settings, publisher.publish)
     _relay.start()

@@ -6,10 +6,12 @@ Each URL receives signed ``schedule.published``, ``order.late`` and ``job.*`` PO
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, Response, status
+from uuid import UUID
 
-from api.deps import ERRORS, ServiceDep, TenantDep
-from api.inputs import invalid
+from fastapi import APIRouter, Depends, HTTPException, Response, status
+
+from api.deps import ERRORS, ServiceDep, TenantDep, clean_body
+from api.inputs import check_callback_url
 from api.schemas import (
     CallbackCreate,
     CallbackCreated,
@@ -18,13 +20,16 @@ from api.schemas import (
     Message,
 )
 from jobs import callbacks as deliveries
-from jobs.notify import RefusedAddress, check_public
 
 router = APIRouter(prefix="/v1/callbacks", tags=["callbacks"])
 
 
 @router.post(
-    "", status_code=status.HTTP_201_CREATED, response_model=CallbackCreated, responses=ERRORS
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=CallbackCreated,
+    responses=ERRORS,
+    dependencies=[Depends(clean_body)],
 )
 def create_callback(
     body: CallbackCreate, tenant: TenantDep, service: ServiceDep
@@ -33,11 +38,7 @@ def create_callback(
 
     Each URL gets its own signing secret, returned once in this answer."""
     url = str(body.url)
-    if not service.settings.allow_private_callbacks:
-        try:
-            check_public(url)
-        except RefusedAddress as exc:
-            raise invalid(["body", "url"], f"{exc}; refused (SSRF protection)") from None
+    check_callback_url(url, service.settings, ["body", "url"])
     with service.db.write() as session:
         sub = deliveries.add_subscription(session, tenant, url, sorted(set(body.events)))
         return CallbackCreated.model_validate(sub, from_attributes=True)
@@ -49,14 +50,14 @@ def create_callback(
     responses={**ERRORS, 404: {"model": Message, "description": "No such callback."}},
 )
 def rotate_callback_secret(
-    callback_id: str, tenant: TenantDep, service: ServiceDep
+    callback_id: UUID, tenant: TenantDep, service: ServiceDep
 ) -> CallbackSecret:
     """A new signing secret for the URL (a lost or leaked one is replaced, not shown)."""
     with service.db.write() as session:
-        secret = deliveries.rotate_secret(session, tenant, callback_id)
+        secret = deliveries.rotate_secret(session, tenant, str(callback_id))
     if secret is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such callback")
-    return CallbackSecret(id=callback_id, secret=secret)
+    return CallbackSecret(id=str(callback_id), secret=secret)
 
 
 @router.get("", response_model=list[CallbackPublic], responses=ERRORS)
@@ -74,10 +75,10 @@ def read_callbacks(tenant: TenantDep, service: ServiceDep) -> list[CallbackPubli
     status_code=status.HTTP_204_NO_CONTENT,
     responses={**ERRORS, 404: {"model": Message, "description": "No such callback."}},
 )
-def delete_callback(callback_id: str, tenant: TenantDep, service: ServiceDep) -> Response:
+def delete_callback(callback_id: UUID, tenant: TenantDep, service: ServiceDep) -> Response:
     with service.db.write() as session:
         for sub in deliveries.subscriptions(session, tenant):
-            if sub.id == callback_id:
+            if sub.id == str(callback_id):
                 session.delete(sub)
                 return Response(status_code=status.HTTP_204_NO_CONTENT)
     raise HTTPException(status.HTTP_404_NOT_FOUND, "no such callback")

@@ -18,12 +18,18 @@ from starlette.concurrency import run_in_threadpool
 from api.deps import ERRORS, ServiceDep, SolvingTenant, TenantDep, api_key_header
 from api.exports import csv_response, public_rows
 from api.gantt import gantt_html, gantt_rows
-from api.inputs import UPLOAD_FORM, check_callback, check_limits, invalid, read_submission
+from api.inputs import (
+    UPLOAD_FORM,
+    Submission,
+    check_callback,
+    check_limits,
+    invalid,
+    read_submission,
+)
 from api.schemas import (
     CancelPublic,
     IncumbentPublic,
     JobAccepted,
-    JobCreate,
     JobLinks,
     JobPublic,
     JobsPublic,
@@ -55,9 +61,10 @@ def links(job_id: str) -> JobLinks:
     )
 
 
-def _request_hash(job: JobCreate) -> str:
-    canonical = json.dumps(job.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
+def _request_hash(job: Submission) -> str:
+    """The problem as stored and the options: what a replay must match."""
+    options = json.dumps(job.options.model_dump(mode="json"), sort_keys=True)
+    return hashlib.sha256(f"{job.problem_json}\n{options}".encode()).hexdigest()
 
 
 SUBMIT_BODY = {
@@ -100,7 +107,7 @@ async def create_job(
     ] = None,
 ) -> Response:
     """Submit a scheduling job; it is solved asynchronously."""
-    job = await read_submission(request)
+    job = await read_submission(request, service)
     check_limits(job, service.settings)
     if job.options.callback_url is not None:
         await run_in_threadpool(check_callback, str(job.options.callback_url), service.settings)
@@ -114,7 +121,7 @@ async def create_job(
 
 
 def _submit(
-    service: Service, tenant: str, job: JobCreate, key: str | None
+    service: Service, tenant: str, job: Submission, key: str | None
 ) -> tuple[int, dict[str, Any], bool]:
     request_hash = _request_hash(job)
     settings = service.settings
@@ -134,7 +141,7 @@ def _submit(
                                 "idempotency_mismatch",
                             )
                         return previous.status_code, dict(previous.response), True
-                active = repo.count_active(session, tenant)
+                active = service.active.get(tenant, lambda: repo.count_active(session, tenant))
                 if active >= settings.max_active_jobs:
                     raise HTTPException(
                         status.HTTP_429_TOO_MANY_REQUESTS,
@@ -146,10 +153,10 @@ def _submit(
                 row = repo.create_job(
                     session,
                     tenant_id=tenant,
-                    name=job.problem.name,
-                    problem_json=job.problem.model_dump_json(exclude_defaults=True),
+                    name=job.name,
+                    problem_json=job.problem_json,
                     options=options,
-                    num_operations=job.problem.num_operations,
+                    num_operations=job.num_operations,
                     callback_url=options.get("callback_url"),
                     max_attempts=settings.max_attempts,
                 )
@@ -170,6 +177,7 @@ def _submit(
                         response=body,
                         ttl_seconds=settings.idempotency_ttl_seconds,
                     )
+                service.active.added(tenant)
                 return 202, body, False
         except IntegrityError:
             if key is None:
@@ -198,6 +206,7 @@ def read_jobs(
 def _summary(job: Job) -> JobSummary:
     return JobSummary(
         id=job.id,
+        kind=job.kind,
         name=job.name,
         status=JobStatus(job.status),
         solve_status=job.solve_status,

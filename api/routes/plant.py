@@ -5,14 +5,19 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Query, Request, Response, status
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
 from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import ERRORS, THROTTLED, ServiceDep, SolvingTenant, TenantDep
+from api.deps import ERRORS, THROTTLED, ServiceDep, SolvingTenant, TenantDep, clean_body
 from api.exports import csv_response, public_rows
 from api.gantt import gantt_html, gantt_rows
-from api.inputs import UPLOAD_FORM, check_plant_limits, invalid, read_plant_submission
+from api.inputs import (
+    UPLOAD_FORM,
+    check_plant_limits,
+    invalid,
+    read_plant_submission,
+)
 from api.schemas import (
     InboxEvent,
     InboxEvents,
@@ -122,7 +127,7 @@ PUT_BODY: dict[str, Any] = {
 )
 async def put_plant(request: Request, tenant: SolvingTenant, service: ServiceDep) -> PlantPublic:
     """Load or replace the plant; it is solved and published asynchronously (version+1)."""
-    new = await read_plant_submission(request)
+    new = await read_plant_submission(request, service)
     check_plant_limits(new, service.settings)
 
     def save() -> PlantPublic:
@@ -314,6 +319,7 @@ def read_gantt_html(
     "/reschedule",
     status_code=status.HTTP_202_ACCEPTED,
     responses={**ERRORS, 404: NO_PLANT, 429: THROTTLED},
+    dependencies=[Depends(clean_body)],
 )
 def post_reschedule(
     tenant: SolvingTenant, service: ServiceDep, body: RescheduleRequest | None = None

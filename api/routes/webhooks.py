@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import ServiceDep, TenantDep
+from api.inputs import check_json_text
 from api.schemas import Message, Problem422
 from api.service import Service
 from aps.live.events import Invalid, Rejected, parse_event
@@ -61,6 +62,7 @@ def _handle(
         seen = store.find_event(session, tenant, webhook_id)
         if seen is not None:
             return seen.status_code, dict(seen.response), True
+    check_json_text(raw, ["body"])
     try:
         envelope, data = parse_event(raw)
     except Invalid as exc:
@@ -92,7 +94,21 @@ def _handle(
     "/erp",
     status_code=status.HTTP_202_ACCEPTED,
     responses={
-        200: {"description": "Replayed webhook-id, or a stale event (not applied)."},
+        202: {
+            "description": "Accepted (applied by the next reschedule); a replayed webhook-id "
+            "gets its first answer again, with `Webhook-Replayed: true`.",
+            "headers": {
+                "Webhook-Replayed": {
+                    "description": "`true` when this is the first answer to a replayed "
+                    "webhook-id (no second effect).",
+                    "schema": {"type": "string", "enum": ["true"]},
+                }
+            },
+        },
+        200: {
+            "description": "A stale event (older than a known one; not applied), or its "
+            "replay, with `Webhook-Replayed: true`."
+        },
         401: {"model": Message, "description": "Bad API key or webhook signature."},
         404: {"model": Message, "description": "No plant loaded for this tenant."},
         422: {"model": Problem422, "description": "Malformed or inconsistent event."},

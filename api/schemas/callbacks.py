@@ -9,7 +9,9 @@ from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
 
 from jobs.callbacks import CALLBACK_EVENTS
 
-CallbackEvent = Literal["schedule.published", "job.succeeded", "job.failed", "order.late"]
+CallbackEvent = Literal[
+    "schedule.published", "job.succeeded", "job.failed", "order.late", "plant.event_failed"
+]
 ALL_EVENTS: list[CallbackEvent] = list(get_args(CallbackEvent))
 assert set(ALL_EVENTS) == set(CALLBACK_EVENTS)
 

@@ -140,6 +140,9 @@ class Progress(BaseModel):
 
 class JobSummary(BaseModel):
     id: str
+    kind: str = Field(
+        default="solve", description="solve, or what_if (a machine-down repair of a job)"
+    )
     name: str
     status: JobStatus
     solve_status: str | None

@@ -101,6 +101,7 @@ class InboxEvent(BaseModel):
     received_at: datetime
     status: str = Field(description="pending, applied, stale, failed or superseded")
     applied_version: int | None
+    reason: str | None = Field(default=None, description="Why the event failed (failed only).")
 
 
 class InboxEvents(BaseModel):

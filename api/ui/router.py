@@ -16,26 +16,22 @@ from typing import Annotated, Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, HTTPException, status
+from fastapi import APIRouter, Depends, HTTPException, status
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
-from api.deps import THROTTLED, ServiceDep, SolvingTenant, TenantDep
-from api.gantt import gantt_rows
+from api.deps import THROTTLED, ServiceDep, SolvingTenant, TenantDep, clean_body
 from api.inputs import invalid
 from api.schemas import Message
 from api.service import Service
 from aps import Problem, Result, __version__
 from aps.factory.generate import generate_plant
-from aps.kpi import objective_value, term_values
-from aps.model import Window
+from aps.model import Machine, TimeBase
 from aps.report.report import Kpis, MachineReport, OrderReport, build_report
-from aps.reschedule.derive import REST
-from aps.reschedule.diff import diff
-from aps.reschedule.repair import machine_down as machine_down_repair
-from aps.result import SolveStatus
-from jobs import repo
-from jobs.settings import DEV_API_KEY, Settings
+from jobs import repo, whatif
+from jobs.plant import store
+from jobs.plant.publish import Version, publish_external
+from jobs.settings import Settings
 
 STATIC = Path(__file__).with_name("static")
 #: The only files ``/ui/static/`` serves (no path is ever joined from the request).
@@ -96,19 +92,20 @@ def plotly_js() -> Response:
 
 
 class UiConfig(BaseModel):
-    """What the page needs to know before the planner types an API key."""
+    """What the page needs to know before the planner types an API key.
+
+    Never a key: the page asks the planner for one (kept in the browser's storage);
+    ``aps serve`` prints the development key where it is active.
+    """
 
     version: str
-    dev_key: str | None = Field(description="The development key, only when it is active.")
     default_time_limit: float
     max_time_limit: float
 
 
 def _config(settings: Settings) -> UiConfig:
-    dev = any(key == DEV_API_KEY for _, key in settings.bootstrap_keys())
     return UiConfig(
         version=__version__,
-        dev_key=DEV_API_KEY if dev and settings.environment == "development" else None,
         default_time_limit=min(5.0, settings.max_time_limit),
         max_time_limit=settings.max_time_limit,
     )
@@ -116,7 +113,7 @@ def _config(settings: Settings) -> UiConfig:
 
 @pages.get("/ui/config.json", response_model=UiConfig)
 def config(service: ServiceDep) -> UiConfig:
-    """Limits for the form, and the dev key in embedded development mode."""
+    """Limits for the form (no key, ever)."""
     return _config(service.settings)
 
 
@@ -235,7 +232,7 @@ class MovedOperation(BaseModel):
 
 
 class RepairPublic(BaseModel):
-    """The repaired schedule (a what-if, not stored), what moved and why, and new KPIs."""
+    """The repaired schedule of a what-if job, what moved and why, and new KPIs."""
 
     job_id: str
     machine: str
@@ -254,147 +251,72 @@ class RepairPublic(BaseModel):
     report: UiReport
 
 
-def _tick(problem: Problem, value: int | datetime, field: str, *, up: bool) -> int:
+class WhatIfLinks(BaseModel):
+    self: str = Field(description="Poll this job until it ends.")
+    what_if: str = Field(description="The repair, once the job succeeded.")
+    schedule: str
+    publish: str = Field(description="POST: make the repair the live plant's next version.")
+
+
+class WhatIfAccepted(BaseModel):
+    """A what-if staged as a job: poll ``links.self``, then read ``links.what_if``."""
+
+    id: str
+    status: str
+    source_job: str
+    links: WhatIfLinks
+
+
+class _Head(BaseModel):
+    """The parts of a stored problem a what-if request is checked against."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    machines: list[Machine]
+    time: TimeBase | None = None
+
+
+def _tick(head: _Head, value: int | datetime, field: str, *, up: bool) -> int:
     """A tick from a tick number or a datetime (naive = the plant's local time)."""
     if isinstance(value, int):
         return value
-    if problem.time is None:
+    if head.time is None:
         raise invalid(
             ["body", field], "this plant has no time base (a plain job shop): give a tick number"
         )
     moment = value
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=ZoneInfo(problem.time.timezone))
-    seconds = (moment - problem.time.origin).total_seconds() / problem.time.tick_seconds
+        moment = moment.replace(tzinfo=ZoneInfo(head.time.timezone))
+    seconds = (moment - head.time.origin).total_seconds() / head.time.tick_seconds
     return math.ceil(seconds) if up else math.floor(seconds)
 
 
-def _at(problem: Problem, tick: int) -> str | None:
-    return problem.time.to_datetime(tick).isoformat() if problem.time else None
-
-
-def with_breakdown(problem: Problem, machine: str, start: int, end: int) -> Problem:
-    """The problem with the breakdown added to the machine's unavailable windows."""
-    machines = [
-        m.model_copy(
-            update={
-                "unavailable": [*m.unavailable, Window(start=start, end=end, reason="breakdown")]
-            }
-        )
-        if str(m.id) == machine
-        else m
-        for m in problem.machines
-    ]
-    # Revalidate so the machine's windows are merged as the model always stores them.
-    data = problem.model_dump()
-    data["machines"] = [m.model_dump() for m in machines]
-    return Problem.model_validate(data)
-
-
-def _breakdown_row(problem: Problem, machine: str, start: int, end: int) -> dict[str, Any]:
-    """The breakdown as its own Gantt row (merged windows lose their reasons)."""
-    return {
-        "id": f"{machine}#breakdown",
-        "resource": machine,
-        "label": "breakdown",
-        "start": start,
-        "end": end,
-        "kind": "downtime",
-        "order": None,
-        "colour_key": "breakdown",
-        "start_at": _at(problem, start),
-        "end_at": _at(problem, end),
-    }
-
-
-def _public_moves(problem: Problem, moves: list[Any]) -> list[MovedOperation]:
-    """The core's ``aps.diff.MovedOperation`` items with local times, by new start."""
-    return [
-        MovedOperation(
-            job=str(m.job),
-            op=str(m.op),
-            machine_before=str(m.old_machine),
-            machine_after=str(m.new_machine),
-            start_before=m.old_start,
-            start_after=m.new_start,
-            end_before=m.old_end,
-            end_after=m.new_end,
-            start_before_at=_at(problem, m.old_start),
-            start_after_at=_at(problem, m.new_start),
-            end_before_at=_at(problem, m.old_end),
-            end_after_at=_at(problem, m.new_end),
-            reason=str(m.reason),
-            cause=m.cause,
-        )
-        for m in sorted(moves, key=lambda m: (m.new_start, str(m.new_machine)))
-    ]
-
-
-def repair(
-    problem: Problem, result: Result, machine: str, start: int, end: int, time_limit: float
-) -> tuple[Result, Any, Any]:
-    """Run :func:`aps.reschedule.repair.machine_down`: (repaired result, diff vs stored, outcome).
-
-    The diff is taken against the stored schedule (the core's ``outcome.diff`` is
-    against the previous publication, the greedy repair, once CP-SAT improved it).
-    """
-    mid = next(m.id for m in problem.machines if str(m.id) == machine)
-    outcome = machine_down_repair(
-        problem, result.schedule, mid, start, until=end, time_limit=time_limit, workers=1
+def _what_if_links(job_id: str) -> WhatIfLinks:
+    base = f"/v1/jobs/{job_id}"
+    return WhatIfLinks(
+        self=base, what_if=f"{base}/what-if", schedule=f"{base}/schedule", publish=f"{base}/publish"
     )
-    if not outcome.publications:
-        raise HTTPException(
-            status.HTTP_409_CONFLICT,
-            f"no valid repair of this schedule: {outcome.solver_message or 'unknown reason'}",
-        )
-    rest = REST
-    origins = {
-        (r.job, r.op): (r.job, str(r.op)[: -len(rest)])
-        for r in outcome.schedule
-        if str(r.op).endswith(rest)
-    }
-    changes = diff(
-        outcome.problem,
-        result.schedule,
-        outcome.schedule,
-        down={mid: [(start, end)]},
-        now=outcome.now,
-        origins=origins,
-    )
-    derived = outcome.problem
-    repaired = Result(
-        name=result.name,
-        status=SolveStatus.FEASIBLE,
-        objective=objective_value(derived.objective, term_values(derived, outcome.schedule)),
-        makespan=max((r.end for r in outcome.schedule), default=None),
-        wall_s=outcome.publications[-1].elapsed,
-        solver="aps.reschedule",
-        solver_version=__version__,
-        seed=result.seed,
-        schedule=outcome.schedule,
-    )
-    return repaired, changes, outcome
 
 
-@api.post(
-    "/{job_id}/machine-down",
-    response_model=RepairPublic,
-    responses={
-        **NOT_FOUND,
-        422: {"description": "Unknown machine or bad times; `loc` names the field."},
-        429: THROTTLED,
-    },
-)
-def machine_down(
-    job_id: UUID, body: MachineDown, tenant: SolvingTenant, service: ServiceDep
-) -> RepairPublic:
-    """What if a machine goes down: the repaired schedule and what moved (not stored)."""
-    _, problem, result = _load(service, tenant, job_id)
-    if body.machine not in {str(m.id) for m in problem.machines}:
-        known = ", ".join(str(m.id) for m in problem.machines)
+def _stage_what_if(
+    service: Service, tenant: str, job_id: UUID, body: MachineDown
+) -> WhatIfAccepted:
+    """Check the request against the solved job (cheaply) and stage the repair as a job."""
+    with service.db.read() as session:
+        job = repo.get_job(session, tenant, str(job_id))
+        if job is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "job not found")
+        has_schedule = repo.has_schedule(session, tenant, job.id)
+        name, state, message, problem_json = job.name, job.status, job.message, job.problem
+    if not has_schedule or not problem_json:
+        why = f": {message}" if message else ""
+        raise HTTPException(status.HTTP_409_CONFLICT, f"job is {state}; it has no schedule{why}")
+    head = _Head.model_validate_json(problem_json)
+    if body.machine not in {str(m.id) for m in head.machines}:
+        known = ", ".join(str(m.id) for m in head.machines[:50])
         raise invalid(["body", "machine"], f"unknown machine {body.machine!r}; known: {known}")
-    start = _tick(problem, body.start, "start", up=False)
-    end = _tick(problem, body.end, "end", up=True)
+    start = _tick(head, body.start, "start", up=False)
+    end = _tick(head, body.end, "end", up=True)
     for field, tick in (("start", start), ("end", end)):
         if abs(tick) > MAX_TICK:
             raise invalid(["body", field], f"more than {MAX_TICK} ticks from the plan start")
@@ -402,29 +324,117 @@ def machine_down(
         raise invalid(["body", "end"], "end must be after start")
     if end <= 0:
         raise invalid(["body", "end"], "the breakdown ends before the plan starts")
-    limit = min(body.time_limit, service.settings.max_time_limit)
-    start = max(start, 0)
-    repaired, changes, outcome = repair(problem, result, body.machine, start, end, limit)
-    broken = with_breakdown(problem, body.machine, start, end)
-    return RepairPublic(
-        job_id=str(job_id),
-        machine=body.machine,
-        start=start,
-        end=end,
-        start_at=_at(problem, start),
-        end_at=_at(problem, end),
-        moved=_public_moves(problem, changes.moved),
-        interrupted=[f"{j}/{o}" for j, o in changes.interrupted],
-        became_late=[str(j) for j in changes.became_late],
-        became_on_time=[str(j) for j in changes.became_on_time],
-        kept_share=round(changes.kept_share, 4),
-        relaxations=[f"{r.kind} {r.subject}: {r.detail}" for r in outcome.relaxations],
-        solver_message=outcome.solver_message,
-        gantt=[
-            *gantt_rows(broken, repaired, "neutral"),
-            _breakdown_row(problem, body.machine, start, end),
-        ],
-        report=ui_report(broken, repaired),
+    options = {
+        "kind": whatif.KIND,
+        "source_job": str(job_id),
+        "machine": body.machine,
+        "start": max(start, 0),
+        "end": end,
+        "time_limit": min(body.time_limit, service.settings.max_time_limit),
+    }
+    with service.db.write() as session:
+        row = repo.create_job(
+            session,
+            tenant_id=tenant,
+            name=f"what-if: {body.machine} down ({name})"[:200],
+            problem_json=problem_json,
+            options=options,
+            num_operations=job.num_operations,
+            callback_url=None,
+            max_attempts=service.settings.max_attempts,
+            kind=whatif.KIND,
+        )
+        return WhatIfAccepted(
+            id=row.id, status=row.status, source_job=str(job_id), links=_what_if_links(row.id)
+        )
+
+
+@api.post(
+    "/{job_id}/machine-down",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=WhatIfAccepted,
+    responses={
+        **NOT_FOUND,
+        422: {"description": "Unknown machine or bad times; `loc` names the field."},
+        429: THROTTLED,
+    },
+    dependencies=[Depends(clean_body)],
+)
+def machine_down(
+    job_id: UUID, body: MachineDown, tenant: SolvingTenant, service: ServiceDep
+) -> JSONResponse:
+    """What if a machine goes down: the repair runs as a job (202); poll it, then read
+    ``/v1/jobs/{id}/what-if`` (moves, KPIs, Gantt) or publish it to the live plant."""
+    accepted = _stage_what_if(service, tenant, job_id, body)
+    service.wake_relay()
+    return JSONResponse(
+        accepted.model_dump(mode="json"),
+        status_code=status.HTTP_202_ACCEPTED,
+        headers={"Location": accepted.links.self},
+    )
+
+
+def _what_if(service: Service, tenant: str, job_id: UUID) -> tuple[Any, dict[str, Any]]:
+    """A what-if job and its stored repair; 404 for other jobs, 409 until it succeeded."""
+    with service.db.read() as session:
+        job = repo.get_job(session, tenant, str(job_id))
+        if job is None or job.kind != whatif.KIND:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "no such what-if job")
+        row = repo.schedule(session, tenant, job.id)
+    if row is None or row.details is None:
+        why = f": {job.message}" if job.message else ""
+        raise HTTPException(
+            status.HTTP_409_CONFLICT, f"the what-if is {job.status}; no repair yet{why}"
+        )
+    return row, dict(row.details)
+
+
+@api.get("/{job_id}/what-if", response_model=RepairPublic, responses=NOT_FOUND)
+def read_what_if(job_id: UUID, tenant: TenantDep, service: ServiceDep) -> RepairPublic:
+    """The repaired schedule of a what-if job, what moved and why, and the new KPIs."""
+    _, details = _what_if(service, tenant, job_id)
+    return RepairPublic.model_validate({**details, "job_id": details["source_job"]})
+
+
+class Published(BaseModel):
+    plant_id: str
+    version: int
+    links: dict[str, str]
+
+
+@api.post(
+    "/{job_id}/publish",
+    response_model=Published,
+    responses={
+        **NOT_FOUND,
+        409: {"model": Message, "description": "Not done, or a run holds the plant."},
+    },
+)
+def publish_what_if(job_id: UUID, tenant: TenantDep, service: ServiceDep) -> Published:
+    """Make a what-if's repaired schedule the live plant's next version (a plant is
+    created if the tenant has none); ``schedule.published`` is announced."""
+    row, details = _what_if(service, tenant, job_id)
+    problem = Problem.model_validate(details["problem"])
+    result = Result.model_validate_json(row.result)
+    version = Version(
+        problem,
+        result,
+        phase="what-if",
+        cause=f"what-if: {details['machine']} down",
+        details={"what_if": str(job_id), "moved": len(details.get("moved", []))},
+    )
+    with service.db.write() as session:
+        number = publish_external(session, tenant, version)
+        plant = store.get_plant(session, tenant)
+        plant_id = plant.id if plant is not None else ""
+    if number is None:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT, "a plant run is in progress; publish again when it ends"
+        )
+    return Published(
+        plant_id=plant_id,
+        version=number,
+        links={"schedule": f"/v1/plant/schedule?version={number}"},
     )
 
 

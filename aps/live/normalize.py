@@ -24,6 +24,7 @@ from pydantic import ValidationError
 from aps.factory.compile import CompileError, compile_plant
 from aps.factory.model import Plant as PlantDocument
 from aps.live.events import (
+    MAX_TICK,
     CalendarChangedData,
     Envelope,
     EventData,
@@ -50,9 +51,12 @@ from aps.live.events import (
     TimeValue,
     to_tick,
 )
-from aps.model import Id, Job, Problem
+from aps.model import Id, Job, Mode, Problem
 
 N = TypeVar("N", bound=Normalized)
+
+#: Operations of one order at most (a new order, or one re-quantified).
+MAX_ORDER_OPERATIONS = 10_000
 
 #: Where the fields of an event's ``data`` are named in a rejection.
 DATA: tuple[str, ...] = ("body", "data")
@@ -297,6 +301,11 @@ def order_created(plant: LivePlant, data: OrderCreatedData, clock: Clock) -> Out
     new = _new_job(plant, data)
     if str(new.id) in known_orders(plant):
         raise Rejected([*DATA, "order" if data.order else "job", "id"], "order exists already")
+    # a plant-JSON order is sized by its quantity; a tick-level job names its durations
+    where: list[str | int] = (
+        [*DATA, "order", "quantity"] if data.order is not None else [*DATA, "job"]
+    )
+    check_size(plant.problem, new, where)
     machines = {m.id for m in plant.problem.machines}
     for k, step in enumerate(new.operations):
         for i, mode in enumerate(step.modes):
@@ -344,6 +353,40 @@ def _new_job(plant: LivePlant, data: OrderCreatedData) -> Job:
     if not compiled.jobs:
         raise Rejected([*DATA, "order"], "the order compiles to no operations (done?)")
     return compiled.jobs[0]
+
+
+def check_size(problem: Problem, job: Job, loc: list[str | int]) -> None:
+    """An order that fits the plant: a bounded number of operations, every mode within
+    the plan's horizon, and its least work too (:class:`Rejected` otherwise).
+
+    Why at intake: an order whose quantity makes its run times absurd (``1e9`` units)
+    was accepted and then failed the reschedule of every event that came with it.
+    """
+    horizon = problem.horizon or MAX_TICK
+    if len(job.operations) > MAX_ORDER_OPERATIONS:
+        raise Rejected(
+            loc, f"{len(job.operations)} operations; at most {MAX_ORDER_OPERATIONS} per order"
+        )
+    check_modes([m for op in job.operations for m in op.modes], horizon, loc)
+    work = sum(min(m.duration for m in op.modes) for op in job.operations if op.modes)
+    if work > horizon:
+        raise Rejected(
+            loc,
+            f"the order needs at least {work} ticks of work; the plan's horizon is {horizon} ticks",
+        )
+    for name in ("release", "due", "deadline"):
+        value = getattr(job, name)
+        if value is not None and abs(value) > MAX_TICK:
+            raise Rejected(loc, f"{name} is more than {MAX_TICK} ticks from the plan start")
+
+
+def check_modes(modes: Sequence[Mode], horizon: int, loc: list[str | int]) -> None:
+    """Every mode's duration within the plan's horizon."""
+    longest = max((m.duration for m in modes), default=0)
+    if longest > horizon:
+        raise Rejected(
+            loc, f"an operation would take {longest} ticks; the plan's horizon is {horizon} ticks"
+        )
 
 
 def order_updated(plant: LivePlant, data: OrderUpdatedData, clock: Clock) -> Outcome:
@@ -412,6 +455,9 @@ def requantified(plant: LivePlant, order: str, quantity: int) -> dict[str, Requa
         )
     except (ValidationError, CompileError) as exc:
         raise Rejected(loc, f"order {order!r} at quantity {quantity}: {exc}") from None
+    if not compiled.jobs:
+        raise Rejected(loc, f"order {order!r} at quantity {quantity} compiles to no operations")
+    check_size(plant.problem, compiled.jobs[0], loc)
     return {
         str(o.id): Requantified(modes=o.modes, consumes=o.consumes, produces=o.produces)
         for o in compiled.jobs[0].operations

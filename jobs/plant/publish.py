@@ -7,6 +7,7 @@ plant is still at the state the run read (:func:`publish`); otherwise it is drop
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,8 +22,9 @@ from aps.reschedule.diff import diff
 from aps.result import ScheduledOperation
 from jobs.callbacks import emit
 from jobs.db import Database
-from jobs.plant.store import close_events, latest_schedule
-from jobs.tables import Plant, PlantSchedule, dml, utcnow
+from jobs.plant.options import PlantOptions
+from jobs.plant.store import close_events, get_plant, latest_schedule
+from jobs.tables import Plant, PlantSchedule, Tenant, dml, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -203,3 +205,68 @@ def set_message(session: Session, plant_id: str, owner: str, message: str) -> bo
         )
         == 1
     )
+
+
+def publish_external(session: Session, tenant_id: str, version: Version) -> int | None:
+    """Publish a schedule made outside a plant run (a what-if repair) as the tenant's next
+    plant version, with its callbacks; the new version, or None while a run holds the
+    plant (it would publish over this). A tenant without a plant gets one."""
+    plant = get_plant(session, tenant_id)
+    now = utcnow()
+    if plant is None:
+        if session.get(Tenant, tenant_id) is None:
+            session.add(Tenant(id=tenant_id, name=tenant_id))
+            session.flush()
+        plant = Plant(
+            tenant_id=tenant_id,
+            id=str(uuid.uuid4()),
+            name=version.problem.name[:200],
+            problem=version.problem.model_dump_json(exclude_defaults=True),
+            options=PlantOptions().model_dump(mode="json", exclude_none=True),
+            status="published",
+            needs_solve=False,
+            run_queued=False,
+            state=0,
+            version=0,
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(plant)
+        session.flush()
+    problem_json = version.problem.model_dump_json(exclude_defaults=True)
+    won = dml(
+        session,
+        update(Plant)
+        .where(Plant.id == plant.id, Plant.state == plant.state, Plant.run_owner.is_(None))
+        .values(
+            state=Plant.state + 1,
+            version=Plant.version + 1,
+            problem=problem_json,
+            needs_solve=False,
+            status="published",
+            message=None,
+            updated_at=now,
+        ),
+    )
+    if not won:
+        return None
+    session.refresh(plant)
+    before = latest_schedule(session, plant)
+    was_late = set(before.details.get("late_orders", [])) if before is not None else set()
+    late_now = late_orders(version.problem, version.result.schedule)
+    session.add(
+        PlantSchedule(
+            tenant_id=tenant_id,
+            plant_id=plant.id,
+            version=plant.version,
+            phase=version.phase,
+            cause=version.cause[:200],
+            problem=problem_json,
+            result=version.result.model_dump_json(),
+            diff=version.diff,
+            details={**version.details, "late_orders": late_now},
+            created_at=now,
+        )
+    )
+    announce(session, plant, version, [o for o in late_now if o not in was_late])
+    return plant.version

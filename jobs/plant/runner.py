@@ -14,8 +14,8 @@ import socket
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
@@ -60,7 +60,7 @@ log = logging.getLogger(__name__)
 MAX_STEPS = 20
 
 
-@dataclass(frozen=True)
+@dataclass
 class Run:
     """One run of a plant: where its database is and who holds the plant."""
 
@@ -69,6 +69,8 @@ class Run:
     plant_id: str
     owner: str
     stop: threading.Event
+    #: a batch failed: apply the pending events one at a time, so a bad one fails alone
+    one_at_a_time: bool = False
 
 
 @dataclass(frozen=True)
@@ -190,13 +192,33 @@ def _step(run: Run) -> str:
         return _solve(run, snap, snap.problem)
     if not snap.events:
         return "idle"
+    if run.one_at_a_time:
+        snap = replace(snap, events=snap.events[:1])
     if snap.previous is None:  # nothing published (a failed solve): solve the edited problem
-        edited = apply_edits(snap.problem, [recorded(e) for e in snap.events])
-        return _solve(run, snap, edited, [e.id for e in snap.events])
+        try:
+            edited = apply_edits(snap.problem, [recorded(e) for e in snap.events])
+        except (ValidationError, ValueError) as exc:
+            return _batch_failed(run, snap.events, f"events not applicable: {exc}")
+        return _solve(run, snap, edited, snap.events)
     return _reschedule(run, snap, snap.previous)
 
 
-def _solve(run: Run, snap: Snapshot, problem: Problem, event_ids: Sequence[int] = ()) -> str:
+def _batch_failed(run: Run, events: Sequence[PlantEvent], reason: str) -> str:
+    """A batch that cannot be applied: split it (one event at a time from now on), or,
+    for a single event, fail that event with its reason."""
+    if len(events) > 1:
+        log.warning(
+            "plant %s: a batch of %d events failed (%s); applying them one at a time",
+            run.plant_id,
+            len(events),
+            reason,
+        )
+        run.one_at_a_time = True
+        return "split"
+    return _reschedule_failed(run, events, reason)
+
+
+def _solve(run: Run, snap: Snapshot, problem: Problem, events: Sequence[PlantEvent] = ()) -> str:
     """Solve the whole plant (CP-SAT through ``aps.solve``) and publish it."""
     limit = min(snap.options.time_limit, run.settings.max_time_limit)
     try:
@@ -210,22 +232,27 @@ def _solve(run: Run, snap: Snapshot, problem: Problem, event_ids: Sequence[int] 
     except Exception as exc:
         log.exception("plant %s: solve crashed", run.plant_id)
         message = f"solve failed: {type(exc).__name__}: {exc}"
-        return _solve_failed(run, snap.state, message, event_ids)
+        if len(events) > 1:
+            return _batch_failed(run, events, message)
+        return _solve_failed(run, snap.state, message, events)
     if not result.schedule:
         message = f"no schedule: {result.status.value}; {result.message or ''}".strip("; ")
-        return _solve_failed(run, snap.state, message, event_ids)
+        if len(events) > 1:
+            return _batch_failed(run, events, message)
+        return _solve_failed(run, snap.state, message, events)
     version = Version(
         problem,
         result,
         phase="solved",
-        cause="plant loaded" if not event_ids else "solve after events",
+        cause="plant loaded" if not events else "solve after events",
         diff=safe_diff(problem, snap.previous.schedule, result.schedule) if snap.previous else None,
     )
-    published = publish(run.db, run.plant_id, run.owner, snap.state, version, event_ids)
+    ids = [e.id for e in events]
+    published = publish(run.db, run.plant_id, run.owner, snap.state, version, ids)
     return "stale" if published is None else "published"
 
 
-def _solve_failed(run: Run, state: int, message: str, event_ids: Sequence[int]) -> str:
+def _solve_failed(run: Run, state: int, message: str, events: Sequence[PlantEvent]) -> str:
     """A solve without a schedule: the plant is failed (its last version stays readable)."""
     with run.db.write() as session:
         won = dml(
@@ -241,10 +268,11 @@ def _solve_failed(run: Run, state: int, message: str, event_ids: Sequence[int]) 
             ),
         )
         if won:
-            close_events(session, event_ids, "failed", None)
+            closed = close_events(session, [e.id for e in events], "failed", None, message)
             plant = session.scalar(select(Plant).where(Plant.id == run.plant_id))
             if plant is not None:
                 emit(session, plant.tenant_id, "job.failed", run_data(plant, message))
+                announce_failed(session, plant, closed, message)
     return "failed"
 
 
@@ -266,10 +294,7 @@ def _reschedule(run: Run, snap: Snapshot, previous: Result) -> str:
     try:
         batch = apply(snap.problem, [recorded(e) for e in snap.events])
     except (ValidationError, ValueError) as exc:
-        with run.db.write() as session:
-            if set_message(session, run.plant_id, run.owner, f"events not applicable: {exc}"):
-                close_events(session, ids, "failed", None)
-        return "failed"
+        return _batch_failed(run, snap.events, f"events not applicable: {exc}")
     keys = {(j.id, o.id) for j in batch.problem.jobs for o in j.operations}
     repair = _Repair(
         batch,
@@ -286,7 +311,7 @@ def _reschedule(run: Run, snap: Snapshot, previous: Result) -> str:
         log.exception("plant %s: reschedule crashed", run.plant_id)
         reason = f"reschedule failed: {type(exc).__name__}: {exc}"
     if reason is not None:
-        return _reschedule_failed(run, ids, reason)
+        return _batch_failed(run, snap.events, reason)
     elapsed = time.monotonic() - started
     version = Version(
         greedy.problem,
@@ -344,15 +369,37 @@ def _core(
     )
 
 
-def _reschedule_failed(run: Run, ids: Sequence[int], reason: str) -> str:
+def _reschedule_failed(run: Run, events: Sequence[PlantEvent], reason: str) -> str:
+    """The events fail with ``reason`` (kept on each), announced as ``plant.event_failed``."""
     with run.db.write() as session:
         if not set_message(session, run.plant_id, run.owner, reason):
             return "stale"  # the lease was lost: the new holder decides
-        close_events(session, ids, "failed", None)
+        closed = close_events(session, [e.id for e in events], "failed", None, reason)
         plant = session.scalar(select(Plant).where(Plant.id == run.plant_id))
         if plant is not None:
             emit(session, plant.tenant_id, "job.failed", run_data(plant, reason, "reschedule"))
+            announce_failed(session, plant, closed, reason)
     return "failed"
+
+
+def announce_failed(
+    session: Session, plant: Plant, events: Sequence[PlantEvent], reason: str
+) -> None:
+    """One ``plant.event_failed`` callback per failed event, with its reason."""
+    for event in events:
+        emit(
+            session,
+            plant.tenant_id,
+            "plant.event_failed",
+            {
+                "plant_id": plant.id,
+                "webhook_id": event.webhook_id,
+                "type": event.type,
+                "occurred_at": event.occurred_at.astimezone(UTC).isoformat(),
+                "reason": reason,
+                "links": {"events": "/v1/plant/events?status=failed"},
+            },
+        )
 
 
 def _details(outcome: RescheduleResult, events: Sequence[PlantEvent]) -> dict[str, Any]:
@@ -417,7 +464,8 @@ def _give_up(session: Session, plant: Plant, lost: int, now: datetime) -> None:
     """Fail the pending events of a plant whose runs keep dying, instead of a retry."""
     message = f"the plant run's worker was lost {lost} times in a row; giving up"
     log.error("plant %s: %s", plant.id, message)
-    close_events(session, pending_ids(session, plant.id), "failed", None)
+    closed = close_events(session, pending_ids(session, plant.id), "failed", None, message)
+    announce_failed(session, plant, closed, message)
     run = "solve" if plant.needs_solve else "reschedule"
     plant.needs_solve = False
     plant.message = message

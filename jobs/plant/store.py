@@ -169,14 +169,32 @@ def pending_events(session: Session, plant_id: str) -> list[PlantEvent]:
     )
 
 
-def close_events(session: Session, ids: Sequence[int], status: str, version: int | None) -> None:
-    """Mark pending events ``applied`` (in ``version``) or ``failed``."""
-    if ids:
-        session.execute(
-            update(PlantEvent)
-            .where(PlantEvent.id.in_(list(ids)), PlantEvent.status == "pending")
-            .values(status=status, applied_version=version)
+def close_events(
+    session: Session,
+    ids: Sequence[int],
+    status: str,
+    version: int | None,
+    reason: str | None = None,
+) -> list[PlantEvent]:
+    """Mark pending events ``applied`` (in ``version``) or ``failed`` (with ``reason``);
+    the events this call closed."""
+    if not ids:
+        return []
+    closed = list(
+        session.scalars(
+            select(PlantEvent).where(PlantEvent.id.in_(list(ids)), PlantEvent.status == "pending")
         )
+    )
+    session.execute(
+        update(PlantEvent)
+        .where(PlantEvent.id.in_([e.id for e in closed]), PlantEvent.status == "pending")
+        .values(
+            status=status,
+            applied_version=version,
+            reason=None if reason is None else reason[:4000],
+        )
+    )
+    return closed
 
 
 def recorded(row: PlantEvent) -> Recorded:

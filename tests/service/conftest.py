@@ -95,3 +95,9 @@ def client(client_factory: ClientFactory) -> TestClient:
 def idle_client(client_factory: ClientFactory) -> TestClient:
     """The API without relay or pool: jobs stay queued (limits, auth, idempotency)."""
     return client_factory(background=False)
+
+
+@pytest.fixture
+def odd_client(client_factory: ClientFactory, db_url: str) -> TestClient:
+    """The API without relay or pool, on SQLite and on PostgreSQL."""
+    return client_factory(background=False, database_url=db_url)

@@ -91,3 +91,54 @@ def test_reads_never_5xx(
     url = path.replace("{id}", quote(job_id, safe=""))
     r = idle_client.get(url, params=params, headers=headers())
     assert r.status_code < 500, (url, params, r.status_code, r.text[:300])
+
+
+#: Values JSON has no place for (NaN, Infinity) or PostgreSQL cannot store (U+0000).
+odd_values = st.sampled_from(
+    [float("nan"), float("inf"), float("-inf"), "a\x00b", "\x00", {"k\x00": 1}]
+)
+JOB = "2a541e1a-7657-4c36-aace-5c470cc40e2c"
+
+
+@st.composite
+def odd_bodies(draw: Any) -> tuple[str, str, Any]:
+    """A route that takes a JSON body, and a body with one odd value put somewhere."""
+    method, path, base = draw(
+        st.sampled_from(
+            [
+                ("POST", "/v1/jobs", {"problem": FT06, "options": {"time_limit": 1}}),
+                ("PUT", "/v1/plant", {"problem": FT06}),
+                ("POST", f"/v1/jobs/{JOB}/machine-down", {"machine": "0", "start": 0, "end": 5}),
+                ("POST", "/v1/callbacks", {"url": "https://93.184.216.34/hook"}),
+                ("POST", "/v1/plant/reschedule", {"now": 5}),
+            ]
+        )
+    )
+    body = json.loads(json.dumps(base))
+    target = body
+    while True:  # walk down to a random place and put the odd value there
+        keys = list(target) if isinstance(target, dict) else list(range(len(target)))
+        if not keys:
+            break
+        key = draw(st.sampled_from(keys))
+        if isinstance(target[key], dict | list) and target[key] and draw(st.booleans()):
+            target = target[key]
+            continue
+        target[key] = draw(odd_values)
+        break
+    return method, path, body
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+@given(case=odd_bodies())
+def test_non_finite_numbers_and_nul_are_4xx(odd_client: TestClient, case: Any) -> None:
+    """Tests that NaN, Infinity and U+0000 anywhere in a body are a 4xx (never a 5xx),
+    on SQLite and PostgreSQL."""
+    method, path, body = case
+    r = odd_client.request(
+        method,
+        path,
+        content=json.dumps(body, allow_nan=True),
+        headers={**headers(), "Content-Type": "application/json"},
+    )
+    assert 400 <= r.status_code < 500, (method, path, body, r.status_code, r.text[:300])

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -30,7 +31,7 @@ from api.deps import current_tenant
 from api.main import create_app
 from tests.plant.support import plant_state, wait_version
 from tests.service.conftest import ClientFactory, make_settings
-from tests.service.support import TERMINAL, headers, problem_json, wait_until
+from tests.service.support import TERMINAL, headers, postgres_schema, problem_json, wait_until
 
 SMALL = {
     "name": "small",
@@ -67,10 +68,20 @@ SEMANTIC = {
 }
 
 
-@pytest.fixture(scope="module")
-def seeded(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """A database with a solved ft06 job, a published plant and a callback."""
-    url = f"sqlite:///{tmp_path_factory.mktemp('schemathesis') / 'aps.db'}"
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def seeded(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, Any]]:
+    """A database with a solved ft06 job, a published plant and a callback, on SQLite
+    and on PostgreSQL (which refuses U+0000 in text: fuzzed strings must not reach it)."""
+    if request.param == "sqlite":
+        yield _seed(f"sqlite:///{tmp_path_factory.mktemp('schemathesis') / 'aps.db'}")
+    else:
+        with postgres_schema() as url:
+            yield _seed(url)
+
+
+def _seed(url: str) -> dict[str, Any]:
     with TestClient(create_app(make_settings(url, allow_private_callbacks=True))) as client:
         r = client.post(
             "/v1/jobs",

@@ -248,10 +248,32 @@ def test_key_removed_from_configuration_is_refused_after_restart(
     assert _status(acme_only, "gamma-key-created-by-the-cli") == 200
 
 
+def test_revocation_takes_effect_once_the_cached_lookup_expires(idle_client: TestClient) -> None:
+    """Tests the key cache with a clock the test moves: a revoked key still passes while
+    its lookup is cached (APS_KEY_CACHE_SECONDS, 1 s by default) and is refused as soon
+    as that time has passed; an unknown key is refused throughout."""
+    service = idle_client.app.state.service  # type: ignore[attr-defined]
+    now = [1000.0]
+    service.keys.clock = lambda: now[0]
+    key = "cached-key-0123456789abcdef"
+    with service.db.write() as session:
+        repo.ensure_key(session, "acme", key)
+    assert _status(idle_client, key) == 200  # looked up and cached
+    with service.db.write() as session:
+        assert repo.revoke_key(session, key)
+    assert service.settings.key_cache_seconds <= 2.0
+    assert _status(idle_client, key) == 200  # the cached lookup, within its second
+    now[0] += service.settings.key_cache_seconds + 0.001
+    assert _status(idle_client, key) == 401
+    assert _status(idle_client, "never-a-key-0123456789") == 401
+
+
 @pytest.mark.timeout(60)
-def test_revocation_in_the_database_is_immediate(idle_client: TestClient) -> None:
-    """Tests that revoking or deleting a key takes effect on the next request, and ends
+def test_revocation_in_the_database_is_immediate(client_factory: ClientFactory) -> None:
+    """Tests that revoking or deleting a key takes effect on the next request (with the
+    lookup cache off; with it, within APS_KEY_CACHE_SECONDS: the test above), and ends
     an open event stream of that key, with no restart."""
+    idle_client = client_factory(background=False, key_cache_seconds=0)
     service = idle_client.app.state.service  # type: ignore[attr-defined]
     key = "short-lived-key-0123456789"
     with service.db.write() as session:
@@ -365,6 +387,18 @@ def test_other_tenants_ids_are_404_on_every_route(client: TestClient) -> None:
     )
     assert callback.status_code == 201, callback.text
     ids = {"job_id": job_id, "callback_id": callback.json()["id"]}
+    staged = client.post(
+        f"/v1/jobs/{job_id}/machine-down",
+        json={"machine": "0", "start": 0, "end": 1, "time_limit": 1},
+        headers=headers(),
+    )
+    assert staged.status_code == 202, staged.text
+    what_if = wait_until(
+        lambda: client.get(staged.json()["links"]["self"], headers=headers()).json(),
+        lambda j: j["status"] == "succeeded",
+    )["id"]
+    #: routes of what-if jobs take a what-if job's id
+    what_if_ids = {**ids, "job_id": what_if}
     job_before = client.get(f"/v1/jobs/{job_id}", headers=headers()).json()
     taking_ids = [(m, p) for m, p in all_routes(client) if "{" in p and p not in PUBLIC]
     assert len(taking_ids) >= 10
@@ -372,17 +406,19 @@ def test_other_tenants_ids_are_404_on_every_route(client: TestClient) -> None:
         names = set(re.findall(r"\{(\w+)", path))
         assert names <= set(ids), f"{path}: give tenant A a {names - set(ids)} to test"
         body = BODIES.get((method, path), {})
-        theirs = client.request(method, fill(path, ids), headers=headers("beta"), json=body)
+        path_ids = what_if_ids if path.endswith(("/what-if", "/publish")) else ids
+        theirs = client.request(method, fill(path, path_ids), headers=headers("beta"), json=body)
         unknown = client.request(method, fill(path), headers=headers("beta"), json=body)
         assert theirs.status_code == 404, (method, path, theirs.status_code, theirs.text)
         assert (theirs.status_code, theirs.json()) == (unknown.status_code, unknown.json())
         if method == "GET":  # the id is live: its owner gets an answer
-            own = client.request(method, fill(path, ids), headers=headers())
+            own = client.request(method, fill(path, path_ids), headers=headers())
             assert own.status_code == 200, (method, path, own.status_code, own.text)
     assert client.get(f"/v1/jobs/{job_id}", headers=headers()).json() == job_before
     listed = client.get("/v1/callbacks", headers=headers()).json()
     assert [c["id"] for c in listed] == [ids["callback_id"]]
     assert client.get("/v1/jobs", headers=headers("beta")).json()["count"] == 0
+    assert client.get("/v1/plant", headers=headers("beta")).status_code == 404
     assert client.get("/v1/callbacks", headers=headers("beta")).json() == []
 
 

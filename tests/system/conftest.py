@@ -77,6 +77,11 @@ def service_env(**values: str) -> dict[str, str]:
             "PYTHONUNBUFFERED": "1",
             "APS_ALLOW_PRIVATE_CALLBACKS": "true",  # the test receiver listens on loopback
             "APS_WEBHOOK_SECRET": WEBHOOK_SECRET,
+            # The fault tests crash the relay of one process and count on another's: the
+            # relay runs in the API and in every worker here (production runs
+            # `aps relay` as its own process; benchmarks/bench_service.py drives that).
+            "APS_RELAY_IN_API": "true",
+            "APS_RELAY_IN_WORKER": "true",
         }
     )
     env.update(values)

@@ -16,6 +16,7 @@ from api.main import create_app
 from api.schemas import EXAMPLE_PROBLEM
 from api.ui.router import STATIC, plotly_js_path
 from jobs.settings import DEV_API_KEY, Settings
+from tests.service.support import TERMINAL, wait_until
 
 KEY = "ui-route-key-0123456789abcdef"
 HEADERS = {"X-API-Key": KEY}
@@ -82,13 +83,14 @@ def test_plotly_js_from_the_installed_package(idle: TestClient) -> None:
     assert len(r.content) == path.stat().st_size
 
 
-def test_config_offers_the_dev_key_only_in_development(tmp_path: Path) -> None:
-    with TestClient(create_app(settings(tmp_path), background=False)) as client:
-        assert client.get("/ui/config.json").json()["dev_key"] is None
+def test_config_never_returns_a_key(tmp_path: Path) -> None:
+    """Tests that /ui/config.json holds no key, not even the active development key."""
     dev = settings(tmp_path, api_keys="")
     with TestClient(create_app(dev, background=False)) as client:
-        config = client.get("/ui/config.json").json()
-    assert config["dev_key"] == DEV_API_KEY and config["default_time_limit"] == 5.0
+        assert client.get("/v1/jobs", headers={"X-API-Key": DEV_API_KEY}).status_code == 200
+        r = client.get("/ui/config.json")
+    assert set(r.json()) == {"version", "default_time_limit", "max_time_limit"}
+    assert DEV_API_KEY not in r.text and r.json()["default_time_limit"] == 5.0
 
 
 def test_example_plant(idle: TestClient) -> None:
@@ -158,13 +160,24 @@ def test_machine_down_bad_input_names_the_field(
 
 
 def test_machine_down_repairs_and_lists_the_moves(solved: tuple[TestClient, str]) -> None:
+    """Tests that the what-if runs as a job (202, polled to succeeded), then lists the
+    moves, the breakdown and the KPIs; the solved job's schedule is unchanged, and the
+    repair can be published as the live plant's next version."""
     client, job_id = solved
     before = client.get(f"/v1/jobs/{job_id}/schedule", headers=HEADERS).json()["operations"]
     m1 = sorted((o for o in before if o["machine"] == "M1"), key=lambda o: o["start"])[0]
     body = {"machine": "M1", "start": m1["start"], "end": m1["start"] + 2, "time_limit": 1}
     r = client.post(f"/v1/jobs/{job_id}/machine-down", json=body, headers=HEADERS)
-    assert r.status_code == 200, r.text
-    out = r.json()
+    assert r.status_code == 202, r.text
+    staged = r.json()
+    assert staged["source_job"] == job_id and r.headers["Location"] == staged["links"]["self"]
+    done = wait_until(
+        lambda: client.get(staged["links"]["self"], headers=HEADERS).json(),
+        lambda j: j["status"] in TERMINAL,
+    )
+    assert done["status"] == "succeeded" and done["kind"] == "what_if", done
+    out = client.get(staged["links"]["what_if"], headers=HEADERS).json()
+    assert out["job_id"] == job_id
     moved = {(m["job"], m["op"]) for m in out["moved"]}
     assert (m1["job"], m1["op"]) in moved
     first = next(m for m in out["moved"] if (m["job"], m["op"]) == (m1["job"], m1["op"]))
@@ -190,6 +203,14 @@ def test_machine_down_repairs_and_lists_the_moves(solved: tuple[TestClient, str]
     # a what-if: the stored schedule is unchanged
     after = client.get(f"/v1/jobs/{job_id}/schedule", headers=HEADERS).json()["operations"]
     assert after == before
+    # ... until it is published: then it is the live plant's next version
+    published = client.post(staged["links"]["publish"], headers=HEADERS)
+    assert published.status_code == 200, published.text
+    plant = client.get("/v1/plant/schedule", headers=HEADERS).json()
+    assert plant["version"] == published.json()["version"] == 1 and plant["phase"] == "what-if"
+    assert len(plant["operations"]) == len(before)
+    # the what-if's own routes answer 404 for a job that is no what-if
+    assert client.get(f"/v1/jobs/{job_id}/what-if", headers=HEADERS).status_code == 404
 
 
 def test_breakdown_times_in_the_plant_zone() -> None:

@@ -19,6 +19,7 @@ const state = {
   report: null,     // report shown
   original: null,   // {rows, report} of the stored schedule
   repair: null,     // machine-down answer shown, or null
+  whatIf: null,     // the what-if job of the repair shown (its links), or null
   lanes: "machine",
   dragmode: "zoom",
   pollTimer: null,
@@ -88,7 +89,7 @@ async function refreshJobs() {
   if (!state.key) return;
   try {
     const page = await api("/v1/jobs?limit=30");
-    state.jobs = page.data;
+    state.jobs = page.data.filter((j) => j.kind !== "what_if");  // what-ifs show as repairs
     renderJobs();
     const sel = state.jobs.find((j) => j.id === state.selected);
     if (sel && state.job && sel.status !== state.job.status && !state.stream) {
@@ -310,7 +311,7 @@ function showSchedule(rows, report, repair) {
   if (repair) {
     const span = repair.start_at ? `${short(repair.start_at)} → ${short(repair.end_at)}` : `${repair.start}–${repair.end}`;
     $("repair-text").textContent = `Repaired what-if: ${repair.machine} down ${span}; ` +
-      `${repair.moved.length} operations moved (highlighted). Not saved.`;
+      `${repair.moved.length} operations moved (highlighted). A what-if: publish it to make it the live plan.`;
   }
 }
 
@@ -555,6 +556,9 @@ function defaultWindow(rows) {
   }
 }
 
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** The what-if runs as a job on the server: stage it, poll it, then show its repair. */
 async function machineDown() {
   if (!state.selected || !state.original) return;
   const dated = $("down-start").type === "datetime-local";
@@ -562,14 +566,27 @@ async function machineDown() {
   const body = { machine: $("down-machine").value, start: value("down-start"), end: value("down-end"),
     time_limit: Number($("down-limit").value) || 5 };
   const button = $("down-submit");
+  const source = state.selected;
   button.disabled = true;
+  $("down-publish").hidden = true;
   $("down-status").textContent = "repairing…";
   try {
-    const out = await api(`/v1/jobs/${state.selected}/machine-down`, {
+    const staged = await api(`/v1/jobs/${source}/machine-down`, {
       method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
     });
+    let job = staged;
+    for (let wait = 250; !TERMINAL.has(job.status); wait = Math.min(2000, wait * 1.5)) {
+      await sleep(wait);
+      job = await api(staged.links.self);
+      $("down-status").textContent = `repairing… (${job.status})`;
+    }
+    if (job.status !== "succeeded") throw new Error(job.message || `the what-if ${job.status}`);
+    const out = await api(staged.links.what_if);
+    if (state.selected !== source) return;
     showError(null);
+    state.whatIf = staged;
     $("down-status").textContent = out.solver_message || "repaired";
+    $("down-publish").hidden = false;
     showSchedule(out.gantt, out.report, out);
     renderDiff(out);
   } catch (err) {
@@ -578,6 +595,16 @@ async function machineDown() {
   } finally {
     button.disabled = false;
   }
+}
+
+/** The repaired schedule becomes the live plant's next version. */
+async function publishWhatIf() {
+  if (!state.whatIf) return;
+  try {
+    const out = await api(state.whatIf.links.publish, { method: "POST" });
+    $("down-status").textContent = `published as plant version ${out.version}`;
+    $("down-publish").hidden = true;
+  } catch (err) { showError(err); }
 }
 
 function shift(m, report) {
@@ -619,9 +646,12 @@ async function init() {
     $("version").textContent = `aps ${cfg.version}`;
     $("time-limit").value = String(cfg.default_time_limit);
     $("time-limit").max = String(cfg.max_time_limit);
-    state.key = localStorage.getItem("aps-api-key") || cfg.dev_key || "";
+    state.key = localStorage.getItem("aps-api-key") || "";
   } catch (err) { showError(err); }
   $("api-key").value = state.key;
+  if (!state.key) {
+    showError(new Error("Type your API key above (X-API-Key); `aps serve` prints the development key where it works."));
+  }
   $("api-key").addEventListener("change", () => {
     state.key = $("api-key").value.trim();
     localStorage.setItem("aps-api-key", state.key);
@@ -637,6 +667,7 @@ async function init() {
   $("mode-pan").addEventListener("click", () => setDrag("pan"));
   $("zoom-reset").addEventListener("click", () => state.rows && Plotly.relayout("gantt", { "xaxis.autorange": true, "yaxis.autorange": true }));
   $("down-submit").addEventListener("click", machineDown);
+  $("down-publish").addEventListener("click", publishWhatIf);
   $("repair-back").addEventListener("click", showOriginal);
   $("down-machine").addEventListener("change", () => state.original && defaultWindow(state.original.rows));
   await refreshJobs();
