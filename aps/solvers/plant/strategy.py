@@ -36,7 +36,7 @@ from aps.heuristics.engine import new_engine, reset
 from aps.heuristics.search import search, value_of
 from aps.heuristics.witness import witness
 from aps.kpi import objective_value, term_values
-from aps.model import Problem
+from aps.model import Objective, ObjectiveTerm, Problem
 from aps.params import SolveParams
 from aps.result import Incumbent, Result, ScheduledOperation, SolveStatus, relative_gap
 from aps.solvers.bounds import TermBounds, term_bounds
@@ -65,30 +65,62 @@ LNS_SIZE, LNS_MIN, LNS_MAX = 80, 20, 400
 
 @dataclass
 class _Best:
-    """The incumbent: a schedule, its objective value and how it was found."""
+    """The incumbent: a schedule, its objective value and how it was found.
+
+    Schedules compare by ``key``: the weighted sum, or a lexicographic objective's levels
+    in order (its ``value``, the primary level, alone would call a schedule with a worse
+    second level as good). ``floor`` is the key's lower bound, level by level.
+    """
 
     params: SolveParams
-    bound: int
+    floor: tuple[int, ...]
     schedule: list[ScheduledOperation] | None = None
     value: int | None = None
+    key: tuple[int, ...] | None = None
     source: str = ""
     history: list[Incumbent] = field(default_factory=list)
 
+    @property
+    def bound(self) -> int:
+        """The lower bound of ``value``."""
+        return self.floor[0]
+
     def offer(self, problem: Problem, rows: list[ScheduledOperation], source: str) -> bool:
         """Keep ``rows`` when valid and better; report it."""
-        value = objective_value(problem.objective, term_values(problem, rows))
-        if self.value is not None and value >= self.value:
+        values = term_values(problem, rows)
+        key = objective_key(problem.objective, values)
+        if self.key is not None and key >= self.key:
             return False
         if validate(problem, rows):
             return False
-        self.schedule, self.value, self.source = rows, value, source
-        self.history.append(self.params.report(value, self.bound))
+        self.schedule, self.key, self.source = rows, key, source
+        self.value = objective_value(problem.objective, values)
+        self.history.append(self.params.report(self.value, self.bound))
         return True
+
+    def beaten_by(self, key: tuple[int, ...]) -> bool:
+        """Whether a schedule of this key would improve on the incumbent."""
+        return self.key is None or key < self.key
 
     @property
     def proven(self) -> bool:
-        """The incumbent meets the lower bound: nothing better exists."""
-        return self.value is not None and self.value <= self.bound
+        """The incumbent meets the lower bound on every level: nothing better exists."""
+        return self.key is not None and all(
+            k <= f for k, f in zip(self.key, self.floor, strict=True)
+        )
+
+
+def objective_key(objective: Objective, values: dict[ObjectiveTerm, int]) -> tuple[int, ...]:
+    """What schedules compare by: (weighted sum,) or the lexicographic levels in order."""
+    if objective.kind == "lexicographic":
+        return tuple(values[t.term] for t in objective.terms)
+    return (objective_value(objective, values),)
+
+
+def _floor(problem: Problem, bounds: TermBounds) -> tuple[int, ...]:
+    if problem.objective.kind == "lexicographic":
+        return tuple(bounds.terms[t.term] for t in problem.objective.terms)
+    return (bounds.objective(problem.objective),)
 
 
 def solve_plant(
@@ -98,7 +130,7 @@ def solve_plant(
     a = build_arrays(problem)
     s = Scratch(a, len(problem.machines))
     bounds = term_bounds(problem)
-    best = _Best(params, bounds.objective(problem.objective))
+    best = _Best(params, _floor(problem, bounds))
     notes: dict[str, object] = {}
     start = _construct(problem, a, s, params, hint, best, notes)
     cpsat: Result | None = None
@@ -135,7 +167,7 @@ def _construct(
     found: list[Candidate] = []
 
     def offer(c: Candidate) -> None:
-        if c.flags == 0 and (best.value is None or c.score[1] < best.value):
+        if c.flags == 0 and best.beaten_by(c.score[1:]):
             run(a, s, c.order, c.mode)
             best.offer(problem, to_schedule(problem, a, c.mode, s.busy, s.start, s.end), c.rule)
 
@@ -305,7 +337,7 @@ def _result(
     bound = float(best.bound)
     if cpsat is not None and cpsat.bound is not None and problem.objective.kind == "weighted":
         bound = max(bound, cpsat.bound)
-    optimal = best.value <= bound
+    optimal = best.proven or (problem.objective.kind == "weighted" and best.value <= bound)
     values = term_values(problem, best.schedule)
     notes["found_by"] = best.source
     notes["term_bounds"] = {str(t): v for t, v in bounds.terms.items()}
