@@ -45,7 +45,8 @@ class JobShopOptions:
     alternate
         Whether a stalled CP-SAT hands back to tabu search (else it keeps the rest).
     cpsat_max_operations
-        Above this many operations CP-SAT is left out: its model would not pay for
+        Above this many modes (an operation has one per eligible machine) CP-SAT is
+        left out: its model would not pay for
         itself.
     """
 

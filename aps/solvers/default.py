@@ -1,4 +1,4 @@
-"""What ``solver="cpsat"`` runs: the job-shop portfolio for classic job shops, else the
+"""What ``solver="cpsat"`` runs: the job-shop portfolio for (flexible) job shops, else the
 plant search (construction portfolio, one CP-SAT model where it fits, local search)."""
 
 from __future__ import annotations
@@ -16,6 +16,6 @@ def solve_default(
     problem: Problem, params: SolveParams, hint: Sequence[ScheduledOperation] | None = None
 ) -> Result:
     """Solve with the method that fits the problem (see the module docstring)."""
-    if problem.is_job_shop():
+    if problem.is_flexible_job_shop():
         return solve_job_shop(problem, params, hint)
     return solve_plant(problem, params, hint)

@@ -17,6 +17,7 @@ from aps.heuristics.engine import new_engine, trial
 from aps.heuristics.search import search
 from aps.model import Problem
 from aps.params import SolveParams
+from aps.solvers.jobshop.shops import warm_up as warm_up_shops
 from aps.solvers.jobshop.tabu import warm_up as warm_up_tabu
 
 #: every feature the plant kernels read: calendars, setups, stock, lags
@@ -45,6 +46,7 @@ _PLANT = {
 def warm_up() -> None:
     """Run every kernel once on tiny problems (cached on disk afterwards)."""
     warm_up_tabu()
+    warm_up_shops()
     problem = Problem.model_validate(_PLANT)
     a = build_arrays(problem)
     s = Scratch(a, len(problem.machines))

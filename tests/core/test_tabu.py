@@ -17,7 +17,8 @@ from aps.params import JobShopOptions
 from aps.result import ScheduledOperation
 from aps.solvers.jobshop import strategy as jobshop
 from aps.solvers.jobshop import tabu
-from aps.solvers.jobshop.tabu import JobShopArrays, tabu_search
+from aps.solvers.jobshop.shops import ClassicShop
+from aps.solvers.jobshop.tabu import tabu_search
 from aps.validate import makespan
 
 
@@ -98,7 +99,7 @@ def test_halt_decides_from_the_last_improvement() -> None:
         {"machines": [{"id": 0}], "jobs": [{"id": 0, "operations": [
             {"id": 0, "modes": [{"machine": 0, "duration": 100}]}]}]}
     )  # fmt: skip
-    best = jobshop.Best(one, JobShopArrays.from_problem(one), None, start, 0)
+    best = jobshop.Best(ClassicShop(one), None, start, 0)
     outer = threading.Event()
     halt = jobshop.Halt(best, outer, 1000.0)
     t0 = max(start, best.changed)

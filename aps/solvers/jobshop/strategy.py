@@ -1,14 +1,16 @@
-"""Our strategy for classic job shops: dispatching, then tabu search and CP-SAT in turns.
+"""Our strategy for (flexible) job shops: dispatching, then tabu search and CP-SAT in turns.
 
-The best of several dispatching rules is the first incumbent. Tabu search (numba,
-releasing the GIL) then runs on every worker with its own seed, for at most
-``JobShopOptions.tabu_share`` of the budget and only while it keeps improving; then
-CP-SAT gets every worker on the full model, hinted with the best schedule, its horizon cut to that
-makespan and its bound carried over, while it keeps improving; a stalled method hands
-the incumbent to the other. CP-SAT proves optimality on small shops and its
-neighbourhood search escapes where tabu search is stuck. Shops above
-``JobShopOptions.cpsat_max_operations`` get tabu search only. Every round only ever keeps a better
-schedule.
+The best of several dispatching rules is the first incumbent. Tabu search resequences
+machines (N7) in a classic shop and also moves operations between their eligible
+machines in a flexible one (:mod:`.shops`). It (numba, releasing the GIL) runs on
+every worker with its own seed, for at most ``JobShopOptions.tabu_share`` of the budget
+and only while it keeps improving; then CP-SAT gets every worker on the full model,
+hinted with the best schedule, its horizon cut to that makespan and its bound carried
+over, while it keeps improving; a stalled method hands the incumbent to the other.
+CP-SAT proves optimality on small shops and its neighbourhood search escapes where tabu
+search is stuck. Shops with more than ``JobShopOptions.cpsat_max_operations`` modes
+(operations times their eligible machines) get tabu search only. Every round only ever
+keeps a better schedule.
 """
 
 from __future__ import annotations
@@ -20,7 +22,6 @@ from collections.abc import Callable, Sequence
 from ortools.sat.python import cp_model
 
 from aps.bounds import simple_lower_bound
-from aps.heuristics.fastdispatch import ShopArrays
 from aps.model import ObjectiveTerm, Problem
 from aps.params import SolveParams
 from aps.result import Incumbent, Result, ScheduledOperation, SolveStatus, relative_gap
@@ -32,7 +33,7 @@ from aps.solvers.cpsat.runtime import (
     StopWatcher,
     parameters,
 )
-from aps.solvers.jobshop.tabu import I64, JobShopArrays, tabu_improve
+from aps.solvers.jobshop.shops import Shop, Solution, shop_of
 from aps.validate import makespan
 
 #: above this many operations the search stops early enough to build and check the rows
@@ -80,23 +81,22 @@ class Halt:
 
 
 class Best:
-    """The best machine order so far, shared by the threads; reports each improvement.
+    """The best solution so far, shared by the threads; reports each improvement.
 
-    It keeps the order as arrays (:class:`JobShopArrays`): a tabu search on a million
+    It keeps the solution as arrays (:class:`Solution`): a tabu search on a million
     operations improves it many times, and schedule rows are built once, on demand.
     """
 
     def __init__(
         self,
-        problem: Problem,
-        a: JobShopArrays,
+        shop: Shop,
         on_progress: Callable[[Incumbent], None] | None,
         started: float,
         lb: int,
     ) -> None:
-        self.problem, self.a = problem, a
+        self.shop = shop
         self.lock = threading.Lock()
-        self.seq: I64 | None = None
+        self.solution: Solution | None = None
         self.value: int | None = None
         self.bound = lb
         self.on_progress = on_progress
@@ -105,12 +105,12 @@ class Best:
         self.changed = started
         self._rows: tuple[int, list[ScheduledOperation]] | None = None
 
-    def offer_seq(self, seq: I64, value: int) -> bool:
-        """Keep a machine order when it beats the incumbent; report it."""
+    def offer_solution(self, solution: Solution, value: int) -> bool:
+        """Keep a solution when it beats the incumbent; report it."""
         with self.lock:
             if self.value is not None and value >= self.value:
                 return False
-            self.seq, self.value = seq, value
+            self.solution, self.value = solution, value
             self.changed = time.monotonic()
             inc = Incumbent(objective=value, bound=self.bound,
                             elapsed=round(time.monotonic() - self.started, 4))  # fmt: skip
@@ -124,17 +124,17 @@ class Best:
         value = makespan(schedule) if value is None else value
         if self.value is not None and value >= self.value:
             return False
-        return self.offer_seq(self.a.sequences_from(self.problem, schedule), value)
+        return self.offer_solution(self.shop.from_rows(schedule), value)
 
     @property
     def schedule(self) -> list[ScheduledOperation] | None:
         """The incumbent as schedule rows (built once per incumbent)."""
         with self.lock:
-            seq, value = self.seq, self.value
-        if seq is None or value is None:
+            solution, value = self.solution, self.value
+        if solution is None or value is None:
             return None
         if self._rows is None or self._rows[0] != value:
-            self._rows = (value, self.a.schedule(self.problem, self.a.starts(seq)))
+            self._rows = (value, self.shop.rows(solution))
         return self._rows[1]
 
     def raise_bound(self, bound: int) -> None:
@@ -145,10 +145,9 @@ class Best:
 def solve_job_shop(
     problem: Problem, params: SolveParams, hint: Sequence[ScheduledOperation] | None = None
 ) -> Result:
-    """Solve a classic job shop (``problem.is_job_shop()``) to minimum makespan."""
+    """Solve a (flexible) job shop (``problem.is_flexible_job_shop()``) to minimum makespan."""
     opts = params.jobshop
-    a = JobShopArrays.from_problem(problem)
-    best = Best(problem, a, params.on_progress, params.started, simple_lower_bound(problem))
+    best = Best(shop_of(problem), params.on_progress, params.started, simple_lower_bound(problem))
     _first_schedule(problem, params, best, hint)
     if problem.num_operations > HUGE_OPERATIONS:
         # leave time to turn the order into rows and for the caller to validate them
@@ -176,13 +175,12 @@ def _first_schedule(
     if hint:
         best.offer(list(hint))
         return
-    shop = ShopArrays(problem)
     for rule in params.jobshop.dispatch_rules:
         if best.value is not None and params.expired():
             break
-        value, start, _, _ = shop.dispatch(rule)
+        value, solution = best.shop.dispatch(rule)
         if value >= 0:
-            best.offer_seq(best.a.sequence_of(start), value)
+            best.offer_solution(solution, value)
 
 
 def _rounds(
@@ -197,7 +195,8 @@ def _rounds(
     large shops get tabu search only (one CP-SAT model would not finish presolve).
     """
     opts = params.jobshop
-    use_cpsat = problem.num_operations <= opts.cpsat_max_operations
+    modes = sum(len(op.modes) for job in problem.jobs for op in job.operations)
+    use_cpsat = modes <= opts.cpsat_max_operations
     window = max(opts.stall_min_seconds, opts.stall_share * params.time_limit)
     tabu_until = params.started + (opts.tabu_share if use_cpsat else 1.0) * params.time_limit
     rounds: list[dict[str, object]] = []
@@ -244,10 +243,16 @@ def _tabu_turn(
     report_every = max(0.5, params.time_limit / 50)
 
     def run(seed_k: int) -> None:
-        assert best.seq is not None
-        tabu_improve(best.a, best.seq, max(0.0, until - time.monotonic()), seed=seed_k,
-                     lower_bound=best.bound, stop=halt.event, on_improve=best.offer_seq,
-                     report_every=report_every)  # fmt: skip
+        assert best.solution is not None
+        best.shop.improve(
+            best.solution,
+            max(0.0, until - time.monotonic()),
+            seed_k,
+            best.bound,
+            halt.event,
+            best.offer_solution,
+            report_every,
+        )
 
     n_tabu = max(1, params.workers)
     threads = [
