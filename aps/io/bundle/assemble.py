@@ -428,6 +428,7 @@ def _operation(
             "name",
             "setup",
             "run_per_unit",
+            "fixed_time",
             "duration",
             "min_lag",
             "max_lag",
@@ -439,7 +440,7 @@ def _operation(
     }
     if "predecessors" in c:
         data["predecessors"] = [] if c["predecessors"] == "-" else _split(c["predecessors"])
-    op = r.build(RoutingOperation, o_row, data, columns={"id": "operation"})
+    op = r.build(RoutingOperation, o_row, data, columns={"id": "operation"}, prefix=prefix)
     if op is not None:
         r.origin[prefix] = ("routings", o_row.number, None)
     return op
@@ -452,11 +453,21 @@ def _eligible(r: Reader, m_rows: list[Row] | None, o_row: Row, prefix: ModelPath
     """
     eligible: list[Any] = []
     if m_rows:
+        listed = _split(o_row.cells.get("machines"))
+        rows_name = sorted({m.cells.get("machine", "") for m in m_rows})
+        if listed and sorted(set(listed)) != rows_name:
+            where = r.where("routing_machines", m_rows[0].number)
+            r.error(
+                "routings", o_row.number, "machines",
+                f"machines {';'.join(listed)!r} contradicts the step's routing_machines rows "
+                f"({where}: {';'.join(rows_name)}), which replace this cell; leave it empty "
+                "or list the same machines",
+            )  # fmt: skip
         for k, m_row in enumerate(m_rows):
             em = r.build(
                 EligibleMachine,
                 m_row,
-                _opt(m_row.cells, "machine", "run_per_unit", "duration", "setup"),
+                _opt(m_row.cells, "machine", "run_per_unit", "fixed_time", "duration", "setup"),
             )
             r.origin[(*prefix, "machines", k)] = ("routing_machines", m_row.number, None)
             eligible.append(em)

@@ -141,6 +141,7 @@ def _add_products(t: Tables, d: dict[str, Any]) -> None:
                         for k in (
                             "setup",
                             "run_per_unit",
+                            "fixed_time",
                             "duration",
                             "min_lag",
                             "max_lag",
