@@ -4,7 +4,7 @@ Conventions (documented in ``docs/planner-guide.md``):
 
 * Durations (setup, run time, changeovers) are *working* time, rounded up to ticks. A run
   lasts ``fixed_time + quantity × run_per_unit`` (rounded up once) or a fixed
-  ``duration``.
+  ``duration``; on machines with ``off_shift_setup`` setups may also use off-shift time.
 * Lags between operations (transfer, curing, cooling) are *elapsed* time: curing goes on
   over the weekend. ``min_lag`` rounds up, ``max_lag`` rounds down.
 * Releases and receipts round up to the next tick, due dates and deadlines down.
@@ -92,6 +92,15 @@ def machine_setup_matrix(plant: Plant, machine: PlantMachine) -> str | None:
     return machine.setup_matrix or (group.setup_matrix if group else None)
 
 
+def machine_off_shift_setup(plant: Plant, machine: PlantMachine) -> bool:
+    """Whether the machine's setups may run off shift: its own flag, else its group's."""
+    if machine.off_shift_setup is not None:
+        return machine.off_shift_setup
+    groups = {g.id: g for g in plant.machine_groups}
+    group = groups.get(machine.group) if machine.group else None
+    return group.off_shift_setup if group else False
+
+
 def _resources(plant: Plant) -> dict[str, list[str]]:
     """Machine or group id → machine ids."""
     out = {m.id: [m.id] for m in plant.machines}
@@ -177,6 +186,7 @@ def _machines(plant: Plant, clock: Clock, horizon: int) -> list[Machine]:
                 group=m.group,
                 unavailable=windows,
                 setup_matrix=machine_setup_matrix(plant, m),
+                off_shift_setup=machine_off_shift_setup(plant, m),
             )
         )
     return machines

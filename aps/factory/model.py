@@ -89,10 +89,15 @@ class MachineGroup(_Frozen):
     name: str | None = Field(default=None, max_length=200)
     calendar: Name | None = None
     setup_matrix: Name | None = None
+    off_shift_setup: bool = Field(
+        default=False,
+        description="A setup crew changes over while the machines are off shift: setups "
+        "(fixed and changeover) may run in unavailable time, the run may not",
+    )
 
 
 class PlantMachine(_Frozen):
-    """A machine; ``calendar``/``setup_matrix`` default to its group's."""
+    """A machine; ``calendar``/``setup_matrix``/``off_shift_setup`` default to its group's."""
 
     id: Name = Field(min_length=1, max_length=200)
     name: str | None = Field(default=None, max_length=200)
@@ -100,6 +105,12 @@ class PlantMachine(_Frozen):
     calendar: Name | None = None
     setup_matrix: Name | None = None
     maintenance: list[DateTimeWindow] = Field(default_factory=list)
+    off_shift_setup: bool | None = Field(
+        default=None,
+        description="Setups (fixed and changeover) may run while the machine is "
+        "unavailable (off shift, breaks, holidays, maintenance); the run may not. "
+        "Default: its group's, else false",
+    )
 
 
 class SetupTable(_Frozen):

@@ -1,5 +1,5 @@
-"""Plant fields: fixed-plus-rate run times and contradictory fields refused by name, in
-plant JSON and in bundles."""
+"""Plant fields: fixed-plus-rate run times, contradictory fields refused by name, and
+off-shift setups, in plant JSON and in bundles."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from aps.io.bundle.write import write_bundle
 from aps.model import Mode
 from aps.validate import validate
 from aps.worktime import TickCalendar
-from tests.factory.plants import plant, tiny
+from tests.factory.plants import iso, plant, tiny
 
 
 def op(**fields: Any) -> dict[str, Any]:
@@ -244,3 +244,54 @@ def test_bundle_shadowed_machine_row_names_it(bundle: Path) -> None:
     set_cells(bundle / "routing_machines.csv", 3, machine="G")
     (error,) = errors_of(bundle)
     assert error.startswith("routing_machines.csv, row 4, column 'machine': machines[1] ('M2')")
+
+
+# -- off-shift setups -----------------------------------------------------------------------
+
+
+def shifts(off_shift: bool = True) -> dict[str, Any]:
+    """M1 in group G and M2 on a 06:00-14:00 calendar; a 1 h setup and a 7.5 h run on M1.
+
+    ``off_shift`` is the group's ``off_shift_setup``.
+    """
+    return tiny(
+        horizon={"start": iso(0), "end": iso(4 * 1440), "tick_seconds": 60},
+        calendars=[{"id": "c", "shifts": [{"days": "mon-fri", "start": "06:00", "end": "14:00"}]}],
+        default_calendar="c",
+        machine_groups=[{"id": "G", "off_shift_setup": off_shift}],
+        machines=[{"id": "M1", "group": "G"}, {"id": "M2"}],
+        products=[{"id": "P", "routing": [op(setup="PT1H", duration="PT7H30M")]}],
+        orders=[{"id": "O1", "product": "P", "quantity": 1}, {"id": "O2", "product": "P",
+                                                               "quantity": 1}],
+    )  # fmt: skip
+
+
+def test_off_shift_setup_is_inherited_from_the_group() -> None:
+    """Tests that machines take their group's off_shift_setup unless they set their own,
+    and that the compiled machines carry it."""
+    problem = compile_plant(Plant.model_validate(shifts()))
+    assert [m.off_shift_setup for m in problem.machines] == [True, False]
+    data = shifts()
+    data["machines"][0]["off_shift_setup"] = False
+    data["machines"][1]["off_shift_setup"] = True
+    problem = compile_plant(Plant.model_validate(data))
+    assert [m.off_shift_setup for m in problem.machines] == [False, True]
+
+
+def test_off_shift_setups_let_a_full_shift_run(tmp_path: Path) -> None:
+    """Tests that a 7.5 h run with a 1 h setup fits an 8 h shift only when the setup may
+    run off shift: the witness sets up before 06:00 on M1, and the plant with the flag
+    round-trips through a bundle."""
+    p = Plant.model_validate(shifts())
+    problem = compile_plant(p)
+    rows = witness(problem)
+    assert rows is not None and validate(problem, rows) == []
+    cal = TickCalendar(problem.machines[0].unavailable)
+    off = [r for r in rows if r.machine == "M1" and cal.blocked(r.busy_from, r.start) > 0]
+    assert off and all(cal.working(r.start, r.end) == r.end - r.start for r in rows)
+    write_bundle(p, tmp_path / "b")
+    groups = list(csv.DictReader((tmp_path / "b" / "machine_groups.csv").open()))
+    assert groups[0]["off_shift_setup"] == "true"
+    assert load_plant(tmp_path / "b") == p
+    lone = compile_plant(Plant.model_validate(shifts(off_shift=False)))
+    assert witness(lone) is None  # 8.5 h of setup and run fit no 8 h shift

@@ -235,7 +235,9 @@ def _machine_groups(src: _Source) -> list[MachineGroup]:
     groups: list[MachineGroup] = []
     for row in src.rows("machine_groups"):
         g = src.r.build(
-            MachineGroup, row, _opt(row.cells, "id", "name", "calendar", "setup_matrix")
+            MachineGroup,
+            row,
+            _opt(row.cells, "id", "name", "calendar", "setup_matrix", "off_shift_setup"),
         )
         if g is not None:
             src.r.origin[("machine_groups", len(groups))] = ("machine_groups", row.number, None)
@@ -257,7 +259,9 @@ def _machines(src: _Source) -> list[PlantMachine]:
             PlantMachine,
             row,
             {
-                **_opt(row.cells, "id", "name", "group", "calendar", "setup_matrix"),
+                **_opt(
+                    row.cells, "id", "name", "group", "calendar", "setup_matrix", "off_shift_setup"
+                ),
                 "maintenance": [w for w in windows if w],
             },
         )
