@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from aps import solve
+from aps.heuristics.dispatch import best_dispatch
 from aps.heuristics.repair import RepairPlan, repair
 from aps.heuristics.witness import witness
 from aps.model import Problem, Window
@@ -74,12 +75,14 @@ def test_validator_accepts_a_setup_in_a_window_only_with_the_option(interruptibl
 @pytest.mark.parametrize("interruptible", [False, True])
 @pytest.mark.parametrize("matrix", [False, True])
 def test_witness_cpsat_and_milp_use_off_shift_setups(interruptible: bool, matrix: bool) -> None:
-    """Tests that the witness, CP-SAT and the MILP give valid schedules that set up off
-    shift, that CP-SAT and the MILP agree on the optimum, and that the option never makes
+    """Tests that the witness, dispatching, CP-SAT and the MILP give valid schedules that
+    set up off shift, that CP-SAT and the MILP agree on the optimum, and that the option never makes
     a plan worse."""
     on, off = shop(True, interruptible, matrix), shop(False, interruptible, matrix)
     rows = witness(on)
     assert rows is not None and validate(on, rows) == [] and off_shift_setups(on, rows)
+    fast = best_dispatch(on)
+    assert validate(on, fast) == [] and off_shift_setups(on, fast)
     best = solve(on, solver="cpsat", time_limit=10, workers=1)
     exact = solve(on, solver="milp", time_limit=30, workers=1)
     without = solve(off, solver="cpsat", time_limit=10, workers=1)
