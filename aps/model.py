@@ -13,7 +13,7 @@ Every model validates itself: a bad reference or an impossible value raises
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any, Literal, Self
@@ -250,13 +250,40 @@ class SetupMatrix(_Frozen):
 
 
 class Machine(_Frozen):
-    """A machine with the windows in which it cannot work (breaks, off-shift, maintenance)."""
+    """A machine with the windows in which it cannot work (breaks, off-shift, maintenance).
+
+    With ``off_shift_setup`` a setup crew works while the machine is unavailable: an
+    operation's setup (fixed setup plus changeover, elapsed ticks right before its start)
+    may overlap the unavailable windows; its run still starts in working time and, unless
+    interruptible, fits between two windows. The machine stays busy for the setup.
+    """
 
     id: Id
     name: str | None = Field(default=None, max_length=200)
     group: str | None = Field(default=None, max_length=200)
     unavailable: list[Window] = Field(default_factory=list)
     setup_matrix: str | None = Field(default=None, max_length=200)
+    off_shift_setup: bool = Field(
+        default=False,
+        description="setups may overlap the unavailable windows (the run may not)",
+    )
+
+    def with_busy_time(self, windows: Sequence[Window]) -> Machine:
+        """This machine with ``windows`` of time nothing may use, setups included (other
+        work, breakdowns, the past), added to its unavailable ones.
+
+        The windows of a machine are one list, so its ``off_shift_setup`` is switched off
+        when any are added: the result is stricter, never wrong.
+        """
+        if not windows:
+            return self
+        return Machine.model_validate(
+            {
+                **self.model_dump(),
+                "unavailable": [*self.unavailable, *windows],
+                "off_shift_setup": False,
+            }
+        )
 
     @field_validator("unavailable")
     @classmethod

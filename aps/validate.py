@@ -106,7 +106,9 @@ def validate(problem: Problem, schedule: Iterable[ScheduledOperation]) -> list[V
         if op.fixed is not None:
             out.extend(_check_fixed(job, op, row))
             continue  # a pinned operation is a fact: its own times are not re-judged
-        out.extend(_check_times(problem, job, op, mode, row, calendars[row.machine]))
+        out.extend(
+            _check_times(problem, job, op, mode, row, calendars[row.machine], machines[row.machine])
+        )
 
     out.extend(_check_machines(problem, ops, placed, modes, machines, calendars))
     out.extend(_check_precedences(problem, placed))
@@ -128,9 +130,18 @@ def _v(
 
 
 def _check_times(
-    problem: Problem, job: Job, op: Operation, mode: Mode, row: ScheduledOperation, cal: _Calendar
+    problem: Problem,
+    job: Job,
+    op: Operation,
+    mode: Mode,
+    row: ScheduledOperation,
+    cal: _Calendar,
+    machine: Machine,
 ) -> list[Violation]:
-    """An unpinned operation's times: order, horizon, release, deadline, duration, calendar."""
+    """An unpinned operation's times: order, horizon, release, deadline, duration, calendar.
+
+    On a machine with ``off_shift_setup`` only the run is held to the calendar.
+    """
     key = (job.id, op.id)
     busy_from = row.busy_from
     if busy_from > row.start or row.start > row.end:
@@ -143,10 +154,11 @@ def _check_times(
             )
         ]
     out = _check_dates(problem, job, key, row)
+    setup_off_shift = machine.off_shift_setup
     if op.interruptible:
-        out.extend(_check_interruptible(key, mode, row, cal))
+        out.extend(_check_interruptible(key, mode, row, cal, setup_off_shift))
     else:
-        out.extend(_check_uninterrupted(key, mode, row, cal))
+        out.extend(_check_uninterrupted(key, mode, row, cal, setup_off_shift))
     return out
 
 
@@ -188,10 +200,10 @@ def _check_dates(
 
 
 def _check_interruptible(
-    key: tuple[Id, Id], mode: Mode, row: ScheduledOperation, cal: _Calendar
+    key: tuple[Id, Id], mode: Mode, row: ScheduledOperation, cal: _Calendar, setup_off_shift: bool
 ) -> list[Violation]:
     """The run gets exactly its working ticks, starts in working time, and its setup
-    sits in working time."""
+    sits in working time (anywhere with ``setup_off_shift``)."""
     out: list[Violation] = []
     busy_from = row.busy_from
     work = (row.end - row.start) - cal.blocked(row.start, row.end)
@@ -214,7 +226,7 @@ def _check_interruptible(
                 [row.start],
             )
         )
-    if busy_from < row.start and cal.blocked(busy_from, row.start) > 0:
+    if not setup_off_shift and busy_from < row.start and cal.blocked(busy_from, row.start) > 0:
         out.append(
             _v(
                 "calendar",
@@ -227,11 +239,12 @@ def _check_interruptible(
 
 
 def _check_uninterrupted(
-    key: tuple[Id, Id], mode: Mode, row: ScheduledOperation, cal: _Calendar
+    key: tuple[Id, Id], mode: Mode, row: ScheduledOperation, cal: _Calendar, setup_off_shift: bool
 ) -> list[Violation]:
-    """The run lasts its duration and setup and run avoid every unavailable window."""
+    """The run lasts its duration and setup and run avoid every unavailable window (the
+    run alone with ``setup_off_shift``)."""
     out: list[Violation] = []
-    busy_from = row.busy_from
+    held = row.start if setup_off_shift else row.busy_from  # held to the calendar
     if row.end - row.start != mode.duration:
         out.append(
             _v(
@@ -242,14 +255,14 @@ def _check_uninterrupted(
                 [row.start, row.end],
             )
         )
-    if row.end > busy_from and cal.blocked(busy_from, row.end) > 0:
+    if row.end > held and cal.blocked(held, row.end) > 0:
         out.append(
             _v(
                 "calendar",
                 f"operation {key} on machine {row.machine!r} overlaps an "
-                f"unavailable window in [{busy_from}, {row.end})",
+                f"unavailable window in [{held}, {row.end})",
                 [key],
-                [busy_from, row.end],
+                [held, row.end],
             )
         )
     return out
@@ -313,7 +326,7 @@ def _check_machines(
             needed = modes[key].setup + changeover
             cal = calendars[machine_id]
             got = row.start - row.busy_from
-            if op.interruptible:
+            if op.interruptible and not machine.off_shift_setup:
                 got -= cal.blocked(row.busy_from, row.start)
             if got < needed and op.fixed is None:
                 out.append(

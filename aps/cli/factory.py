@@ -16,6 +16,7 @@ from pydantic import ValidationError
 
 from aps.cli.app import app, fail
 from aps.factory.generate import generate_plant, plant_summary
+from aps.factory.loaded import LOAD_DEFAULT, TIGHTNESS_DEFAULT
 from aps.heuristics.witness import witness
 from aps.io.bundle.write import write_bundle
 from aps.io.load import load_problem
@@ -61,10 +62,37 @@ def generate_plant_cmd(
             "CSVs (no suffix); stdout (JSON) if omitted.",
         ),
     ] = None,
+    load: Annotated[
+        float | None,
+        typer.Option(
+            "--load",
+            min=0.05,
+            max=3.0,
+            help="Generate a hard plant: the target utilisation of the bottleneck machine "
+            f"group over the plan, e.g. 0.95 (default {LOAD_DEFAULT} when only --tightness "
+            "is given). Routings of 7-13 steps, about 10 operations per order.",
+        ),
+    ] = None,
+    tightness: Annotated[
+        float | None,
+        typer.Option(
+            "--tightness",
+            min=0.0,
+            max=1.0,
+            help="Generate a hard plant: due-date tightness T, due = release + own "
+            "processing + (1 - T) × the working time left to the plan end after it; 0 "
+            f"loose, 1 no slack (default {TIGHTNESS_DEFAULT} when only --load is given).",
+        ),
+    ] = None,
 ) -> None:
-    """A realistic, feasible plant (machines, shifts, BOM, setups, orders)."""
+    """A realistic, feasible plant (machines, shifts, BOM, setups, orders).
 
-    plant = generate_plant(orders, seed)
+    Without --load/--tightness: an easy plant like instances/plant.json (the bottleneck
+    about half busy, generous due dates). With either: a hard one at that load and
+    tightness (aps.factory.loaded), whose deadlines the greedy witness meets.
+    """
+
+    plant = generate_plant(orders, seed, load=load, tightness=tightness)
     if out is None or out.suffix.lower() == ".json":
         _write(plant.to_json() + "\n", out)
     else:

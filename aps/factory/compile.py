@@ -2,7 +2,9 @@
 
 Conventions (documented in ``docs/planner-guide.md``):
 
-* Durations (setup, run time, changeovers) are *working* time, rounded up to ticks.
+* Durations (setup, run time, changeovers) are *working* time, rounded up to ticks. A run
+  lasts ``fixed_time + quantity × run_per_unit`` (rounded up once) or a fixed
+  ``duration``; on machines with ``off_shift_setup`` setups may also use off-shift time.
 * Lags between operations (transfer, curing, cooling) are *elapsed* time: curing goes on
   over the weekend. ``min_lag`` rounds up, ``max_lag`` rounds down.
 * Releases and receipts round up to the next tick, due dates and deadlines down.
@@ -17,6 +19,7 @@ from typing import Any
 from aps.clock import Clock, micros
 from aps.factory.calendar import Calendar, Shift, Weekday, unavailable_windows
 from aps.factory.model import (
+    EligibleMachine,
     Order,
     OrderStatus,
     Plant,
@@ -87,6 +90,15 @@ def machine_setup_matrix(plant: Plant, machine: PlantMachine) -> str | None:
     groups = {g.id: g for g in plant.machine_groups}
     group = groups.get(machine.group) if machine.group else None
     return machine.setup_matrix or (group.setup_matrix if group else None)
+
+
+def machine_off_shift_setup(plant: Plant, machine: PlantMachine) -> bool:
+    """Whether the machine's setups may run off shift: its own flag, else its group's."""
+    if machine.off_shift_setup is not None:
+        return machine.off_shift_setup
+    groups = {g.id: g for g in plant.machine_groups}
+    group = groups.get(machine.group) if machine.group else None
+    return group.off_shift_setup if group else False
 
 
 def _resources(plant: Plant) -> dict[str, list[str]]:
@@ -174,6 +186,7 @@ def _machines(plant: Plant, clock: Clock, horizon: int) -> list[Machine]:
                 group=m.group,
                 unavailable=windows,
                 setup_matrix=machine_setup_matrix(plant, m),
+                off_shift_setup=machine_off_shift_setup(plant, m),
             )
         )
     return machines
@@ -329,26 +342,40 @@ def _modes(
             if mid in seen:
                 continue
             seen.add(mid)
-            fixed = (
-                em.duration
-                if em.duration is not None
-                else (None if em.run_per_unit is not None else op.duration)
-            )
-            per_unit = em.run_per_unit if em.run_per_unit is not None else op.run_per_unit
-            if fixed is not None:
-                run_ticks = clock.ticks(fixed)
+            duration, fixed, per_unit = run_time(op, em)
+            if duration is not None:
+                run_ticks = clock.ticks(duration)
             else:  # exact integer arithmetic: quantity × per-unit time may be huge
-                total = micros(per_unit or timedelta(0)) * order.quantity
+                total = micros(fixed) + micros(per_unit) * order.quantity
                 run_ticks = -(-total // (clock.tick_seconds * 1_000_000))
             if run_ticks > MAX_TICKS:
                 issues.append(
-                    f"order {order.id!r} operation {op.id!r}: {order.quantity} × "
+                    f"order {order.id!r} operation {op.id!r}: {fixed} + {order.quantity} × "
                     f"{per_unit} is beyond any plan ({run_ticks} ticks)"
                 )
                 break
             setup = em.setup if em.setup is not None else op.setup
             modes.append(Mode(machine=mid, duration=run_ticks, setup=clock.ticks(setup)))
     return modes
+
+
+def run_time(
+    op: RoutingOperation, em: EligibleMachine
+) -> tuple[timedelta | None, timedelta, timedelta]:
+    """The run time of ``op`` on the machine entry ``em``: ``(duration, fixed, per_unit)``.
+
+    A ``duration`` (the machine's, else the operation's when the machine gives no rate)
+    is the whole run, whatever the quantity; otherwise the run lasts ``fixed +
+    quantity × per_unit``, each taken from the machine entry, else from the operation
+    (the model refuses combinations where one of them would be ignored).
+    """
+    if em.duration is not None:
+        return em.duration, timedelta(0), timedelta(0)
+    if em.run_per_unit is None and op.duration is not None:
+        return op.duration, timedelta(0), timedelta(0)
+    per_unit = em.run_per_unit if em.run_per_unit is not None else op.run_per_unit
+    fixed = em.fixed_time if em.fixed_time is not None else op.fixed_time
+    return None, fixed or timedelta(0), per_unit or timedelta(0)
 
 
 #: Durations beyond this many ticks (about 2 million years of minutes) are input errors.

@@ -10,6 +10,9 @@ non-interruptible step fits into one shift pair, the bottleneck is about half bu
 deadlines are generous. Larger ``orders`` scale the machine count, so the load per
 machine stays about the same.
 
+With ``load`` or ``tightness`` the plant is a hard one instead, at a chosen bottleneck
+utilisation and due-date tightness (:mod:`aps.factory.loaded`).
+
 Taillard-like job shops come from :func:`aps.io.taillard.generate_jssp`.
 """
 
@@ -23,6 +26,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from aps.factory.calendar import Calendar, CalendarException, DateTimeWindow, Shift, Weekday
+from aps.factory.loaded import LOAD_DEFAULT, TIGHTNESS_DEFAULT, generate_loaded_plant
 from aps.factory.model import (
     EligibleMachine,
     Flow,
@@ -144,6 +148,8 @@ def generate_plant(
     start: date = date(2026, 3, 2),
     features: PlantFeatures | None = None,
     name: str | None = None,
+    load: float | None = None,
+    tightness: float | None = None,
 ) -> Plant:
     """A seeded, feasible plant with ``orders`` orders (see the module docstring).
 
@@ -157,7 +163,23 @@ def generate_plant(
         The Monday the plan starts (00:00 local time in Europe/Berlin).
     features
         Switch off features, e.g. for solvers that do not support them yet.
+    load, tightness
+        Either one asks for a hard plant instead
+        (:func:`aps.factory.loaded.generate_loaded_plant`): the bottleneck group's target
+        utilisation over the plan (default 0.95) and the due-date tightness from 0 (loose)
+        to 1 (default 0.5). Without them the plant is the easy kind described above.
     """
+    if load is not None or tightness is not None:
+        if features is not None:
+            raise ValueError("features apply to the default plants, not to load/tightness")
+        return generate_loaded_plant(
+            orders,
+            seed,
+            load=LOAD_DEFAULT if load is None else load,
+            tightness=TIGHTNESS_DEFAULT if tightness is None else tightness,
+            start=start,
+            name=name,
+        )
     if orders < 1:
         raise ValueError("orders must be at least 1")
     layout = _Layout(

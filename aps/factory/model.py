@@ -19,6 +19,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from aps.factory.calendar import Calendar, DateTimeWindow
 from aps.model import (
@@ -36,6 +37,18 @@ def _non_negative(value: timedelta | None) -> timedelta | None:
     if value is not None and value < timedelta(0):
         raise ValueError("duration must not be negative")
     return value
+
+
+def contradiction(message: str, fields: list[str], at: list[str | int] | None = None) -> Exception:
+    """A refusal of fields that contradict each other, naming them.
+
+    ``fields`` are the contradicting field names (a bundle reader names the first one
+    present in the row as the cell); ``at`` is the path, relative to the model
+    validated, of the entry the first field belongs to (e.g. ``["machines", 1]``).
+    """
+    return PydanticCustomError(
+        "contradictory_fields", "{message}", {"message": message, "fields": fields, "at": at or []}
+    )
 
 
 class Horizon(_Frozen):
@@ -76,10 +89,15 @@ class MachineGroup(_Frozen):
     name: str | None = Field(default=None, max_length=200)
     calendar: Name | None = None
     setup_matrix: Name | None = None
+    off_shift_setup: bool = Field(
+        default=False,
+        description="A setup crew changes over while the machines are off shift: setups "
+        "(fixed and changeover) may run in unavailable time, the run may not",
+    )
 
 
 class PlantMachine(_Frozen):
-    """A machine; ``calendar``/``setup_matrix`` default to its group's."""
+    """A machine; ``calendar``/``setup_matrix``/``off_shift_setup`` default to its group's."""
 
     id: Name = Field(min_length=1, max_length=200)
     name: str | None = Field(default=None, max_length=200)
@@ -87,6 +105,12 @@ class PlantMachine(_Frozen):
     calendar: Name | None = None
     setup_matrix: Name | None = None
     maintenance: list[DateTimeWindow] = Field(default_factory=list)
+    off_shift_setup: bool | None = Field(
+        default=None,
+        description="Setups (fixed and changeover) may run while the machine is "
+        "unavailable (off shift, breaks, holidays, maintenance); the run may not. "
+        "Default: its group's, else false",
+    )
 
 
 class SetupTable(_Frozen):
@@ -118,16 +142,42 @@ class SetupTable(_Frozen):
 class EligibleMachine(_Frozen):
     """Where an operation may run; ``machine`` names a machine or a whole group.
 
-    ``run_per_unit``, ``duration`` and ``setup`` override the operation's values on
-    this machine (machine-specific speeds).
+    ``run_per_unit``, ``fixed_time``, ``duration`` and ``setup`` override the
+    operation's values on this machine (machine-specific speeds). A ``duration`` here
+    replaces the operation's whole run time; a ``run_per_unit`` here replaces the
+    operation's ``duration`` or rate, with this entry's ``fixed_time`` (else the
+    operation's) added.
     """
 
     machine: Name = Field(min_length=1, max_length=200)
     run_per_unit: timedelta | None = None
+    fixed_time: timedelta | None = Field(
+        default=None, description="quantity-independent part of the run on this machine"
+    )
     duration: timedelta | None = None
     setup: timedelta | None = None
 
-    _check = field_validator("run_per_unit", "duration", "setup")(_non_negative)
+    _check = field_validator("run_per_unit", "fixed_time", "duration", "setup")(_non_negative)
+
+    @model_validator(mode="after")
+    def _timing(self) -> Self:
+        _refuse_duration_with_rate(self, f"machine {self.machine!r}")
+        return self
+
+
+def _refuse_duration_with_rate(
+    entry: EligibleMachine | RoutingOperation, where: str, at: list[str | int] | None = None
+) -> None:
+    """A fixed ``duration`` is the whole run: a rate or a fixed part beside it contradicts."""
+    for other in ("run_per_unit", "fixed_time"):
+        if entry.duration is not None and getattr(entry, other) is not None:
+            raise contradiction(
+                f"{where}: duration and {other} contradict each other: duration is the "
+                f"whole run time, {other} is part of a run of fixed_time + quantity × "
+                "run_per_unit; give one or the other",
+                ["duration", other],
+                at,
+            )
 
 
 class Flow(_Frozen):
@@ -151,8 +201,17 @@ class RoutingOperation(_Frozen):
     name: str | None = Field(default=None, max_length=200)
     machines: list[EligibleMachine] = Field(min_length=1)
     setup: timedelta = timedelta(0)
-    run_per_unit: timedelta | None = None
-    duration: timedelta | None = Field(default=None, description="fixed duration")
+    run_per_unit: timedelta | None = Field(
+        default=None, description="run time per unit of the order quantity"
+    )
+    fixed_time: timedelta | None = Field(
+        default=None,
+        description="quantity-independent part of the run (e.g. a 45 min test): the run "
+        "lasts fixed_time + quantity × run_per_unit",
+    )
+    duration: timedelta | None = Field(
+        default=None, description="fixed run time, whatever the quantity"
+    )
     predecessors: list[Name] | None = None
     min_lag: timedelta = timedelta(0)
     max_lag: timedelta | None = None
@@ -161,26 +220,55 @@ class RoutingOperation(_Frozen):
     consumes: list[Flow] = Field(default_factory=list)
     produces: list[Flow] = Field(default_factory=list)
 
-    _check = field_validator("setup", "run_per_unit", "duration", "min_lag", "max_lag")(
-        _non_negative
-    )
+    _check = field_validator(
+        "setup", "run_per_unit", "fixed_time", "duration", "min_lag", "max_lag"
+    )(_non_negative)
 
     @model_validator(mode="after")
     def _timing(self) -> Self:
-        if self.run_per_unit is not None and self.duration is not None:
-            raise ValueError("give run_per_unit or duration, not both")
+        _refuse_duration_with_rate(self, f"operation {self.id!r}")
+        for k, em in enumerate(self.machines):
+            _check_machine_timing(self, k, em)
         if self.run_per_unit is None and self.duration is None:
             missing = [
                 m.machine for m in self.machines if m.run_per_unit is None and m.duration is None
             ]
             if missing:
+                fixed = " (fixed_time alone is no run time)" if self.fixed_time else ""
                 raise ValueError(
                     f"no run_per_unit or duration for machine(s) {missing} and none on the "
-                    "operation"
+                    f"operation{fixed}"
                 )
         if self.max_lag is not None and self.max_lag < self.min_lag:
             raise ValueError("max_lag is below min_lag")
         return self
+
+
+def _check_machine_timing(op: RoutingOperation, k: int, em: EligibleMachine) -> None:
+    """A machine entry's ``fixed_time`` needs a rate to add to: its own or the operation's.
+
+    Without one the run is the operation's fixed ``duration`` (or nothing), and the
+    entry's ``fixed_time`` would be ignored.
+    """
+    if em.fixed_time is None or em.run_per_unit is not None or em.duration is not None:
+        return
+    if op.run_per_unit is not None:
+        return
+    where = f"operation {op.id!r}, machines[{k}] (machine {em.machine!r})"
+    if op.duration is not None:
+        raise contradiction(
+            f"{where}: fixed_time contradicts the operation's duration: with no run_per_unit "
+            "on the machine the operation's duration is the whole run; give the machine a "
+            "run_per_unit (fixed_time + quantity × run_per_unit) or a duration",
+            ["fixed_time", "duration"],
+            ["machines", k],
+        )
+    raise contradiction(
+        f"{where}: fixed_time without run_per_unit on the machine or the operation; give "
+        "run_per_unit (the run is fixed_time + quantity × run_per_unit) or a duration",
+        ["fixed_time", "run_per_unit"],
+        ["machines", k],
+    )
 
 
 class Product(_Frozen):
@@ -306,9 +394,12 @@ def reference_issues(plant: Plant) -> list[Issue]:
             )
         )
     out += _machine_issues(plant, calendars, groups, machines, matrices)
+    resources: dict[str, list[str]] = {m: [m] for m in machines}
+    for g in groups:
+        resources.setdefault(g, [m.id for m in plant.machines if m.group == g])
     routing_ops: dict[str, set[str]] = {}
     for p, prod in enumerate(plant.products):
-        routing_ops[prod.id] = _routing_issues(out, p, prod, machines | groups, materials)
+        routing_ops[prod.id] = _routing_issues(out, p, prod, resources, materials)
     out += _order_issues(plant, products, routing_ops)
     return out
 
@@ -365,7 +456,11 @@ def _machine_issues(
 
 
 def _routing_issues(
-    out: list[Issue], p: int, prod: Product, resources: set[str], materials: set[str]
+    out: list[Issue],
+    p: int,
+    prod: Product,
+    resources: dict[str, list[str]],
+    materials: set[str],
 ) -> set[str]:
     """The routing of product ``p``: duplicate ids, unknown references, a cycle (added
     to ``out``). Returns the routing's operation ids."""
@@ -397,7 +492,7 @@ def _operation_issues(
     prod: Product,
     op: RoutingOperation,
     ops: set[str],
-    resources: set[str],
+    resources: dict[str, list[str]],
     materials: set[str],
 ) -> list[Issue]:
     """One routing operation's predecessors, machines and materials."""
@@ -425,6 +520,7 @@ def _operation_issues(
                     message=f"unknown machine or group {em.machine!r}",
                 )
             )
+    out += _shadowed_entries(here, op, resources)
     for field, flows in (("consumes", op.consumes), ("produces", op.produces)):
         for k, flow in enumerate(flows):
             if flow.material not in materials:
@@ -434,6 +530,43 @@ def _operation_issues(
                         message=f"unknown material {flow.material!r}",
                     )
                 )
+    return out
+
+
+def _entry_times(em: EligibleMachine) -> tuple[timedelta | None, ...]:
+    return (em.run_per_unit, em.fixed_time, em.duration, em.setup)
+
+
+def _shadowed_entries(
+    here: tuple[str | int, ...], op: RoutingOperation, resources: dict[str, list[str]]
+) -> list[Issue]:
+    """Machine entries that earlier entries cover entirely, with other times.
+
+    The first entry that reaches a machine sets its times (a machine listed before its
+    group overrides the group's times there); an entry whose every machine is already
+    covered with different times would be ignored, so it is refused.
+    """
+    out: list[Issue] = []
+    first: dict[str, int] = {}  # machine id -> the entry that sets its times
+    for k, em in enumerate(op.machines):
+        reached = resources.get(em.machine, [])
+        earlier = [first[m] for m in reached if m in first]
+        if reached and len(earlier) == len(reached):
+            differ = sorted(
+                {j for j in earlier if _entry_times(op.machines[j]) != _entry_times(em)}
+            )
+            if differ:
+                names = ", ".join(f"machines[{j}] ({op.machines[j].machine!r})" for j in differ)
+                out.append(
+                    Issue(
+                        path=(*here, "machines", k, "machine"),
+                        message=f"machines[{k}] ({em.machine!r}) would be ignored: {names} "
+                        "already set the times of every machine it names, differently; list "
+                        "each machine once (a machine before its group overrides the group)",
+                    )
+                )
+        for m in reached:
+            first.setdefault(m, k)
     return out
 
 

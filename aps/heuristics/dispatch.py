@@ -87,16 +87,15 @@ def dispatch(problem: Problem, rule: str = "mwkr", seed: int = 0) -> list[Schedu
                 change = problem.setup_matrices[matrix_name].time(prev, families[j][o])
             setup = mode.setup + change
             per = periods[m]
-            earliest = max(machine_free[m], ready_at[j][o] - setup, 0)
-            # the setup and (for interruptible runs) the first run tick share one period
-            need = setup + (min(1, mode.duration) if op.interruptible else mode.duration)
-            t = earliest
-            while True:
-                setup_start = per.earliest_fit(t, need)
-                start = setup_start + setup
-                if start >= ready_at[j][o]:
-                    break
-                t = ready_at[j][o] - setup
+            run = min(1, mode.duration) if op.interruptible else mode.duration
+            if machines[m].off_shift_setup:  # the run alone keeps to the calendar
+                start = per.earliest_fit(max(machine_free[m] + setup, ready_at[j][o]), run)
+                setup_start = start - setup
+            else:
+                setup_start, start = _setup_in_shift(
+                    per, max(machine_free[m], ready_at[j][o] - setup, 0), setup, run,
+                    ready_at[j][o],
+                )  # fmt: skip
             end = per.finish(start, mode.duration) if op.interruptible else start + mode.duration
             cand = (end, setup_start, start, m, change)
             if best is None or cand[0] < best[0]:
@@ -154,6 +153,20 @@ def best_dispatch(
             best = sched
     assert best is not None
     return best
+
+
+def _setup_in_shift(
+    per: Periods, earliest: int, setup: int, run: int, ready: int
+) -> tuple[int, int]:
+    """(setup start, start): the setup and (for interruptible runs) the first run tick
+    share one period, the setup starting no earlier than ``earliest`` and the run no
+    earlier than ``ready``."""
+    t = earliest
+    while True:
+        setup_start = per.earliest_fit(t, setup + run)
+        if setup_start + setup >= ready:
+            return setup_start, setup_start + setup
+        t = ready - setup
 
 
 def _topological(n: int, succs: list[list[tuple[int, int]]]) -> list[int]:

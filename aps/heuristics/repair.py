@@ -77,6 +77,7 @@ def _pass(
 ) -> list[ScheduledOperation]:
     cals = {m.id: TickCalendar(m.unavailable) for m in problem.machines}
     matrices = {m.id: problem.setup_matrices.get(m.setup_matrix or "") for m in problem.machines}
+    off_shift = {m.id: m.off_shift_setup for m in problem.machines}
     free: dict[Id, int] = {m.id: 0 for m in problem.machines}
     last: dict[Id, tuple[int, int, str | None] | None] = {m.id: None for m in problem.machines}
     stock = {
@@ -150,7 +151,7 @@ def _pass(
             change = mx.time(prev[2] if prev else None, family) if mx is not None else 0
             got = earliest_slot(
                 cals[machine], mode.setup + change, mode.duration, op.interruptible,
-                free[machine], floor, draws,
+                free[machine], floor, draws, setup_off_shift=off_shift[machine],
             )  # fmt: skip
             return None if got is None else (got[0], got[1], got[2], machine)
 

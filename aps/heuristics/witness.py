@@ -34,6 +34,7 @@ def witness(problem: Problem, max_retries: int = 8) -> list[ScheduledOperation] 
     horizon = horizon_of(problem)
     cals = {m.id: TickCalendar(m.unavailable) for m in problem.machines}
     matrices = {m.id: problem.setup_matrices.get(m.setup_matrix or "") for m in problem.machines}
+    off_shift = {m.id: m.off_shift_setup for m in problem.machines}
     free: dict[Id, int] = {m.id: 0 for m in problem.machines}
     last_family: dict[Id, str | None] = {m.id: None for m in problem.machines}
     stock = {
@@ -55,7 +56,7 @@ def witness(problem: Problem, max_retries: int = 8) -> list[ScheduledOperation] 
         for _ in range(max_retries):
             snapshot = (dict(free), dict(last_family), {k: v.copy() for k, v in stock.items()})
             placed = _place_job(
-                problem, job, cals, matrices, free, last_family, stock, horizon, floor
+                problem, job, cals, matrices, off_shift, free, last_family, stock, horizon, floor
             )
             if isinstance(placed, list):
                 out.extend(placed)
@@ -75,6 +76,7 @@ def _place_job(
     job: Job,
     cals: dict[Id, TickCalendar],
     matrices: dict[Id, Any],
+    off_shift: dict[Id, bool],
     free: dict[Id, int],
     last_family: dict[Id, str | None],
     stock: dict[Id, StockProfile],
@@ -107,6 +109,7 @@ def _place_job(
                 t,
                 [(stock[f.material], f.quantity) for f in op.consumes],
                 horizon,
+                off_shift[mode.machine],
             )
             if got is not None and (best is None or got[2] < best[2]):
                 best = (got[0], got[1], got[2], mode.machine)

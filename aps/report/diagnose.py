@@ -25,7 +25,7 @@ from aps.heuristics.graph import shortest_tails, topological_order
 from aps.io.bundle.tables import BundleError
 from aps.io.load import load_problem
 from aps.io.load import load_problem as load_any
-from aps.model import Id, Job, Machine, Mode, Problem
+from aps.model import Id, Job, Machine, Mode, Operation, Problem
 from aps.worktime import TickCalendar, longest_working_window
 
 
@@ -72,11 +72,14 @@ def earliest_finish(
 ) -> int | None:
     """Earliest end of ``mode`` on ``machine`` started no earlier than ``start``.
 
-    Setup must sit in working time right before the run (as the validator wants); a
+    Setup must sit in working time right before the run (as the validator wants; with
+    ``off_shift_setup`` it may take the ticks right before the run anywhere); a
     non-interruptible run must fit in the same working window. None if not before
     ``horizon``.
     """
     cal = cal or TickCalendar(machine.unavailable)
+    if machine.off_shift_setup:  # the setup in elapsed ticks, then the run alone
+        start, mode = start + mode.setup, Mode(machine=mode.machine, duration=mode.duration)
     t = cal.next_working(start)
     need = mode.setup + mode.duration if not interruptible else mode.setup
     while t < horizon:
@@ -123,7 +126,7 @@ def _job_checks(
     horizon: int,
 ) -> list[Finding]:
     """One order alone on the plant: steps that fit no window, the horizon, its dates."""
-    out = _window_checks(problem, job, longest)
+    out = _window_checks(problem, job, machines, longest)
     if out:
         return out
     ef, beyond = _earliest_finishes(problem, job, machines, cals, horizon)
@@ -134,20 +137,22 @@ def _job_checks(
     return out
 
 
-def _window_checks(problem: Problem, job: Job, longest: dict[Id, int]) -> list[Finding]:
-    """Steps longer than every working window they could use."""
+def _window_checks(
+    problem: Problem, job: Job, machines: dict[Id, Machine], longest: dict[Id, int]
+) -> list[Finding]:
+    """Steps longer than every working window they could use (their setup counts unless
+    the machine sets up off shift)."""
     out: list[Finding] = []
     for op in job.operations:
-        usable = []
-        for mode in op.modes:
-            need = mode.setup if op.interruptible else mode.setup + mode.duration
-            if need <= longest[mode.machine]:
-                usable.append(mode)
-        if not usable:
+
+        def need(m: Mode, op: Operation = op) -> int:
+            setup = 0 if machines[m.machine].off_shift_setup else m.setup
+            return setup + (0 if op.interruptible else m.duration)
+
+        if not any(need(mode) <= longest[mode.machine] for mode in op.modes):
             what = "its setup" if op.interruptible else "setup + run"
             detail = ", ".join(
-                f"{m.machine!r} needs "
-                f"{_dur(problem, m.setup + (0 if op.interruptible else m.duration))}"
+                f"{m.machine!r} needs {_dur(problem, need(m))}"
                 f" but its longest working window is {_dur(problem, longest[m.machine])}"
                 for m in op.modes
             )
@@ -319,10 +324,11 @@ def _capacity_checks(problem: Problem, cals: dict[Id, TickCalendar], horizon: in
     """
     out: list[Finding] = []
     sets: dict[frozenset[Id], int] = defaultdict(int)
+    off_shift = {m.id for m in problem.machines if m.off_shift_setup}
     for job in problem.jobs:
         for op in job.operations:
             sets[frozenset(m.machine for m in op.modes)] += min(
-                m.duration + m.setup for m in op.modes
+                m.duration + (0 if m.machine in off_shift else m.setup) for m in op.modes
             )
     avail = {m.id: cals[m.id].working(0, horizon) for m in problem.machines}
     for target in sorted(sets, key=len):

@@ -275,6 +275,9 @@ def _machines(
         run = sum(o.run_ticks for o in mine)
         setup = sum(o.setup_ticks for o in mine)
         working = cals[m.id].working(0, makespan)
+        in_shift = setup  # but setups done off shift use no working time
+        if m.off_shift_setup:
+            in_shift = sum(cals[m.id].working(o.setup_start, o.start) for o in mine)
         out.append(
             MachineReport(
                 machine=m.id,
@@ -284,7 +287,7 @@ def _machines(
                 run_ticks=run,
                 setup_ticks=setup,
                 working_ticks=working,
-                utilisation=round((run + setup) / working, 4) if working else 0.0,
+                utilisation=round((run + in_shift) / working, 4) if working else 0.0,
             )
         )
     return out

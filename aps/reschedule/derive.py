@@ -298,11 +298,11 @@ def _machines_after(
     """The machines with their calendar, the downtimes and the past as unavailable."""
     machines: list[Machine] = []
     for m in problem.machines:
-        windows = list(base_cal[m.id])
-        windows += [Window(start=s, end=e, reason="breakdown") for s, e in down.get(m.id, ())]
+        busy = [Window(start=s, end=e, reason="breakdown") for s, e in down.get(m.id, ())]
         if now > 0:
-            windows.append(Window(start=0, end=now, reason="past"))
-        machines.append(Machine.model_validate({**m.model_dump(), "unavailable": windows}))
+            busy.append(Window(start=0, end=now, reason="past"))
+        base = Machine.model_validate({**m.model_dump(), "unavailable": base_cal[m.id]})
+        machines.append(base.with_busy_time(busy))
     return machines
 
 

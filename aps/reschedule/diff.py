@@ -205,7 +205,7 @@ class _Context:
             pfam = po.family if po.family is not None else pj.family
             change = mx.time(pfam, fam)
         got = prev.start - prev.busy_from
-        if op.interruptible:
+        if op.interruptible and not machine.off_shift_setup:
             got -= self.cals[prev.machine].blocked(prev.busy_from, prev.start)
         if got < mode.setup + change:
             return f"setup after {before[-1].job}/{before[-1].op}" if before else "setup"
@@ -216,13 +216,15 @@ class _Context:
             return f"before now ({self.now})"
         _, op = self.ops[key]
         cal = self.cals[prev.machine]
+        # with off-shift setups only the run is held to the calendar
+        held = prev.start if self.machines[prev.machine].off_shift_setup else prev.busy_from
         if op.interruptible:
-            if cal.blocked(prev.busy_from, prev.start) > 0 or (
+            if cal.blocked(held, prev.start) > 0 or (
                 prev.end > prev.start and cal.is_blocked(prev.start)
             ):
                 return f"calendar of {prev.machine}"
             return None
-        if prev.end > prev.busy_from and cal.blocked(prev.busy_from, prev.end) > 0:
+        if prev.end > held and cal.blocked(held, prev.end) > 0:
             return f"calendar of {prev.machine}"
         return None
 

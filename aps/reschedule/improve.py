@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 from aps.bounds import horizon_of
 from aps.heuristics.repair import RepairPlan, repair
-from aps.model import Id, Machine, Operation, Placement, Problem, Window
+from aps.model import Id, Operation, Placement, Problem, Window
 from aps.result import ScheduledOperation
 from aps.solve import solve
 from aps.validate import validate
@@ -271,12 +271,7 @@ def _subproblem(
             ops.append(op.model_copy(update=update))
         if ops:
             jobs.append(job.model_copy(update={"operations": ops}))
-    machines = [
-        Machine.model_validate({**m.model_dump(), "unavailable": [*m.unavailable, *extra[m.id]]})
-        if extra[m.id]
-        else m
-        for m in problem.machines
-    ]
+    machines = [m.with_busy_time(extra[m.id]) for m in problem.machines]
     stability = problem.stability
     if stability is not None:
         refs = [r for r in stability.reference if (r.job, r.op) in free]

@@ -100,6 +100,7 @@ def _path_bound(
             got = earliest_slot(
                 cals[mode.machine], mode.setup, mode.duration, op.interruptible, 0, est, [],
                 max(horizon, est) + mode.setup + mode.duration + 1,
+                machines[mode.machine].off_shift_setup,
             )  # fmt: skip
             end = est + mode.duration if got is None else got[2]
             best = end if best is None else min(best, end)

@@ -11,6 +11,7 @@ import pytest
 
 from aps.factory.compile import compile_plant
 from aps.factory.model import Plant as PlantDocument
+from aps.live.apply import update_order
 from aps.live.events import (
     NormalizedCalendarChanged,
     NormalizedMachineDown,
@@ -23,7 +24,7 @@ from aps.live.events import (
     NormalizedOrderUpdated,
     Rejected,
 )
-from aps.live.normalize import Log, known_orders
+from aps.live.normalize import LivePlant, Log, known_orders
 from aps.model import Job
 from tests.plant.rules import STAMP, check, example, plant, recorded
 
@@ -270,6 +271,40 @@ def test_order_quantity_of_a_created_order_uses_its_event() -> None:
     norm, _ = check(live, "order.updated", order="SA-900", quantity=20)
     assert isinstance(norm, NormalizedOrderUpdated) and norm.operations is not None
     assert set(norm.operations) == {"cut", "weld"}
+
+
+def test_order_quantity_recompiles_fixed_plus_rate_run_times() -> None:
+    """Tests that a new quantity re-quantifies a fixed-plus-rate run: the fixed part stays,
+    the per-unit part scales, on the operation's rate and a machine's own."""
+    source = {
+        "horizon": {"start": "2026-03-02T00:00:00+00:00", "end": "2026-03-09T00:00:00+00:00"},
+        "machines": [{"id": "M1"}, {"id": "M2"}],
+        "products": [
+            {
+                "id": "P",
+                "routing": [
+                    {
+                        "id": "test",
+                        "fixed_time": "PT45M",
+                        "run_per_unit": "PT2M",
+                        "machines": [
+                            {"machine": "M1"},
+                            {"machine": "M2", "run_per_unit": "PT1M", "fixed_time": "PT15M"},
+                        ],
+                    }
+                ],
+            }
+        ],
+        "orders": [{"id": "O1", "product": "P", "quantity": 10}],
+    }
+    problem = compile_plant(PlantDocument.model_validate(source))
+    assert [m.duration for m in problem.jobs[0].operations[0].modes] == [65, 25]
+    live = LivePlant(problem, source, Log())
+    norm, _ = check(live, "order.updated", order="O1", quantity=30)
+    assert isinstance(norm, NormalizedOrderUpdated) and norm.operations is not None
+    assert [m.duration for m in norm.operations["test"].modes] == [45 + 60, 15 + 30]
+    job = update_order(problem, norm).jobs[0]
+    assert [m.duration for m in job.operations[0].modes] == [105, 45]
 
 
 def test_order_quantity_of_a_tick_level_plant_is_refused() -> None:

@@ -235,7 +235,9 @@ def _machine_groups(src: _Source) -> list[MachineGroup]:
     groups: list[MachineGroup] = []
     for row in src.rows("machine_groups"):
         g = src.r.build(
-            MachineGroup, row, _opt(row.cells, "id", "name", "calendar", "setup_matrix")
+            MachineGroup,
+            row,
+            _opt(row.cells, "id", "name", "calendar", "setup_matrix", "off_shift_setup"),
         )
         if g is not None:
             src.r.origin[("machine_groups", len(groups))] = ("machine_groups", row.number, None)
@@ -257,7 +259,9 @@ def _machines(src: _Source) -> list[PlantMachine]:
             PlantMachine,
             row,
             {
-                **_opt(row.cells, "id", "name", "group", "calendar", "setup_matrix"),
+                **_opt(
+                    row.cells, "id", "name", "group", "calendar", "setup_matrix", "off_shift_setup"
+                ),
                 "maintenance": [w for w in windows if w],
             },
         )
@@ -428,6 +432,7 @@ def _operation(
             "name",
             "setup",
             "run_per_unit",
+            "fixed_time",
             "duration",
             "min_lag",
             "max_lag",
@@ -439,7 +444,7 @@ def _operation(
     }
     if "predecessors" in c:
         data["predecessors"] = [] if c["predecessors"] == "-" else _split(c["predecessors"])
-    op = r.build(RoutingOperation, o_row, data, columns={"id": "operation"})
+    op = r.build(RoutingOperation, o_row, data, columns={"id": "operation"}, prefix=prefix)
     if op is not None:
         r.origin[prefix] = ("routings", o_row.number, None)
     return op
@@ -452,11 +457,21 @@ def _eligible(r: Reader, m_rows: list[Row] | None, o_row: Row, prefix: ModelPath
     """
     eligible: list[Any] = []
     if m_rows:
+        listed = _split(o_row.cells.get("machines"))
+        rows_name = sorted({m.cells.get("machine", "") for m in m_rows})
+        if listed and sorted(set(listed)) != rows_name:
+            where = r.where("routing_machines", m_rows[0].number)
+            r.error(
+                "routings", o_row.number, "machines",
+                f"machines {';'.join(listed)!r} contradicts the step's routing_machines rows "
+                f"({where}: {';'.join(rows_name)}), which replace this cell; leave it empty "
+                "or list the same machines",
+            )  # fmt: skip
         for k, m_row in enumerate(m_rows):
             em = r.build(
                 EligibleMachine,
                 m_row,
-                _opt(m_row.cells, "machine", "run_per_unit", "duration", "setup"),
+                _opt(m_row.cells, "machine", "run_per_unit", "fixed_time", "duration", "setup"),
             )
             r.origin[(*prefix, "machines", k)] = ("routing_machines", m_row.number, None)
             eligible.append(em)

@@ -14,8 +14,8 @@ TABLES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "shifts": (("calendar", "days", "start", "end"), ("name",)),
     "holidays": (("calendar", "date"), ("name",)),
     "exceptions": (("calendar", "start", "end"), ("working", "reason")),
-    "machine_groups": (("id",), ("name", "calendar", "setup_matrix")),
-    "machines": (("id",), ("name", "group", "calendar", "setup_matrix")),
+    "machine_groups": (("id",), ("name", "calendar", "setup_matrix", "off_shift_setup")),
+    "machines": (("id",), ("name", "group", "calendar", "setup_matrix", "off_shift_setup")),
     "maintenance": (("machine", "start", "end"), ("reason",)),
     "setups": (("matrix", "to_family", "changeover"), ("from_family",)),
     "products": (("id",), ("name", "family")),
@@ -27,6 +27,7 @@ TABLES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
             "predecessors",
             "setup",
             "run_per_unit",
+            "fixed_time",
             "duration",
             "min_lag",
             "max_lag",
@@ -36,7 +37,7 @@ TABLES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     ),
     "routing_machines": (
         ("product", "operation", "machine"),
-        ("run_per_unit", "duration", "setup"),
+        ("run_per_unit", "fixed_time", "duration", "setup"),
     ),
     "bom": (("product", "operation", "material", "kind"), ("per_unit",)),
     "materials": (("id",), ("name", "unit", "initial_stock")),
@@ -101,24 +102,56 @@ class Reader:
         self.errors.append(f"{self.where(table, row, column)}: {reason}")
 
     def build(
-        self, model: type[M], row: Row, data: dict[str, Any], columns: dict[str, str] | None = None
+        self,
+        model: type[M],
+        row: Row,
+        data: dict[str, Any],
+        columns: dict[str, str] | None = None,
+        prefix: tuple[str | int, ...] | None = None,
     ) -> M | None:
-        """Validate ``data`` (from ``row``) as ``model``; record errors by column."""
+        """Validate ``data`` (from ``row``) as ``model``; record errors by column.
+
+        A refusal of contradictory fields names the cell of its first field; when it
+        concerns a part of the model (``at``, e.g. a machine entry) that came from
+        another row, that row is found through :attr:`origin` under ``prefix``.
+        """
         try:
             return model.model_validate(data)
         except ValidationError as exc:
             for e in exc.errors():
-                loc = [p for p in e["loc"] if isinstance(p, str)]
-                col = (columns or {}).get(loc[0], loc[0]) if loc else None
-                if (
-                    col is not None
-                    and col not in row.cells
-                    and col not in TABLES[row.table][0]
-                    and col not in TABLES[row.table][1]
-                ):
-                    col = None
-                self.error(row.table, row.number, col, explain(e))
+                table, number, col = self._cell_of(row, e, columns, prefix)
+                self.error(table, number, col, explain(e))
             return None
+
+    def _cell_of(
+        self,
+        row: Row,
+        e: Any,
+        columns: dict[str, str] | None,
+        prefix: tuple[str | int, ...] | None,
+    ) -> tuple[str, int, str | None]:
+        """The (table, row, column) an error of validating ``row`` points at."""
+        ctx = e.get("ctx") or {}
+        fields = list(ctx.get("fields") or ())
+        at = tuple(ctx.get("at") or ())
+        if fields and at and prefix is not None:
+            hit = self.origin.get((*prefix, *at))
+            if hit is not None and hit[2] is None:
+                return hit[0], hit[1], _column(hit[0], fields[0], {})
+        if fields:
+            present = [f for f in fields if (columns or {}).get(f, f) in row.cells]
+            return row.table, row.number, _column(row.table, (present or fields)[0], columns)
+        loc = [p for p in e["loc"] if isinstance(p, str)]
+        col = (columns or {}).get(loc[0], loc[0]) if loc else None
+        if col is not None and col not in row.cells:
+            col = _column(row.table, col, {})
+        return row.table, row.number, col
+
+
+def _column(table: str, field: str, columns: dict[str, str] | None) -> str | None:
+    """The column of ``table`` that holds ``field``, or None when it has none."""
+    col = (columns or {}).get(field, field)
+    return col if col in TABLES[table][0] or col in TABLES[table][1] else None
 
 
 M = TypeVar("M", bound=BaseModel)

@@ -35,7 +35,7 @@ def plant_tables(plant: Plant) -> dict[str, list[dict[str, Any]]]:
     t["settings"] = _settings(plant, d)
     _add_calendars(t, d)
     for g in d.get("machine_groups", []):
-        t["machine_groups"].append(g)
+        t["machine_groups"].append({**g, "off_shift_setup": _flag(g.get("off_shift_setup"))})
     _add_machines(t, d)
     _add_setups(t, d)
     _add_products(t, d)
@@ -104,10 +104,18 @@ def _add_machines(t: Tables, d: dict[str, Any]) -> None:
     """``machines`` and ``maintenance``."""
     for m in d["machines"]:
         t["machines"].append(
-            {k: m.get(k) for k in ("id", "name", "group", "calendar", "setup_matrix")}
+            {
+                **{k: m.get(k) for k in ("id", "name", "group", "calendar", "setup_matrix")},
+                "off_shift_setup": _flag(m.get("off_shift_setup")),
+            }
         )
         for w in m.get("maintenance", []):
             t["maintenance"].append({"machine": m["id"], **w})
+
+
+def _flag(value: bool | None) -> str | None:
+    """A boolean cell: ``true``/``false``, empty for the default."""
+    return None if value is None else str(value).lower()
 
 
 def _add_setups(t: Tables, d: dict[str, Any]) -> None:
@@ -141,6 +149,7 @@ def _add_products(t: Tables, d: dict[str, Any]) -> None:
                         for k in (
                             "setup",
                             "run_per_unit",
+                            "fixed_time",
                             "duration",
                             "min_lag",
                             "max_lag",

@@ -29,6 +29,8 @@ class _ModeVars:
     setup: int
     changeover: cp_model.IntVar | int = 0
     size: cp_model.IntVar | None = None
+    #: the run ``[s, e)`` alone, against the calendar, where setups may go off shift
+    run: cp_model.IntervalVar | None = None
     #: period literals with the start range and the paused ticks they imply
     periods: list[tuple[cp_model.IntVar, int, int, int]] = field(default_factory=list)
 
@@ -175,6 +177,19 @@ class CpsatModel:
                 mode.machine, present, interval, mode.duration, mode.setup, changeover,
                 self._sizes.get(f"i_{tag}_{mode.machine}"),
             )  # fmt: skip
+            if (
+                b is not s
+                and mode.duration > 0
+                and self._setup_off_shift(mode.machine)
+                and mode.machine not in self.mixed
+            ):  # the run alone meets the windows (periods do it on mixed machines)
+                mv.run = (
+                    m.new_interval_var(s, mode.duration, e, f"run_{tag}")
+                    if isinstance(present, int)
+                    else m.new_optional_interval_var(
+                        s, mode.duration, e, present, f"run_{tag}_{mode.machine}"
+                    )
+                )
             # a zero-length operation occupies nothing: no calendar, no machine overlap
             zero = mode.duration == 0 and mode.setup == 0 and machine.setup_matrix is None
             if not zero and (
@@ -189,6 +204,11 @@ class CpsatModel:
         if presences:
             m.add_exactly_one(presences)
         self.ops.append(v)
+
+    def _setup_off_shift(self, machine: Id) -> bool:
+        """Setups on ``machine`` may overlap its windows (and it has windows)."""
+        mc = self.machines[machine]
+        return mc.off_shift_setup and bool(mc.unavailable)
 
     def _optional(
         self,
@@ -209,6 +229,7 @@ class CpsatModel:
         m = self.model
         machine, duration, present = mv.machine, mv.duration, mv.present
         periods = self.periods[machine].periods
+        off_shift = self._setup_off_shift(machine)
         lits: list[cp_model.IntVar] = []
         for i, (ps, pe) in enumerate(periods):
             extra = 0
@@ -228,7 +249,8 @@ class CpsatModel:
                 x = m.new_bool_var(f"x_{tag}_{machine}_{i}_{j}")
                 m.add(v.s >= lo).only_enforce_if(x)
                 m.add(v.s <= hi).only_enforce_if(x)
-                m.add(v.b >= ps).only_enforce_if(x)
+                if not off_shift:  # the setup in the run's first period
+                    m.add(v.b >= ps).only_enforce_if(x)
                 m.add(v.e == v.s + duration + extra).only_enforce_if(x)
                 lits.append(x)
                 mv.periods.append((x, lo, hi, extra))
@@ -280,9 +302,18 @@ class CpsatModel:
             ]
             intervals = [mv.interval for v, mv in nodes_busy if v.op.fixed is None]
             pinned = [mv.interval for v, mv in nodes_busy if v.op.fixed is not None]
-            if pinned:
-                # pinned operations are facts: they may sit in a window, never under another
+            if pinned or self._setup_off_shift(mid):
+                # pinned operations are facts: they may sit in a window, never under another;
+                # setups done off shift keep the machine busy, but may meet the windows
                 m.add_no_overlap([mv.interval for _, mv in nodes_busy])
+            if self._setup_off_shift(mid):
+                # against the windows: the runs only (an operation without setup is its run);
+                # on a mixed machine the period choices keep runs out of the windows
+                intervals = [
+                    mv.run if mv.run is not None else mv.interval
+                    for v, mv in nodes_busy
+                    if v.op.fixed is None and (mv.run is not None or v.b is v.s)
+                ] if mid not in self.mixed else []  # fmt: skip
             if mid not in self.mixed:
                 calendar = (
                     self._assume("calendar", mid, f"machine {mid!r} is unavailable in its "

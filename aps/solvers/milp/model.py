@@ -207,25 +207,41 @@ class MilpModel:
             if not machine.unavailable:
                 continue
             periods = _periods(self.problem, md.machine, H)
+            # off-shift setups: only the run is held to the calendar
+            off_shift = machine.off_shift_setup
             if op.interruptible and md.duration > 0:
-                self._add_spanning(v, periods, md.duration, x)
+                self._add_spanning(v, periods, md.duration, x, setup_in_period=not off_shift)
+            elif off_shift:
+                if md.duration > 0:
+                    self._add_within(v, periods, md.duration, x, v.s)
             elif md.duration + md.setup > 0 or machine.setup_matrix is not None:
-                self._add_within(v, periods, md.duration + md.setup, x)
+                self._add_within(v, periods, md.duration + md.setup, x, v.b)
         self.ops.append(v)
 
-    def _add_within(self, v: _Op, periods: list[tuple[int, int]], length: int, x: Any) -> None:
-        """The whole busy block ``[b, e)`` lies inside one available period."""
+    def _add_within(
+        self, v: _Op, periods: list[tuple[int, int]], length: int, x: Any, first: Any
+    ) -> None:
+        """The block ``[first, e)`` (the busy block, or the run alone) lies inside one
+        available period."""
         choice = [(p, self._bool()) for p in periods if p[1] - p[0] >= length]
         self._add(sum(z for _, z in choice) == x)
-        self._add(v.b >= sum(ps * z for (ps, _), z in choice))
+        self._add(first >= sum(ps * z for (ps, _), z in choice))
         self._add(v.e <= sum(pe * z for (_, pe), z in choice) + self.H * (1 - x))
 
-    def _add_spanning(self, v: _Op, periods: list[tuple[int, int]], d: int, x: Any) -> None:
+    def _add_spanning(
+        self,
+        v: _Op,
+        periods: list[tuple[int, int]],
+        d: int,
+        x: Any,
+        setup_in_period: bool = True,
+    ) -> None:
         """Interruptible run: pick its start period ``i`` and end period ``j``.
 
         With ``W`` the working ticks of the periods strictly between, the run ends in ``j``
         iff ``(pe_i - s) + W < d <= (pe_i - s) + W + len_j``; its end is then
-        ``s + d + (ticks of the windows between i and j)``. The setup lies in period ``i``.
+        ``s + d + (ticks of the windows between i and j)``. The setup lies in period ``i``
+        (unless ``setup_in_period`` is off: off-shift setups).
         """
         lo_s: list[Expr] = []
         hi_s: list[Expr] = []
@@ -258,7 +274,8 @@ class MilpModel:
         self._add(sum(pairs) == x)
         self._add(v.s >= sum(lo_s))
         self._add(v.s <= sum(hi_s) + self.H * (1 - x))
-        self._add(v.b >= sum(lo_b))
+        if setup_in_period:
+            self._add(v.b >= sum(lo_b))
 
     def _add_precedences(self) -> None:
         index = 0

@@ -51,7 +51,7 @@ from aps.heuristics.graph import topological_order
 from aps.heuristics.repair import RepairPlan, repair
 from aps.heuristics.witness import witness
 from aps.kpi import objective_value, term_values
-from aps.model import Id, Job, Machine, ObjectiveTerm, Operation, Placement, Problem, Window
+from aps.model import Id, Job, ObjectiveTerm, Operation, Placement, Problem, Window
 from aps.params import SolveParams
 from aps.result import Result, ScheduledOperation
 from aps.solvers.cpsat.solve import solve_cpsat
@@ -260,11 +260,7 @@ def window_problem(
         extra = list(blocked.get(m.id, ()))
         if start > 0 and m.id in used:
             extra.append(Window(start=0, end=start, reason="before the window"))
-        new_machines.append(
-            Machine.model_validate({**m.model_dump(), "unavailable": [*m.unavailable, *extra]})
-            if extra
-            else m
-        )
+        new_machines.append(m.with_busy_time(extra))
     sub = Problem.model_validate(
         {
             **problem.model_dump(exclude={"jobs", "machines", "materials", "stability", "horizon"}),
