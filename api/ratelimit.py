@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 
@@ -21,15 +22,18 @@ class _Bucket:
 class RateLimiter:
     """``per_minute`` sustained, up to ``burst`` at once."""
 
-    def __init__(self, per_minute: int, burst: int) -> None:
+    def __init__(
+        self, per_minute: int, burst: int, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.rate = per_minute / 60.0
         self.burst = float(burst)
+        self._clock = clock
         self._buckets: dict[str, _Bucket] = {}
         self._lock = threading.Lock()
 
     def take(self, key: str) -> float | None:
         """Take a token; None on success, else the seconds until one is available."""
-        now = time.monotonic()
+        now = self._clock()
         with self._lock:
             bucket = self._buckets.setdefault(key, _Bucket(self.burst, now))
             bucket.tokens = min(self.burst, bucket.tokens + (now - bucket.at) * self.rate)

@@ -27,6 +27,7 @@ from fastapi.routing import iter_route_contexts
 from fastapi.testclient import TestClient
 from sqlalchemy import delete
 
+from api.ratelimit import RateLimiter
 from jobs import callbacks, notify, repo
 from jobs.settings import DEV_API_KEY, Settings
 from jobs.tables import ApiKey
@@ -429,7 +430,8 @@ def test_requests_that_start_a_solve_share_a_rate_limit(client_factory: ClientFa
     """Tests that submissions, plant loads, reschedules and what-if repairs take from one
     bucket per tenant: 429 with Retry-After naming the setting; reads and other tenants
     are not limited."""
-    c = client_factory(background=False, rate_limit_per_minute=60, rate_limit_burst=2)
+    # one token a minute: no refill while the requests run, however slow the machine
+    c = client_factory(background=False, rate_limit_per_minute=1, rate_limit_burst=2)
     assert c.put("/v1/plant", json={"problem": SMALL}, headers=headers()).status_code == 202
     assert c.post("/v1/jobs", json={"problem": SMALL}, headers=headers()).status_code == 202
     job = f"/v1/jobs/{uuid.uuid4()}"
@@ -446,6 +448,23 @@ def test_requests_that_start_a_solve_share_a_rate_limit(client_factory: ClientFa
     for _ in range(5):
         assert c.get("/v1/jobs", headers=headers()).status_code == 200
     assert c.post("/v1/jobs", json={"problem": SMALL}, headers=headers("beta")).status_code == 202
+
+
+def test_rate_limiter_refills_at_its_rate() -> None:
+    """Tests the token bucket on a given clock: the burst, then one token per 60/rate s,
+    the wait it names, and separate buckets per key."""
+    now = [0.0]
+    limiter = RateLimiter(per_minute=30, burst=2, clock=lambda: now[0])
+    assert limiter.take("a") is None and limiter.take("a") is None
+    wait = limiter.take("a")
+    assert wait is not None and abs(wait - 2.0) < 1e-9  # 30 a minute: one every 2 s
+    assert limiter.take("b") is None  # another tenant has its own bucket
+    now[0] = 1.0
+    assert limiter.take("a") == pytest.approx(1.0)
+    now[0] = 2.0
+    assert limiter.take("a") is None
+    now[0] = 1000.0  # a long pause refills up to the burst, not beyond
+    assert [limiter.take("a") is None for _ in range(3)] == [True, True, False]
 
 
 def test_bodies_over_the_limit_are_413_on_every_route(client_factory: ClientFactory) -> None:
