@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 JSSP   ?= ../shared/jssp
 
-.PHONY: install run test lint check clean-kernels bench bench-sample10 bench-sample60 bench-15x15 bench-20x20 bench-classes10 bench-taillard bench-classic bench-scale bench-service worker format clean crosscheck-full browser
+.PHONY: install run test lint check clean-kernels bench bench-sample10 bench-sample60 bench-15x15 bench-20x20 bench-classes10 bench-taillard bench-classic bench-scale bench-service bench-fjsp bench-fjsp60 worker format clean crosscheck-full browser
 
 install: $(STAMP)
 
@@ -85,6 +85,27 @@ bench-classic: install
 	mkdir -p results
 	$(BENCH) 'ft*' 'la*' 'abz*' 'orb*' 'swv*' 'yn*' --time-limit 10 --baseline plain \
 		--out results/classic-10.csv --markdown results/classic-10.md
+
+## Flexible job shops: a fixed stratified sample of 66 instances, every family and size
+## (the rule and the command that prints it: benchmarks/fjsp_sample.py), against the textbook
+## CP-SAT flexible model and PyJobShop at the same limits. $APS_FJSP_DIR or ../shared/fjsp.
+FJSP_SAMPLE := dpp01 dpp07 dpp13 e-mt06 e-la01 e-car1 e-car5 e-car8 e-car6 e-abz5 e-la21 e-la36 \
+	e-la31 k1 k2 k3 k4 sm01_1 med01_1 sm02_1 med02_1 sm03_1 lar02_1 med03_1 lar03_1 \
+	med04_1 lar04_1 sfjs01 sfjs03 sfjs08 sfjs07 mfjs01 mfjs02 mfjs04 mfjs06 mfjs09 \
+	mfjs10 mt10c1 mt10cc mt10xxx setb4c9 setb4cc setb4xxx seti5c12 seti5cc seti5xxx \
+	r-mt06 r-la01 r-car1 r-car5 r-car8 r-car6 r-abz5 r-la21 r-la36 r-la31 v-mt06 \
+	v-la01 v-car1 v-car5 v-car8 v-car6 v-abz5 v-la21 v-la36 v-la31
+FJSP_BENCH := $(BIN)/aps bench --format fjsp --workers 2 --baseline plain,pyjobshop
+
+bench-fjsp: install
+	mkdir -p results
+	$(FJSP_BENCH) $(FJSP_SAMPLE) --time-limit 10 \
+		--out results/fjsp-sample-10.csv --markdown results/fjsp-sample-10.md
+
+bench-fjsp60: install
+	mkdir -p results
+	$(FJSP_BENCH) $(FJSP_SAMPLE) --time-limit 60 \
+		--out results/fjsp-sample-60.csv --markdown results/fjsp-sample-60.md
 
 ## MILP (HiGHS) vs CP-SAT on 240 seeded random problems; `make test` runs the first 24.
 crosscheck-full: install

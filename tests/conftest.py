@@ -20,3 +20,15 @@ def jssp_dir() -> Path:
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def fjsp_dir() -> Path:
+    """The flexible job-shop collection (``APS_FJSP_DIR`` or ../shared/fjsp), as above."""
+    try:
+        return instance_dir(collection="fjsp")
+    except FileNotFoundError as exc:
+        message = f"FJSP instances missing: {exc}"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)

@@ -2,8 +2,9 @@
 
 Every method runs each instance at the same time limit, workers and seed, one solve at a
 time; every schedule is checked by the independent validator. Gaps are to the
-best-known bounds (``bounds.csv``); groups are instance families and Taillard's size
-classes.
+best-known bounds (``bounds.csv``); groups are instance families, Taillard's size
+classes, and for flexible shops the families of ``bounds.csv`` (Hurink's split into its
+edata, rdata and vdata sets).
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from aps.bench.peers import solve_pyjobshop
-from aps.io.instances import Bounds, load_bounds
-from aps.io.jssp import read_jssp
+from aps.io.formats import read_instance
+from aps.io.instances import Bounds, all_bounds, load_bounds
 from aps.model import Problem
 from aps.result import Result, SolveStatus
 from aps.solve import solve
@@ -49,8 +50,13 @@ class Row:
     note: str = ""
 
 
-def group_of(name: str, jobs: int, machines: int) -> str:
-    """Family of an instance; Taillard's are split by size class (``ta 20x15``)."""
+def group_of(name: str, jobs: int, machines: int, family: str = "") -> str:
+    """Family of an instance; Taillard's are split by size class (``ta 20x15``), Hurink's
+    flexible sets by their data set (``hurink e``)."""
+    if family == "hurink":
+        return f"hurink {name.split('-', 1)[0]}"
+    if family:
+        return family
     family = re.sub(r"\d+$", "", name)
     if family == "ta":
         return f"ta {jobs}x{machines}"
@@ -82,14 +88,15 @@ def run(
     seed: int = 0,
     instances: str | Path | None = None,
     on_row: Callable[[Row], None] | None = None,
+    fmt: str = "auto",
 ) -> list[Row]:
     """Run every method on every instance; returns one row per pair."""
-    bounds = load_bounds(instances)
+    bounds = all_bounds(instances) if fmt == "auto" else load_bounds(instances, fmt)
     if "ours" in methods:
         warm_up()  # JIT compilation is a one-time cost per machine, not part of a solve
     rows: list[Row] = []
     for path in paths:
-        problem = read_jssp(path)
+        problem = read_instance(path, fmt)
         for method in methods:
             row = run_one(problem, method, bounds.get(problem.name), time_limit, workers, seed)
             rows.append(row)
@@ -117,7 +124,7 @@ def run_one(
         note = (note + "; " if note else "") + f"makespan {ms} below the known lower bound {lb}"
     return Row(
         instance=problem.name,
-        group=group_of(problem.name, n_jobs, n_machines),
+        group=group_of(problem.name, n_jobs, n_machines, bound.family if bound else ""),
         size=f"{n_jobs}x{n_machines}",
         method=method,
         status=result.status.value,

@@ -27,16 +27,17 @@ InstancesOpt = Annotated[
     Path | None,
     typer.Option(
         "--instances",
-        help="Folder of JSSP instance files (default: $APS_JSSP_DIR or ../shared/jssp).",
+        help="Folder of instance files (default: $APS_JSSP_DIR or ../shared/jssp, then "
+        "$APS_FJSP_DIR or ../shared/fjsp).",
     ),
 ]
 
 err = Console(stderr=True)
 
 
-def _load(path: str, instances: Path | None) -> Problem:
+def _load(path: str, instances: Path | None, input_format: str = "auto") -> Problem:
     try:
-        return load_problem(path, instances)
+        return load_problem(path, instances, fmt=input_format)
     except ValidationError as exc:
         first = exc.errors()[0]
         loc = ".".join(str(x) for x in first["loc"])
@@ -81,7 +82,14 @@ def solve_cmd(
     time_limit: Annotated[float, typer.Option("--time-limit", min=0.01)] = 10.0,
     workers: Annotated[int, typer.Option("--workers", min=1)] = 2,
     seed: Annotated[int, typer.Option("--seed")] = 0,
-    fmt: Annotated[str, typer.Option("--format", help="json, csv or table")] = "table",
+    fmt: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            help="Output json, csv or table; an instance file's format, jssp or fjsp (detected "
+            "when not given), may be added: 'fjsp,json'.",
+        ),
+    ] = "table",
     out: Annotated[Path | None, typer.Option("--out", help="Write here instead of stdout.")] = None,
     solver: Annotated[str, typer.Option("--solver", help="cpsat|plain|milp|auto|plan")] = "cpsat",
     objective: Annotated[
@@ -97,11 +105,10 @@ def solve_cmd(
     instances: InstancesOpt = None,
 ) -> None:
     """Solve a problem and print a validated schedule."""
-    if fmt not in ("json", "csv", "table"):
-        raise fail(f"--format must be json, csv or table, not {fmt!r}")
+    fmt, input_format = _formats(fmt)
     if solver not in SOLVERS:
         raise fail(f"--solver must be one of {', '.join(SOLVERS)}, not {solver!r}")
-    problem = _with_objective(_load(path, instances), objective, lexicographic)
+    problem = _with_objective(_load(path, instances, input_format), objective, lexicographic)
     show = fmt == "table" and out is None and sys.stderr.isatty()
     with Progress(
         TextColumn("{task.description}"),
@@ -185,6 +192,19 @@ def _table(result: Result) -> str:
     console.print(table)
     assert isinstance(console.file, io.StringIO)
     return console.file.getvalue()
+
+
+def _formats(value: str) -> tuple[str, str]:
+    """``--format``'s output format and instance format (``table``, ``auto`` by default)."""
+    output, instance = "table", "auto"
+    for part in (p.strip() for p in value.split(",")):
+        if part in ("json", "csv", "table"):
+            output = part
+        elif part in ("jssp", "fjsp"):
+            instance = part
+        else:
+            raise fail(f"--format must be json, csv or table (and jssp or fjsp), not {part!r}")
+    return output, instance
 
 
 def _pct(gap: float | None) -> str:

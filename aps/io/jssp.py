@@ -19,7 +19,7 @@ class InstanceFormatError(ValueError):
     """A malformed instance file; the message is ``file:line: problem``."""
 
 
-def _ints(path: Path, lineno: int, text: str) -> list[int]:
+def ints(path: Path, lineno: int, text: str) -> list[int]:
     try:
         return [int(tok) for tok in text.split()]
     except ValueError:
@@ -27,13 +27,13 @@ def _ints(path: Path, lineno: int, text: str) -> list[int]:
         raise InstanceFormatError(f"{path}:{lineno}: expected integers, found {bad!r}") from None
 
 
-def read_jssp(path: str | Path, name: str | None = None) -> Problem:
-    """Read an OR-Library or Taillard job-shop file into a :class:`Problem`."""
-    path = Path(path)
+def read_lines(path: Path) -> list[tuple[int, str]]:
+    """The file's non-blank, non-comment lines with their 1-based numbers (never empty)."""
     try:
         raw = path.read_text()
-    except OSError as exc:
-        raise InstanceFormatError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = getattr(exc, "strerror", None) or exc
+        raise InstanceFormatError(f"{path}: cannot read: {reason}") from None
     lines = [
         (i + 1, line.strip())
         for i, line in enumerate(raw.splitlines())
@@ -41,13 +41,20 @@ def read_jssp(path: str | Path, name: str | None = None) -> Problem:
     ]
     if not lines:
         raise InstanceFormatError(f"{path}:1: empty file, expected 'jobs machines'")
+    return lines
+
+
+def read_jssp(path: str | Path, name: str | None = None) -> Problem:
+    """Read an OR-Library or Taillard job-shop file into a :class:`Problem`."""
+    path = Path(path)
+    lines = read_lines(path)
     if any(re.match(r"(?i)^times\b", text) for _, text in lines):
         return _read_taillard(path, lines, name)
     return _read_orlib(path, lines, name)
 
 
 def _header(path: Path, lineno: int, text: str) -> tuple[int, int]:
-    nums = _ints(path, lineno, text)
+    nums = ints(path, lineno, text)
     if len(nums) < 2 or nums[0] <= 0 or nums[1] <= 0:
         raise InstanceFormatError(
             f"{path}:{lineno}: expected 'jobs machines' (two positive integers)"
@@ -58,15 +65,20 @@ def _header(path: Path, lineno: int, text: str) -> tuple[int, int]:
 def _build(
     path: Path, name: str | None, n_jobs: int, n_machines: int, routes: list[list[tuple[int, int]]]
 ) -> Problem:
+    return problem_of(name or path.name, n_machines, [[[step] for step in r] for r in routes])
+
+
+def problem_of(name: str, n_machines: int, routes: list[list[list[tuple[int, int]]]]) -> Problem:
+    """A (flexible) job shop: per job, per operation, its ``(machine, duration)`` modes."""
     return Problem(
-        name=name or path.name,
+        name=name,
         machines=[Machine(id=k) for k in range(n_machines)],
         jobs=[
             Job(
                 id=j,
                 operations=[
-                    Operation(id=o, modes=[Mode(machine=mach, duration=dur)])
-                    for o, (mach, dur) in enumerate(route)
+                    Operation(id=o, modes=[Mode(machine=m, duration=d) for m, d in modes])
+                    for o, modes in enumerate(route)
                 ],
             )
             for j, route in enumerate(routes)
@@ -84,7 +96,7 @@ def _read_orlib(path: Path, lines: list[tuple[int, str]], name: str | None) -> P
     routes = []
     for j in range(n_jobs):
         lineno, text = lines[1 + j]
-        nums = _ints(path, lineno, text)
+        nums = ints(path, lineno, text)
         if len(nums) != 2 * n_machines:
             raise InstanceFormatError(
                 f"{path}:{lineno}: job {j} has {len(nums)} numbers, expected {2 * n_machines} "
@@ -134,7 +146,7 @@ def _read_taillard(path: Path, lines: list[tuple[int, str]], name: str | None) -
     routes = []
     for j in range(n_jobs):
         t_line, m_line = sections["times"][j], sections["machines"][j]
-        times, machs = _ints(path, *t_line), _ints(path, *m_line)
+        times, machs = ints(path, *t_line), ints(path, *m_line)
         for (lineno, _), vals in ((t_line, times), (m_line, machs)):
             if len(vals) != n_machines:
                 raise InstanceFormatError(

@@ -3,9 +3,10 @@
 * ``*.json``: the tick-level problem (top-level ``"jobs"``) or a factory plant
   (``"orders"``), which is compiled to ticks;
 * a folder, ``.zip``, ``.xlsx`` or ``.xlsm``: a plant CSV/Excel bundle, compiled;
-* anything else: a job-shop instance file (OR-Library or Taillard format);
-* a bare name that is no file: a benchmark instance looked up in the instance folder
-  (:func:`aps.io.instances.resolve`).
+* anything else: a job-shop instance file (OR-Library or Taillard format) or a flexible
+  job-shop file, detected or named by ``fmt`` (:mod:`aps.io.formats`);
+* a bare name that is no file: a benchmark instance looked up in the instance folders
+  (:func:`aps.io.instances.resolve_any`).
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ from aps.factory.compile import compile_plant
 from aps.factory.model import is_plant_document
 from aps.io.bundle.read import load_plant, read_json_plant
 from aps.io.bundle.tables import BundleError
-from aps.io.instances import resolve
-from aps.io.jssp import read_jssp
+from aps.io.formats import check_format, read_instance
+from aps.io.instances import resolve_any
 from aps.model import Objective, Problem
 
 BUNDLE_SUFFIXES = (".zip", ".xlsx", ".xlsm")
@@ -30,6 +31,7 @@ def load_problem(
     path_or_name: str | Path,
     instances: str | Path | None = None,
     objective: Objective | None = None,
+    fmt: str = "auto",
 ) -> Problem:
     """Load a problem from a path or, failing that, a benchmark instance name.
 
@@ -43,24 +45,24 @@ def load_problem(
     FileNotFoundError, ValueError
         No such file or instance; a malformed instance file (``file:line``).
     """
-    path = _locate(path_or_name, instances)
+    path = _locate(path_or_name, instances, check_format(fmt))
     if path.is_dir() or path.suffix.lower() in BUNDLE_SUFFIXES:
         problem = compile_plant(load_plant(path))
     elif path.suffix.lower() == ".json":
         problem = _load_json(path)
     else:
-        problem = read_jssp(path)
+        problem = read_instance(path, fmt)
     if objective is not None:
         problem = problem.model_copy(update={"objective": objective})
     return problem
 
 
-def _locate(path_or_name: str | Path, instances: str | Path | None) -> Path:
+def _locate(path_or_name: str | Path, instances: str | Path | None, fmt: str) -> Path:
     path = Path(path_or_name)
     if path.exists():
         return path
     if path.parent == Path(".") or str(path.parent) == "":
-        return resolve([str(path_or_name)], instances)[0]
+        return resolve_any([str(path_or_name)], instances, fmt)[0]
     raise FileNotFoundError(f"{path}: no such file")
 
 
