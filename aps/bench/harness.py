@@ -11,10 +11,14 @@ from __future__ import annotations
 
 import csv
 import io
+import os
+import platform
 import re
 import statistics
+import subprocess
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from aps.bench.peers import solve_pyjobshop
@@ -216,6 +220,32 @@ def rows_csv(rows: Iterable[Row]) -> str:
     for r in rows:
         writer.writerow(asdict(r))
     return buf.getvalue()
+
+
+def provenance() -> str:
+    """When, where and on which commit a benchmark ran: a line for its Markdown report."""
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5,
+            cwd=Path(__file__).resolve().parent, check=True,
+        ).stdout.strip()  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        commit = "unknown"
+    cpu = platform.processor() or platform.machine()
+    for line in _read("/proc/cpuinfo").splitlines():
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    python = platform.python_version()
+    return f"Run {when} on commit {commit}; {os.cpu_count()} cores, {cpu}; Python {python}."
+
+
+def _read(path: str) -> str:
+    try:
+        return Path(path).read_text()
+    except OSError:
+        return ""
 
 
 def _fmt(value: float | int | None, digits: int = 2) -> str:

@@ -84,7 +84,7 @@ def bench_cmd(
         + (f" --format {fmt}" if fmt != "auto" else "")
         + (f" --baseline {baseline}" if baseline else "")
     )
-    text = bench.markdown(rows, summary, methods, f"`{header}`\n")
+    text = bench.markdown(rows, summary, methods, f"`{header}`\n\n{bench.provenance()}\n")
     sys.stdout.write(text)
     if out is not None:
         out.write_text(bench.rows_csv(rows))
