@@ -153,6 +153,15 @@ def _pct(value: int | None, ref: int | None) -> float | None:
 
 @dataclass
 class GroupSummary:
+    """One method on one group of instances.
+
+    ``mean_gap_best`` is the mean gap to the best makespan known for each instance: the
+    best-known upper bound or, when a method of this run did better, that makespan. It is
+    never negative, so ratios of it mean something (a gap to a beaten bound does not), and
+    it is taken over the instances where every method has a schedule; ``no_schedule``
+    counts the others. ``ratio_to`` is our ``mean_gap_best`` over each peer's.
+    """
+
     group: str
     method: str
     count: int
@@ -160,34 +169,41 @@ class GroupSummary:
     optimal: int
     mean_gap_ub: float | None
     mean_gap_lb: float | None
+    mean_gap_best: float | None
+    no_schedule: int
     mean_wall_s: float
     ratio_to: dict[str, float | None]
 
 
+def best_known(rows: Iterable[Row]) -> dict[str, int]:
+    """Per instance, the best makespan known: its upper bound or a better one found here."""
+    out: dict[str, int] = {}
+    for r in rows:
+        for value in (r.ub, r.makespan if r.validated else None):
+            if value is not None and value < out.get(r.instance, value + 1):
+                out[r.instance] = value
+    return out
+
+
 def summarize(rows: Iterable[Row], methods: Sequence[str]) -> list[GroupSummary]:
-    """Per group and method: means, optimal counts, and ratios of our mean gap to each peer."""
+    """Per group and method: means, optimal counts, and ratios of our mean gap to each peer's."""
     rows = list(rows)
+    ref = best_known(rows)
+    common = {
+        inst for inst in ref
+        if all(any(r.instance == inst and r.method == m and r.validated for r in rows)
+               for m in methods)
+    }  # fmt: skip
     groups = list(dict.fromkeys(r.group for r in rows))
     if len(groups) > 1:
         groups.append("all")
     out: list[GroupSummary] = []
     for g in groups:
-        means: dict[str, float | None] = {}
-        per: dict[str, list[Row]] = {}
-        for method in methods:
-            rs = [r for r in rows if r.method == method and (g == "all" or r.group == g)]
-            per[method] = rs
-            gaps = [r.gap_ub for r in rs if r.gap_ub is not None]
-            means[method] = (
-                round(statistics.fmean(gaps), 3) if gaps and len(gaps) == len(rs) else None
-            )
-        for method in methods:
-            rs = per[method]
-            lbs = [r.gap_lb for r in rs if r.gap_lb is not None]
-            ratios: dict[str, float | None] = {}
-            if method == methods[0]:
-                for peer in methods[1:]:
-                    ratios[peer] = _ratio(means[method], means[peer])
+        per = {m: [r for r in rows if r.method == m and g in ("all", r.group)] for m in methods}
+        best = {m: _mean([_pct(r.makespan, ref[r.instance]) for r in rs if r.instance in common])
+                for m, rs in per.items()}  # fmt: skip
+        for method, rs in per.items():
+            ub = [r.gap_ub for r in rs]
             out.append(
                 GroupSummary(
                     group=g,
@@ -195,13 +211,22 @@ def summarize(rows: Iterable[Row], methods: Sequence[str]) -> list[GroupSummary]
                     count=len(rs),
                     solved=sum(r.makespan is not None for r in rs),
                     optimal=sum(r.optimal for r in rs),
-                    mean_gap_ub=means[method],
-                    mean_gap_lb=round(statistics.fmean(lbs), 3) if lbs else None,
+                    mean_gap_ub=_mean(ub) if None not in ub else None,
+                    mean_gap_lb=_mean([r.gap_lb for r in rs if r.gap_lb is not None]),
+                    mean_gap_best=best[method],
+                    no_schedule=sum(not r.validated for r in rs),
                     mean_wall_s=round(statistics.fmean([r.wall_s for r in rs]), 3) if rs else 0.0,
-                    ratio_to=ratios,
+                    ratio_to={p: _ratio(best[method], best[p]) for p in methods[1:]}
+                    if method == methods[0]
+                    else {},
                 )
             )
     return out
+
+
+def _mean(values: Sequence[float | None]) -> float | None:
+    got = [v for v in values if v is not None]
+    return round(statistics.fmean(got), 3) if got else None
 
 
 def _ratio(ours: float | None, peer: float | None) -> float | None:
@@ -210,6 +235,40 @@ def _ratio(ours: float | None, peer: float | None) -> float | None:
     if peer == 0:
         return 1.0 if ours == 0 else None
     return round(ours / peer, 3)
+
+
+def rows_from_csv(text: str) -> list[Row]:
+    """Rows as :func:`rows_csv` wrote them (to re-render a report without solving again)."""
+    out = []
+    for d in csv.DictReader(io.StringIO(text)):
+        out.append(
+            Row(
+                instance=d["instance"],
+                group=d["group"],
+                size=d["size"],
+                method=d["method"],
+                status=d["status"],
+                makespan=_int(d["makespan"]),
+                bound=_float(d["bound"]),
+                lb=_int(d["lb"]),
+                ub=_int(d["ub"]),
+                gap_ub=_float(d["gap_ub"]),
+                gap_lb=_float(d["gap_lb"]),
+                optimal=d["optimal"] == "True",
+                wall_s=float(d["wall_s"]),
+                validated=d["validated"] == "True",
+                note=d["note"],
+            )
+        )
+    return out
+
+
+def _int(text: str) -> int | None:
+    return int(text) if text else None
+
+
+def _float(text: str) -> float | None:
+    return float(text) if text else None
 
 
 def rows_csv(rows: Iterable[Row]) -> str:
@@ -295,7 +354,7 @@ def markdown(
         )
     out.append("")
     peers = methods[1:]
-    gcols = ("mean gap UB %", "mean gap LB %", "optimal", "mean wall s")
+    gcols = ("mean gap UB %", "mean gap to best %", "optimal", "no schedule", "mean wall s")
     out.append(
         "| group | n | "
         + " | ".join(f"{m} {c}" for m in methods for c in gcols)
@@ -312,10 +371,17 @@ def markdown(
             x = ss[m]
             gcells += [
                 _fmt(x.mean_gap_ub),
-                _fmt(x.mean_gap_lb),
+                _fmt(x.mean_gap_best),
                 f"{x.optimal}/{x.count}",
+                str(x.no_schedule),
                 _fmt(x.mean_wall_s, 1),
             ]
         ratios = [_fmt(lead.ratio_to.get(p), 3) for p in peers]
         out.append(f"| {g} | {lead.count} | " + " | ".join(gcells + ratios) + " |")
+    out.append("")
+    out.append(
+        "Gaps are to the best-known upper bound (negative where it was beaten) and to the "
+        "best makespan known (that bound or a better one found in this run, over the "
+        "instances where every method has a schedule); ratios are of the latter."
+    )
     return "\n".join(out) + "\n"

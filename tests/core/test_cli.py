@@ -67,9 +67,12 @@ def test_bench_side_by_side(jssp_dir: Path, tmp_path: Path) -> None:
     text = md.read_text()
     la = next(line for line in text.splitlines() if line.startswith("| la | 1 |"))
     cells = [c.strip() for c in la.strip("|").split("|")]
-    assert cells[2:5] == ["0.00", "0.00", "1/1"] and cells[6:9] == ["0.00", "0.00", "1/1"]
+    assert cells[2:6] == ["0.00", "0.00", "1/1", "0"] and cells[7:11] == cells[2:6]
     assert cells[-1] == "1.000"
-    assert "| all |" in text
+    assert "| all |" in text and "on commit" in text
+    again = aps("bench", "--from-csv", str(out))
+    assert again.returncode == 0, again.stderr
+    assert la in again.stdout.splitlines()
 
 
 @pytest.mark.parametrize(
