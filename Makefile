@@ -38,8 +38,9 @@ format: install
 	$(BIN)/ruff format aps api worker jobs tests
 	$(BIN)/ruff check --fix .
 
-## Benchmarks are not tests. `make bench` reproduces the README's performance tables:
-## our solver against the plain CP-SAT model and PyJobShop, same limits, one solve at a time.
+## Benchmarks are not tests. The job-shop targets write a CSV and Markdown tables to results/
+## (for docs/benchmarks.md; bench-sample10 is the README's summary): our solver against the
+## plain CP-SAT model and PyJobShop, same limits, one solve at a time.
 SAMPLE := ta01 ta02 ta11 ta12 ta21 ta22 ta31 ta32 ta41 ta42 ta51 ta52 ta61 ta62 ta71 ta72
 BENCH  := $(BIN)/aps bench --instances $(JSSP)/instances --workers 2
 

@@ -6,7 +6,7 @@ One run, one solve after the other with the same time limit and workers:
 so in its message). Each schedule is re-checked by ``aps.validate``; weighted tardiness
 and makespan are recomputed from the schedule (``aps.kpi``).
 
-    .venv/bin/python scripts/bench_plan.py --orders 2300 --time-limit 240 --workers 2
+    .venv/bin/python benchmarks/bench_plan.py --orders 2300 --time-limit 240 --workers 2
 """
 
 from __future__ import annotations

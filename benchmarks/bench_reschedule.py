@@ -14,7 +14,7 @@ the busiest machine inside a run and measures:
 
 Example::
 
-    .venv/bin/python scripts/bench_reschedule.py --orders 450 --improve 60 --workers 2
+    .venv/bin/python benchmarks/bench_reschedule.py --orders 450 --improve 60 --workers 2
 """
 
 from __future__ import annotations

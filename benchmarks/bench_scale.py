@@ -5,8 +5,8 @@ seeded Taillard-like job shop (or a plant), solve it for the time limit, and rep
 time to the first validated schedule, the final makespan against the simple machine/job
 lower bound, and the peak resident memory.
 
-    .venv/bin/python scripts/bench_scale.py --time-limit 60 1000x20 2000x50
-    .venv/bin/python scripts/bench_scale.py --time-limit 60 plant:600
+    .venv/bin/python benchmarks/bench_scale.py --time-limit 60 1000x20 2000x50
+    .venv/bin/python benchmarks/bench_scale.py --time-limit 60 plant:600
 """
 
 from __future__ import annotations

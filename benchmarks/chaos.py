@@ -17,8 +17,8 @@ Real processes on loopback, cleaned up afterwards (pieces from ``bench_service.p
 Needs Redis on 127.0.0.1:6379 (uses DB 11, flushed) and PostgreSQL on 127.0.0.1:5432
 (user postgres, database ``test``; a temporary schema is created and dropped).
 
-    .venv/bin/python scripts/chaos.py                     # both parts, a few minutes
-    .venv/bin/python scripts/chaos.py --submissions 500 --jobs 100 --out results/chaos.md
+    .venv/bin/python benchmarks/chaos.py                     # both parts, a few minutes
+    .venv/bin/python benchmarks/chaos.py --submissions 500 --jobs 100 --out results/chaos.md
 """
 
 from __future__ import annotations
@@ -367,7 +367,7 @@ def main() -> None:
         procs.stop_all()
         with contextlib.suppress(Exception):
             flush_redis()
-    command = "nice -n 10 .venv/bin/python scripts/chaos.py " + " ".join(sys.argv[1:])
+    command = "nice -n 10 .venv/bin/python benchmarks/chaos.py " + " ".join(sys.argv[1:])
     policy = "both in turn" if args.in_turn else "worker 0"
     text = table(results, command.strip(), f"{policy}, after {args.kill_every:g} s of service")
     sys.stdout.write(text + f"\nlogs: {logs}\n")

@@ -1,13 +1,13 @@
 """Compare job-shop strategy settings side by side (a development probe, not a test).
 
-    .venv/bin/python scripts/jobshop_variants.py alt 60 ta01 ta02 ta21 ta41
-    .venv/bin/python scripts/jobshop_variants.py nostall 60 ta01 ta02 ta21 ta41
+    .venv/bin/python benchmarks/jobshop_variants.py alt 60 ta01 ta02 ta21 ta41
+    .venv/bin/python benchmarks/jobshop_variants.py nostall 60 ta01 ta02 ta21 ta41
 
 ``alt``: as shipped (tabu and CP-SAT in turns on stalls); ``once``: one hand-over, CP-SAT
-keeps the rest; ``nostall``: tabu for ``TABU_SHARE`` of the time, then CP-SAT (the
-strategy before the stall rule); ``seqX``: ``nostall`` with ``TABU_SHARE`` X;
-``tabuonly``: no CP-SAT; ``plain``: the textbook CP-SAT model. Settings
-joined with ``+`` apply together. Gaps are to the best-known upper bounds.
+keeps the rest; ``nostall``: tabu for ``JobShopOptions.tabu_share`` of the time, then
+CP-SAT (no stall rule); ``seqX``: ``nostall`` with ``tabu_share`` X; ``tabuonly``: no
+CP-SAT; ``plain``: the textbook CP-SAT model. Settings joined with ``+`` apply together.
+Gaps are to the best-known upper bounds.
 """
 
 from __future__ import annotations

@@ -21,7 +21,8 @@ def _queue(name: str) -> Any:
 
 
 def celery_config(settings: Settings) -> dict[str, Any]:
-    """The reliability settings of reliability.md §6."""
+    """At-least-once delivery: late acks, a lost worker's message redelivered, one message
+    prefetched, soft and hard time limits, JSON only, declared queues."""
     transport = {"visibility_timeout": settings.visibility_timeout}
     return {
         "broker_url": settings.broker_url,

@@ -1,7 +1,7 @@
 """The machine-down what-if as a job: repair a solved job's schedule around a breakdown.
 
 ``POST /v1/jobs/{id}/machine-down`` stages a job of kind ``what_if`` whose options name
-the solved job, the machine and the window; a worker runs :func:`run_what_if` (the core's
+the solved job, the machine and the window; a worker runs :func:`repair` (the core's
 :func:`aps.reschedule.repair.machine_down`, greedy then CP-SAT) and stores the repaired
 schedule with what moved and why, new KPIs and Gantt rows. Nothing of the heavy part
 runs in the API process.

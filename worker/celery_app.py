@@ -1,4 +1,5 @@
-"""The Celery app with the reliability settings of reliability.md §6.
+"""The Celery app, configured by :func:`jobs.broker.celery_config` (late acks, one
+prefetched message, time limits, declared queues).
 
 The outbox relay and the lease reaper run in their own process (``aps relay``); set
 ``APS_RELAY_IN_WORKER=true`` to run them in each worker's main process instead.

@@ -1,9 +1,10 @@
-"""Routes of the planner's page: the page and its assets, and two JSON endpoints.
+"""Routes of the planner's page: the page and its assets, the report and the what-if.
 
 The page itself uses the jobs API (submit, list, status, events, Gantt rows); it only
 needs two things that API does not have: the planner's report (KPIs, late orders,
-utilisation per machine) and the "machine down" what-if repair of issue 6, which runs
-``aps.reschedule`` when that module is installed and answers 501 until then.
+utilisation per machine) and the "machine down" what-if, which runs as a job
+(:mod:`jobs.whatif`) whose repair the page reads (moves, KPIs) and may publish to the
+live plant.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """Where one operation fits next on a machine: calendar windows, setup and stock draws.
 
-Shared by the greedy schedulers (the feasibility witness in ``aps.diagnose`` and the
-right-shift repair in ``aps.reschedule_repair``) so both read a calendar the same way.
+Shared by the greedy schedulers (the feasibility witness in :mod:`aps.heuristics.witness`
+and the right-shift repair in :mod:`aps.heuristics.repair`) so both read a calendar the
+same way.
 """
 
 from __future__ import annotations

@@ -216,8 +216,8 @@ def propose(
     block length]. False (nothing changed) when the move is not allowed.
 
     A jump moves ``i``'s block (``i`` with its pulled maximum-lag successors, see
-    :func:`normalize`) ahead of the blocks of ``depth`` machine predecessors, never
-    into another block; a swap is a jump of depth one.
+    :func:`~aps.heuristics.decode.normalize`) ahead of the blocks of ``depth`` machine
+    predecessors, never into another block; a swap is a jump of depth one.
     """
     undo[0], undo[1], undo[2] = kind, i, e.mode[i]
     if (kind in (REASSIGN, BOTH)) and (new_mode < 0 or new_mode == e.mode[i]):

@@ -2,7 +2,7 @@
 
 Order, material and calendar events edit the problem itself (:func:`apply_edits`);
 machine and operation events become the rescheduler's events (:func:`core_events`),
-which :func:`aps.reschedule.reschedule` turns into the derived problem. :func:`apply`
+which :func:`aps.reschedule.repair.reschedule` turns into the derived problem. :func:`apply`
 does both and finds the reschedule's ``now``.
 """
 

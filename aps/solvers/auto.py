@@ -13,10 +13,10 @@ returned):
 
 1. the ``milp`` extra (Pyomo, highspy) is not installed -> ``cpsat``;
 1a. more than :data:`PLAN_OPERATIONS` operations and one CP-SAT model estimated above
-   :data:`aps.solvers.cpsat.MAX_MODEL_SIZE` literals (where ``cpsat`` would return its
+   :data:`aps.solvers.cpsat.size.MAX_MODEL_SIZE` literals (where ``cpsat`` would return its
    greedy schedule) -> ``plan`` (:mod:`aps.solvers.plan`: a bucket plan, then CP-SAT
    window by window; never worse than the greedy schedule);
-2. the MILP refuses a feature (:func:`aps.solvers.milp.check_supported`) -> ``cpsat``;
+2. the MILP refuses a feature (:func:`aps.solvers.milp.model.check_supported`) -> ``cpsat``;
 3. more than :data:`MAX_MILP_OPERATIONS` operations or, estimated, more than
    :data:`MAX_MILP_BINARIES` binaries -> ``cpsat`` (a big-M MILP's LP bound degrades
    quickly with size and building it costs seconds);

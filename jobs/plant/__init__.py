@@ -17,18 +17,18 @@ of :mod:`aps.live`; this package stores them and runs the reschedules.
 
 Why an inbox and a single runner per plant
 ------------------------------------------
-Webhook events are validated and stored (``plant_events``, unique per ``webhook-id``)
-in the request; they change nothing else. A *run* (Celery task ``aps.plant.run`` or the
+Webhook events are validated and stored (``plant_events``, unique per ``webhook-id``) in
+the request; they change nothing else. A *run* (Celery task ``aps.plant.run`` or the
 embedded pool, staged through the outbox like solves) takes every pending event, applies
 them to the problem in occurrence order and reschedules once: a burst of events within
-``APS_PLANT_COALESCE_SECONDS`` is one reschedule (the core's :func:`aps.reschedule.coalesce`
-merges the batch). One run per plant holds a lease (``APS_LEASE_SECONDS``, renewed by a
-heartbeat); publications are compare-and-set on ``plants.state`` *and* the lease owner,
-in one UPDATE, so a plant replaced by ``PUT /v1/plant`` mid-run is never overwritten by
-a stale repair, nor a newer run's work by a worker that lost its lease. The reaper
-(:func:`jobs.plant.runner.reap_plants`, in the relay) retries a run whose worker died
-once its lease expires, and fails the pending events after ``APS_MAX_ATTEMPTS`` lost
-runs in a row.
+``APS_PLANT_COALESCE_SECONDS`` is one reschedule (the core's
+:func:`aps.reschedule.events.coalesce` merges the batch). One run per plant holds a
+lease (``APS_LEASE_SECONDS``, renewed by a heartbeat); publications are compare-and-set
+on ``plants.state`` *and* the lease owner, in one UPDATE, so a plant replaced by
+``PUT /v1/plant`` mid-run is never overwritten by a stale repair, nor a newer run's work
+by a worker that lost its lease. The reaper (:func:`jobs.plant.runner.reap_plants`, in the
+relay) retries a run whose worker died once its lease expires, and fails the pending
+events after ``APS_MAX_ATTEMPTS`` lost runs in a row.
 
 Out-of-order delivery: every event carries its occurrence time. A ``machine.down`` older
 than the last repair's ``now`` re-opens what that repair only assumed had run (see

@@ -355,7 +355,7 @@ def _improve(run: Run, snap: Snapshot, repair: _Repair, limit: float) -> None:
 def _core(
     run: Run, snap: Snapshot, repair: _Repair, limit: float, *, improve: bool
 ) -> RescheduleResult:
-    """One call of the core's :func:`aps.reschedule.reschedule` on the batch."""
+    """One call of the core's :func:`aps.reschedule.repair.reschedule` on the batch."""
     return reschedule(
         repair.batch.problem,
         repair.published,

@@ -193,7 +193,7 @@ def test_cpsat_zero_length_inside_a_window() -> None:
     assert r.status == SolveStatus.OPTIMAL
 
 
-# -- pinned operations and the stability term (commit d3ac645) -----------------------------
+# -- pinned operations and the stability term ----------------------------------------------
 
 STABILITY_BEYOND_H = Problem.model_validate(
     {

@@ -1,4 +1,4 @@
-"""Property-based test of the job life cycle (reliability.md test 7) on a real database.
+"""Property-based test of the job life cycle on a real database.
 
 Random interleavings of submit, claim, heartbeat, complete, fail, cancel, lease expiry,
 reap and duplicate delivery; after every step the invariants must hold.

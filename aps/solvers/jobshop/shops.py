@@ -37,8 +37,8 @@ class Shop(Protocol):
     """What the portfolio needs of a shop (see the module docstring)."""
 
     def dispatch(self, rule: str) -> tuple[int, Solution]:
-        """(makespan, solution) of a compiled dispatching rule (:mod:`.fastdispatch`);
-        makespan -1 when the rule failed."""
+        """(makespan, solution) of a compiled dispatching rule
+        (:mod:`aps.heuristics.fastdispatch`); makespan -1 when the rule failed."""
         ...
 
     def from_rows(self, schedule: Sequence[ScheduledOperation]) -> Solution: ...

@@ -15,7 +15,7 @@ def serial_horizon(problem: Problem) -> int:
     """The same bound CP-SAT uses: every job run serially after every fixed event.
 
     Recomputed here (not imported) so the two backends stay independent; it must match
-    :func:`aps.solvers.cpsat.horizon_of` for INFEASIBLE verdicts to be comparable.
+    :func:`aps.bounds.horizon_of` for INFEASIBLE verdicts to be comparable.
     """
     if problem.horizon is not None:
         return problem.horizon

@@ -1,7 +1,7 @@
 """The bucketed capacity and material plan: which orders run in which shift, day or week.
 
 A plant of thousands of orders is too large for one detailed model, so it is first
-*planned* in time buckets (issue #5, planning layer), as a MILP (Pyomo, solved by HiGHS):
+*planned* in time buckets, as a MILP (Pyomo, solved by HiGHS):
 
 - **Aggregation.** Each order's operations move together: every operation gets its
   earliest bucket (release, predecessors and minimum lags, its machine's calendar), and

@@ -1,13 +1,13 @@
 """``solver="plan"``: plan in buckets, then schedule window by window with CP-SAT.
 
-For plants too large for one CP-SAT model (:data:`aps.solvers.cpsat.MAX_MODEL_SIZE`),
-the problem is decomposed along the bucket plan of :mod:`aps.planning`:
+For plants too large for one CP-SAT model (:data:`aps.solvers.cpsat.size.MAX_MODEL_SIZE`),
+the problem is decomposed along the bucket plan of :mod:`aps.solvers.plan.buckets`:
 
 1. **Greedy start.** The caller's valid hint, else the greedy witness
-   (:func:`aps.diagnose.witness`): a valid schedule of everything, and the answer if
-   nothing better is found.
-2. **Plan.** :func:`aps.planning.make_plan` puts every operation in a bucket (a share of
-   the time limit, at most :data:`PLAN_SECONDS`).
+   (:func:`aps.heuristics.witness.witness`): a valid schedule of everything, and the
+   answer if nothing better is found.
+2. **Plan.** :func:`aps.solvers.plan.buckets.make_plan` puts every operation in a bucket
+   (a share of the time limit, at most :data:`PLAN_SECONDS`).
 3. **Windows.** Consecutive buckets are grouped into windows of about
    :data:`WINDOW_OPERATIONS` operations; an operation belongs to its bucket's window (a
    predecessor never to a later window than its successor; an operation with a maximum
@@ -15,7 +15,7 @@ the problem is decomposed along the bucket plan of :mod:`aps.planning`:
    unless the greedy schedule already had it earlier (the plan estimates capacity in
    aggregate; the greedy schedule proves the earlier start feasible, and a plan that
    delays orders the greedy schedule finishes in time must not make them late): the
-   greedy schedule is replayed with that floor (:func:`aps.reschedule_repair.repair`, a
+   greedy schedule is replayed with that floor (:func:`aps.heuristics.repair.repair`, a
    right-shift in the schedule's own order that keeps calendars, setups, changeovers,
    lags and stock) and becomes the incumbent.
 4. **Rolling horizon.** Window by window, in time order, CP-SAT schedules the window's

@@ -8,8 +8,8 @@ and its place in the list by CP-SAT's start; everything else keeps its incumbent
 as its sort key. The decoder then places the whole plant again, so setups, calendars,
 lags and stock of the merged list are exactly what the plant demands (the small model
 leaves stock out and blocks the fixed operations' machine time); the round is kept when
-the decoded schedule is better (Godard, Laborie & Nuijten's partial-order relaxation and
-the anchor's "the simulator decides").
+the decoded schedule is better (Godard, Laborie & Nuijten's partial-order relaxation: the
+small model proposes an order, the decoder decides the schedule).
 
 Neighbourhoods: the late jobs with the largest weighted tardiness and the operations
 that compete with them on their machines around their critical operations; a time
