@@ -9,12 +9,20 @@ JSSP   ?= ../shared/jssp
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+## requirements/lock.txt pins every package's version (constraints, so extras stay optional);
+## refresh it after changing dependencies: `make lock`.
+$(STAMP): pyproject.toml requirements/lock.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[all]'
+	$(BIN)/python -m pip install -q -c requirements/lock.txt -e '.[all]'
 	$(BIN)/python -c "from aps.solvers.warmup import warm_up; warm_up()"  # compile the kernels once
 	touch $(STAMP)
+
+.PHONY: lock
+lock:
+	{ head -2 requirements/lock.txt; \
+	  $(BIN)/python -m pip freeze --exclude-editable | grep -v '^aps'; } > requirements/lock.tmp
+	mv requirements/lock.tmp requirements/lock.txt
 
 ## The service on its embedded default: SQLite and an in-process worker pool, no Redis.
 run: install
