@@ -74,6 +74,7 @@ class PlantArrays(NamedTuple):
     cal_start: I64
     cal_end: I64
     machine_matrix: I64  # -1: no setup matrix
+    machine_setup_off: I64  # 1: setups may run while the machine is unavailable
     n_families: int
     changeover: I64  # [matrix, from family, to family], flattened
     initial: I64  # [matrix, to family], flattened
@@ -267,6 +268,7 @@ def _setups(problem: Problem, families: dict[str, int]) -> dict[str, Any]:
         "machine_matrix": _arr(
             [index[m.setup_matrix] if m.setup_matrix is not None else -1 for m in problem.machines]
         ),
+        "machine_setup_off": _arr([int(m.off_shift_setup) for m in problem.machines]),
         "n_families": f,
         "changeover": changeover,
         "initial": initial,

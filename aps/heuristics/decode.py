@@ -230,7 +230,8 @@ def earliest_slot(
 ) -> tuple[int, int, int]:
     """Earliest (setup start, start, end) of operation ``i`` in mode ``md``; NONE if none.
 
-    The setup runs in working time right before the start; a non-interruptible run fits
+    The setup runs in working time right before the start (on a machine whose setups may
+    run off shift, in any time after the machine is free); a non-interruptible run fits
     inside one window, an interruptible one pauses over the unavailable ones. Draws:
     ``STRICT``, each must be coverable at the start by the stock known so far (NONE
     when it never is); ``OPTIMISTIC``, as strict, except that a draw the known stock can
@@ -245,38 +246,61 @@ def earliest_slot(
     if duration == 0 and setup == 0 and a.cons_ptr[i + 1] == a.cons_ptr[i]:
         # occupies nothing: it may sit anywhere, in a window too (the validator's rule)
         return (t, t, t) if t <= a.horizon else (NONE, NONE, NONE)
+    off_shift = a.machine_setup_off[m] != 0
+    if off_shift:
+        t = max(free + setup, floor)  # here ``t`` is the run's start, the setup right before
     for _ in range(100_000):
         if t >= a.horizon:
             return NONE, NONE, NONE
         b = next_working(a, m, t)
         k = bisect(a.cal_start, lo, hi, b, False)
         window_end = a.cal_start[k] if k < hi else FAR
-        s = b + setup
+        s = b if off_shift else b + setup
         need_end = s + duration if not interruptible else s + (1 if duration > 0 else 0)
         if need_end > window_end:
             t = a.cal_end[k] if k < hi else a.horizon
             continue
         if s < floor:
-            t = floor - setup
+            t = floor if off_shift else floor - setup
             continue
-        ready = s
-        for c in range(a.cons_ptr[i], a.cons_ptr[i + 1] if stock != IGNORE else a.cons_ptr[i]):
-            tau = earliest_draw(
-                a, a.cons_mat[c], s, a.cons_qty[c], stock_time, stock_delta, stock_n, levels, ticks
-            )
-            if tau == NONE:
-                if stock == OPTIMISTIC:
-                    continue
-                return NONE, NONE, NONE
-            ready = max(ready, tau)
+        ready = _stock_ready(a, i, s, stock, stock_time, stock_delta, stock_n, levels, ticks)
+        if ready == NONE:
+            return NONE, NONE, NONE
         if ready > s:
-            t = ready - setup
+            t = ready if off_shift else ready - setup
             continue
         e = add_working(a, m, s, duration) if interruptible else s + duration
         if e > a.horizon:
             return NONE, NONE, NONE
-        return b, s, e
+        return (s - setup if off_shift else b), s, e
     return NONE, NONE, NONE
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _stock_ready(
+    a: PlantArrays,
+    i: int,
+    s: int,
+    stock: int,
+    stock_time: I64,
+    stock_delta: I64,
+    stock_n: I64,
+    levels: I64,
+    ticks: I64,
+) -> int:
+    """When every draw of ``i`` starting at ``s`` or later is covered (``s`` when all are now;
+    NONE when one never is under ``STRICT``); see :func:`earliest_slot`."""
+    ready = s
+    for c in range(a.cons_ptr[i], a.cons_ptr[i + 1] if stock != IGNORE else a.cons_ptr[i]):
+        tau = earliest_draw(
+            a, a.cons_mat[c], s, a.cons_qty[c], stock_time, stock_delta, stock_n, levels, ticks
+        )
+        if tau == NONE:
+            if stock == OPTIMISTIC:
+                continue
+            return NONE
+        ready = max(ready, tau)
+    return ready
 
 
 @njit(cache=True, nogil=True, inline="always")

@@ -8,10 +8,14 @@ from typing import Any
 import pytest
 
 from aps import solve
+from aps.heuristics.arrays import build_arrays, to_schedule
+from aps.heuristics.construct import construct
+from aps.heuristics.decode import Scratch, run
 from aps.heuristics.dispatch import best_dispatch
 from aps.heuristics.repair import RepairPlan, repair
 from aps.heuristics.witness import witness
 from aps.model import Problem, Window
+from aps.params import SolveParams
 from aps.report.diagnose import diagnose
 from aps.result import ScheduledOperation, SolveStatus
 from aps.solvers.bounds import term_bounds
@@ -120,3 +124,26 @@ def test_path_bound_and_diagnosis_know_the_option() -> None:
         update={"machines": [tight.machines[0].model_copy(update={"off_shift_setup": False})]}
     )
     assert [f.code for f in diagnose(strict)] == ["operation_exceeds_window"]
+
+
+@pytest.mark.parametrize("interruptible", [False, True])
+@pytest.mark.parametrize("matrix", [False, True])
+def test_compiled_decoder_sets_up_off_shift(interruptible: bool, matrix: bool) -> None:
+    """Tests that the compiled decoder (every dispatching rule of the plant search, and the
+    plant search itself) sets up off shift where the machine allows it, validly, never later
+    than without the option, and keeps setups in working time where it does not."""
+    on, off = shop(True, interruptible, matrix), shop(False, interruptible, matrix)
+    ends: dict[bool, tuple[int, ...]] = {}
+    for p, allowed in ((on, True), (off, False)):
+        a = build_arrays(p)
+        s = Scratch(a, len(p.machines))
+        candidates = construct(p, a, s, SolveParams(time_limit=10.0))
+        for c in candidates:
+            run(a, s, c.order, c.mode)
+            rows = to_schedule(p, a, c.mode, s.busy, s.start, s.end)
+            assert validate(p, rows) == [], c.rule
+            # the first run can start no earlier than 20, the end of the window its
+            # release (12) falls in: its setup is off shift exactly when that is allowed
+            assert (off_shift_setups(p, rows) > 0) == allowed, c.rule
+        ends[allowed] = min(c.score for c in candidates)
+    assert ends[True] <= ends[False]
