@@ -57,6 +57,7 @@ def bench_cmd(
         paths = resolve_any(names, instances, fmt)
     except FileNotFoundError as exc:
         raise fail(str(exc)) from None
+    ran = bench.provenance()  # at the start: the commit the run used
     rows = _solve_all(paths, methods, time_limit, workers, seed, instances, fmt, out)
     header = (
         f"aps bench {' '.join(names)} --time-limit {time_limit:g} --workers {workers} "
@@ -65,7 +66,7 @@ def bench_cmd(
         + (f" --baseline {baseline}" if baseline else "")
     )
     text = bench.markdown(rows, bench.summarize(rows, methods), methods,
-                          f"`{header}`\n\n{bench.provenance()}\n")  # fmt: skip
+                          f"`{header}`\n\n{ran}\n")  # fmt: skip
     sys.stdout.write(text)
     if out is not None:
         out.write_text(bench.rows_csv(rows))
