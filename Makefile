@@ -141,8 +141,13 @@ worker: install
 	$(BIN)/aps worker
 
 ## Very large instances: first validated schedule, makespan vs simple LB, peak memory.
+## 1,000,000 operations (`aps generate jssp --jobs 10000 --machines 100 --seed 3`) at 300 s,
+## 100,000 at 60 s; JSON lines in results/scale.jsonl.
 bench-scale: install
-	$(BIN)/python benchmarks/bench_scale.py --time-limit 60 1000x20 2000x50 plant:600
+	mkdir -p results
+	{ $(BIN)/python benchmarks/bench_scale.py --seed 3 --time-limit 300 10000x100; \
+	  $(BIN)/python benchmarks/bench_scale.py --seed 3 --time-limit 60 1000x100; } \
+		| tee results/scale.jsonl
 
 ## Tight generated plants (utilisation 0.95, due-date tightness 0.5): every dispatching rule,
 ## the greedy witness and ours side by side, validated; 600 orders at 60 s, then about
