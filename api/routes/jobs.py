@@ -287,7 +287,6 @@ GANTT_RESPONSES: dict[int | str, dict[str, Any]] = {
     **ERRORS,
     404: NOT_FOUND,
     409: NO_SCHEDULE,
-    501: {"model": Message, "description": "Gantt support not installed."},
 }
 SCHEDULE_RESPONSES: dict[int | str, dict[str, Any]] = {
     **ERRORS,

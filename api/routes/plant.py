@@ -277,7 +277,7 @@ GanttShape = Literal["neutral", "frappe", "vis", "plotly"]
 
 @router.get(
     "/gantt",
-    responses={**PUBLISHED_RESPONSES, 501: {"model": Message, "description": "No Gantt support."}},
+    responses=PUBLISHED_RESPONSES,
 )
 def read_gantt(
     tenant: TenantDep,
@@ -297,7 +297,7 @@ def read_gantt(
 @router.get(
     "/gantt.html",
     response_class=HTMLResponse,
-    responses={**PUBLISHED_RESPONSES, 501: {"model": Message, "description": "No Gantt support."}},
+    responses=PUBLISHED_RESPONSES,
 )
 def read_gantt_html(
     tenant: TenantDep,

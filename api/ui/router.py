@@ -68,27 +68,20 @@ def asset(name: str) -> FileResponse:
 
 
 @lru_cache(maxsize=1)
-def plotly_js_path() -> Path | None:
-    """plotly.min.js as shipped inside the installed ``plotly`` package, if any."""
-    try:
-        import plotly
-    except ImportError:
-        return None
-    path = Path(plotly.__file__).with_name("package_data") / "plotly.min.js"
-    return path if path.is_file() else None
+def plotly_js_path() -> Path:
+    """plotly.min.js as shipped inside the installed ``plotly`` package (a service dependency)."""
+    import plotly  # loaded once, lazily: the package is large and only this route needs it
+
+    return Path(plotly.__file__).with_name("package_data") / "plotly.min.js"
 
 
 @pages.get("/ui/vendor/plotly.min.js")
 def plotly_js() -> Response:
     """plotly.js from the installed Python package: the page needs no CDN."""
-    path = plotly_js_path()
-    if path is None:
-        return JSONResponse(
-            {"detail": "the UI needs plotly (pip install 'aps[factory]') for its charts"},
-            status_code=status.HTTP_501_NOT_IMPLEMENTED,
-        )
     return FileResponse(
-        path, media_type="text/javascript", headers={"Cache-Control": "public, max-age=86400"}
+        plotly_js_path(),
+        media_type="text/javascript",
+        headers={"Cache-Control": "public, max-age=86400"},
     )
 
 

@@ -77,7 +77,7 @@ def test_no_cdn_in_the_page() -> None:
 
 def test_plotly_js_from_the_installed_package(idle: TestClient) -> None:
     path = plotly_js_path()
-    assert path is not None and path.parts[-2:] == ("package_data", "plotly.min.js")
+    assert path.is_file() and path.parts[-2:] == ("package_data", "plotly.min.js")
     r = idle.get("/ui/vendor/plotly.min.js")
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/javascript")
     assert len(r.content) == path.stat().st_size
