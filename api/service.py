@@ -7,7 +7,7 @@ import logging
 
 from api.isolate import Isolated
 from api.keys import ActiveCounts, KeyCache
-from api.ratelimit import RateLimiter
+from api.ratelimit import limiter_for
 from jobs import migrate, repo
 from jobs.broker import CeleryPublisher
 from jobs.db import Database
@@ -24,7 +24,9 @@ class Service:
     def __init__(self, settings: Settings, *, background: bool = True) -> None:
         self.settings = settings
         self.db = Database(settings.database_url, settings.db_pool_size, settings.db_max_overflow)
-        self.limiter = RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst)
+        self.limiter = limiter_for(
+            settings.broker_url, settings.rate_limit_per_minute, settings.rate_limit_burst
+        )
         #: API key lookups, reused for a second or so (a revocation waits that long)
         self.keys = KeyCache(settings.key_cache_seconds)
         #: active jobs per tenant, for the APS_MAX_ACTIVE_JOBS cap (recounted every second)

@@ -27,12 +27,19 @@ from fastapi.routing import iter_route_contexts
 from fastapi.testclient import TestClient
 from sqlalchemy import delete
 
-from api.ratelimit import RateLimiter
+from api.ratelimit import RateLimiter, RedisRateLimiter, limiter_for
 from jobs import callbacks, notify, repo
 from jobs.settings import DEV_API_KEY, Settings
 from jobs.tables import ApiKey
 from tests.service.conftest import ClientFactory
-from tests.service.support import KEYS, Receiver, headers, problem_json, wait_until
+from tests.service.support import (
+    KEYS,
+    Receiver,
+    headers,
+    problem_json,
+    require_redis,
+    wait_until,
+)
 
 FT06 = problem_json("ft06")
 SMALL = {
@@ -465,6 +472,34 @@ def test_rate_limiter_refills_at_its_rate() -> None:
     assert limiter.take("a") is None
     now[0] = 1000.0  # a long pause refills up to the burst, not beyond
     assert [limiter.take("a") is None for _ in range(3)] == [True, True, False]
+
+
+def test_rate_limit_in_redis_holds_across_replicas() -> None:
+    """Tests that two API processes' limiters on one Redis share a tenant's allowance (the
+    burst, then a named wait on either), keep tenants apart, and that without a Redis
+    broker the limit stays in process."""
+    url = require_redis()
+    one, two = (RedisRateLimiter(url, per_minute=60, burst=3) for _ in range(2))
+    tenant, other = str(uuid.uuid4()), str(uuid.uuid4())
+    assert [one.take(tenant), two.take(tenant), one.take(tenant)] == [None, None, None]
+    waits = [two.take(tenant), one.take(tenant)]
+    assert all(w is not None and 0 < w <= 3.0 for w in waits)  # window: 3 per 3 s
+    assert two.take(other) is None
+    assert isinstance(limiter_for(url, 60, 3), RedisRateLimiter)
+    assert isinstance(limiter_for(None, 60, 3), RateLimiter)
+
+
+def test_rate_limit_falls_back_in_process_when_redis_is_gone() -> None:
+    """Tests that a limiter whose Redis is unreachable still limits, in process."""
+    port = _free_port()
+    limiter = RedisRateLimiter(f"redis://127.0.0.1:{port}/0", per_minute=60, burst=2)
+    assert [limiter.take("t") is None for _ in range(3)] == [True, True, False]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def test_bodies_over_the_limit_are_413_on_every_route(client_factory: ClientFactory) -> None:
