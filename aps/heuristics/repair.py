@@ -75,15 +75,7 @@ def _family(job: Job, op: Operation) -> str | None:
 def _pass(
     problem: Problem, plan: RepairPlan, floors: Mapping[Key, int]
 ) -> list[ScheduledOperation]:
-    cals = {m.id: TickCalendar(m.unavailable) for m in problem.machines}
-    matrices = {m.id: problem.setup_matrices.get(m.setup_matrix or "") for m in problem.machines}
-    off_shift = {m.id: m.off_shift_setup for m in problem.machines}
-    free: dict[Id, int] = {m.id: 0 for m in problem.machines}
-    last: dict[Id, tuple[int, int, str | None] | None] = {m.id: None for m in problem.machines}
-    stock = {
-        m.id: StockProfile(m.initial, [(r.time, r.quantity) for r in m.receipts])
-        for m in problem.materials
-    }
+    """One replay: pinned operations first, then the rest by published start."""
     preds: dict[Key, list[tuple[Key, int]]] = {}
     items: list[tuple[tuple[int, int, int, int], Job, Operation]] = []
     pinned: list[tuple[Job, Operation]] = []
@@ -98,28 +90,10 @@ def _pass(
             ref = plan.reference.get((job.id, op.id))
             order = (ref.start, ref.end, j, o) if ref is not None else (1 << 62, job.release, j, o)
             items.append((order, job, op))
-    ends: dict[Key, int] = {}
-    out: list[ScheduledOperation] = []
+    replay = _Replay(problem)
     # pinned operations are facts that precede everything unpinned on their machine
     for job, op in sorted(pinned, key=lambda jo: _pinned_busy(jo[1])):
-        f = op.fixed
-        assert f is not None
-        end = op.fixed_end()
-        assert end is not None
-        busy = f.start if f.setup_start is None else f.setup_start
-        free[f.machine] = max(free[f.machine], end)
-        last[f.machine] = (busy, end, _family(job, op))
-        for flow in op.consumes:
-            stock[flow.material].add(f.start, -flow.quantity)
-        for flow in op.produces:
-            stock[flow.material].add(end, flow.quantity)
-        ends[(job.id, op.id)] = end
-        out.append(
-            ScheduledOperation(
-                job=job.id, op=op.id, machine=f.machine, start=f.start, end=end,
-                setup_start=f.setup_start if f.setup_start is not None and busy < f.start else None,
-            )
-        )  # fmt: skip
+        replay.pin(job, op)
     items.sort(key=lambda it: it[0])
     for _, job, op in items:
         key = (job.id, op.id)
@@ -128,63 +102,88 @@ def _pass(
         if ref is not None:
             floor = max(floor, ref.start)
         for pk, min_lag in preds.get(key, ()):
-            floor = max(floor, ends[pk] + min_lag)
-        kept = (
-            ref.machine
-            if ref is not None and any(m.machine == ref.machine for m in op.modes)
-            else None
-        )
+            floor = max(floor, replay.ends[pk] + min_lag)
+        replay.place(job, op, ref, floor, plan.down)
+    return replay.out
+
+
+class _Replay:
+    """The machines, stock and placed operations of one replay."""
+
+    def __init__(self, problem: Problem) -> None:
+        machines = problem.machines
+        self.cals = {m.id: TickCalendar(m.unavailable) for m in machines}
+        self.matrices = {m.id: problem.setup_matrices.get(m.setup_matrix or "") for m in machines}
+        self.off_shift = {m.id: m.off_shift_setup for m in machines}
+        self.free: dict[Id, int] = {m.id: 0 for m in machines}
+        self.last: dict[Id, tuple[int, int, str | None] | None] = {m.id: None for m in machines}
+        self.stock = {
+            m.id: StockProfile(m.initial, [(r.time, r.quantity) for r in m.receipts])
+            for m in problem.materials
+        }
+        self.ends: dict[Key, int] = {}
+        self.out: list[ScheduledOperation] = []
+
+    def pin(self, job: Job, op: Operation) -> None:
+        """Record a pinned operation where it is fixed."""
+        f = op.fixed
+        end = op.fixed_end()
+        assert f is not None and end is not None
+        busy = f.start if f.setup_start is None else f.setup_start
+        self._commit(job, op, busy, f.start, end, f.machine)
+
+    def place(
+        self, job: Job, op: Operation, ref: ScheduledOperation | None, floor: int,
+        down: frozenset[Id] | set[Id],
+    ) -> None:  # fmt: skip
+        """Place ``op`` no earlier than ``floor``: on its published machine, or, when that
+        is down and pushes it (or it is new), on whichever eligible machine ends first."""
+        kept = ref.machine if ref is not None and any(m.machine == ref.machine
+                                                      for m in op.modes) else None  # fmt: skip
         family = _family(job, op)
-        draws = [(stock[f.material], f.quantity) for f in op.consumes]
-
-        def place(
-            machine: Id,
-            op: Operation = op,
-            family: str | None = family,
-            floor: int = floor,
-            draws: list[tuple[StockProfile, int]] = draws,
-        ) -> tuple[int, int, int, Id] | None:
-            """Earliest placement on ``machine``, appended after what it already runs."""
-            mode = next(m for m in op.modes if m.machine == machine)
-            mx = matrices[machine]
-            prev = last[machine]
-            change = mx.time(prev[2] if prev else None, family) if mx is not None else 0
-            got = earliest_slot(
-                cals[machine], mode.setup + change, mode.duration, op.interruptible,
-                free[machine], floor, draws, setup_off_shift=off_shift[machine],
-            )  # fmt: skip
-            return None if got is None else (got[0], got[1], got[2], machine)
-
-        best = place(kept) if kept is not None else None
+        draws = [(self.stock[f.material], f.quantity) for f in op.consumes]
+        best = self._slot(kept, op, family, floor, draws) if kept is not None else None
         pushed = best is None or ref is None or best[1] > ref.start
-        if kept is None or (kept in plan.down and pushed):
+        if kept is None or (kept in down and pushed):
             # pushed on a failed machine (or new): every mode competes, the kept one wins ties
             for mode in op.modes:
                 if mode.machine == kept:
                     continue
-                got = place(mode.machine)
+                got = self._slot(mode.machine, op, family, floor, draws)
                 if got is not None and (best is None or got[2] < best[2]):
                     best = got
-        modes = [m for m in op.modes if m.machine == kept] or list(op.modes)
         if best is None:  # no stock ever: place it anyway, the validator will say why
-            mode = modes[0]
-            b = max(free[mode.machine], floor - mode.setup)
+            mode = next((m for m in op.modes if m.machine == kept), op.modes[0])
+            b = max(self.free[mode.machine], floor - mode.setup)
             best = (b, b + mode.setup, b + mode.setup + mode.duration, mode.machine)
-        b, s, e, machine = best
-        free[machine] = max(free[machine], e)
-        last[machine] = (b, e, family)
-        for flow in op.consumes:
-            stock[flow.material].add(s, -flow.quantity)
-        for flow in op.produces:
-            stock[flow.material].add(e, flow.quantity)
-        ends[key] = e
-        out.append(
-            ScheduledOperation(
-                job=job.id, op=op.id, machine=machine, start=s, end=e,
-                setup_start=b if b < s else None,
-            )
+        self._commit(job, op, *best)
+
+    def _slot(
+        self, machine: Id, op: Operation, family: str | None, floor: int,
+        draws: list[tuple[StockProfile, int]],
+    ) -> tuple[int, int, int, Id] | None:  # fmt: skip
+        """Earliest placement on ``machine``, appended after what it already runs."""
+        mode = next(m for m in op.modes if m.machine == machine)
+        mx, prev = self.matrices[machine], self.last[machine]
+        change = mx.time(prev[2] if prev else None, family) if mx is not None else 0
+        got = earliest_slot(
+            self.cals[machine], mode.setup + change, mode.duration, op.interruptible,
+            self.free[machine], floor, draws, setup_off_shift=self.off_shift[machine],
         )  # fmt: skip
-    return out
+        return None if got is None else (got[0], got[1], got[2], machine)
+
+    def _commit(self, job: Job, op: Operation, b: int, s: int, e: int, machine: Id) -> None:
+        self.free[machine] = max(self.free[machine], e)
+        self.last[machine] = (b, e, _family(job, op))
+        for flow in op.consumes:
+            self.stock[flow.material].add(s, -flow.quantity)
+        for flow in op.produces:
+            self.stock[flow.material].add(e, flow.quantity)
+        self.ends[(job.id, op.id)] = e
+        self.out.append(
+            ScheduledOperation(job=job.id, op=op.id, machine=machine, start=s, end=e,
+                               setup_start=b if b < s else None)
+        )  # fmt: skip
 
 
 def _pinned_busy(op: Operation) -> tuple[int, int]:

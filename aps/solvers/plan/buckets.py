@@ -250,6 +250,60 @@ def make_plan(
     movable = [j for j in jobs if j.id not in pinned]
     shift_cap = max(0, min(max_shift, max_columns // max(1, len(movable)) - 1))
     grid.extend(max(base.values()) + shift_cap + 2)
+    shifts = _shift_options(jobs, pinned, shift_cap, base, grid)
+    pool_of = {(j.id, i): _pool(j, i) for j in jobs for i in range(len(j.operations))}
+    work_of = {(j.id, i): _work(j, i) for j in jobs for i in range(len(j.operations))}
+    pools = sorted(set(pool_of.values()), key=lambda p: sorted(map(str, p)))
+    pool_name = {p: ",".join(sorted(map(str, p)))[:60] for p in pools}
+    capacity = {
+        (p, b): utilisation * sum(grid.cals[m].working(a, a + length) for m in p)
+        for p in pools
+        for b, a in enumerate(grid.starts)
+    }
+    columns, loads, flows = _columns(problem, grid, es, base, shifts, pool_of, work_of,
+                                     holding, earliness)  # fmt: skip
+    nb = len(grid.starts) + 1
+    receipts: dict[tuple[Id, int], int] = defaultdict(int)
+    for mat in problem.materials:
+        for r in mat.receipts:
+            receipts[(mat.id, min(grid.index(r.time), nb - 1))] += r.quantity
+    start = _greedy_shifts(problem, jobs, shifts, loads, flows, receipts, pools, capacity, nb)
+    chosen, info = _solve(
+        problem, columns, loads, flows, receipts, pools, capacity, nb, start,
+        time_limit - (time.monotonic() - started), threads, seed, stop,
+    )  # fmt: skip
+    shift = {job.id: chosen.get(job.id, start[job.id]) for job in jobs}
+    op_bucket = {k: b + shift[k[0]] for k, b in base.items()}
+    load, overload = _load(jobs, shift, loads, pools, pool_name, capacity)
+    grid.extend(max(op_bucket.values()) + 1)
+    return Plan(
+        bucket=name,
+        length=length,
+        starts=list(grid.starts),
+        ends=[s + length for s in grid.starts],
+        op_bucket=op_bucket,
+        shift=shift,
+        status=info["status"],
+        objective=info.get("objective"),
+        bound=info.get("bound"),
+        overload=overload,
+        shortage=_shortage(problem, op_bucket, receipts, nb),
+        binaries=len(columns),
+        wall_s=time.monotonic() - started,
+        message=info.get("message"),
+        load=load,
+        capacity={(pool_name[p], b): c for (p, b), c in capacity.items()},
+    )
+
+
+Loads = dict[tuple[Id, int], list[tuple[frozenset[Id], int, int]]]  # (pool, bucket, work)
+Flows = dict[tuple[Id, int], list[tuple[Id, int, int]]]  # (material, bucket, delta)
+
+
+def _shift_options(
+    jobs: list[Job], pinned: set[Id], shift_cap: int, base: dict[Key, int], grid: Buckets
+) -> dict[Id, list[int]]:
+    """Each order's candidate shifts in buckets: none when pinned, none past its deadline."""
     shifts: dict[Id, list[int]] = {}
     for job in jobs:
         options = [0] if job.id in pinned else list(range(shift_cap + 1))
@@ -257,23 +311,27 @@ def make_plan(
             last = max(base[(job.id, o.id)] for o in job.operations)
             options = [d for d in options if d == 0 or grid.start(last + d) <= job.deadline]
         shifts[job.id] = options
-    pool_of = {(j.id, i): _pool(j, i) for j in jobs for i in range(len(j.operations))}
-    work_of = {(j.id, i): _work(j, i) for j in jobs for i in range(len(j.operations))}
-    pools = sorted(set(pool_of.values()), key=lambda p: sorted(map(str, p)))
-    pool_name = {p: ",".join(sorted(map(str, p)))[:60] for p in pools}
-    nb = len(grid.starts)
-    capacity: dict[tuple[frozenset[Id], int], float] = {}
-    for p in pools:
-        for b in range(nb):
-            a, e = grid.starts[b], grid.starts[b] + length
-            capacity[(p, b)] = utilisation * sum(grid.cals[m].working(a, e) for m in p)
-    # contributions of one (order, shift) column
+    return shifts
+
+
+def _columns(
+    problem: Problem,
+    grid: Buckets,
+    es: dict[Key, tuple[int, int]],
+    base: dict[Key, int],
+    shifts: dict[Id, list[int]],
+    pool_of: dict[tuple[Id, int], frozenset[Id]],
+    work_of: dict[tuple[Id, int], int],
+    holding: float,
+    earliness: float,
+) -> tuple[list[tuple[Id, int, float]], Loads, Flows]:
+    """One column per (order, shift): its cost, and its loads and material flows by bucket."""
     columns: list[tuple[Id, int, float]] = []  # (job, shift, cost)
-    loads: dict[tuple[Id, int], list[tuple[frozenset[Id], int, int]]] = {}
-    flows: dict[tuple[Id, int], list[tuple[Id, int, int]]] = {}  # (material, bucket, delta)
+    loads: Loads = {}
+    flows: Flows = {}
     obj_weight = _tardiness_weight(problem)
     horizon_buckets = len(grid.starts) + 1
-    for job in jobs:
+    for job in problem.jobs:
         ends = [es[(job.id, o.id)][1] for o in job.operations]
         finish = max(ends)
         last = max(
@@ -300,18 +358,18 @@ def make_plan(
             columns.append((job.id, d, cost))
             loads[(job.id, d)] = ld
             flows[(job.id, d)] = fl
-    nb = len(grid.starts) + 1
-    receipts: dict[tuple[Id, int], int] = defaultdict(int)
-    for mat in problem.materials:
-        for r in mat.receipts:
-            receipts[(mat.id, min(grid.index(r.time), nb - 1))] += r.quantity
-    start = _greedy_shifts(problem, jobs, shifts, loads, flows, receipts, pools, capacity, nb)
-    chosen, info = _solve(
-        problem, columns, loads, flows, receipts, pools, capacity, nb, start,
-        time_limit - (time.monotonic() - started), threads, seed, stop,
-    )  # fmt: skip
-    shift = {job.id: chosen.get(job.id, start[job.id]) for job in jobs}
-    op_bucket = {k: b + shift[k[0]] for k, b in base.items()}
+    return columns, loads, flows
+
+
+def _load(
+    jobs: list[Job],
+    shift: dict[Id, int],
+    loads: Loads,
+    pools: list[frozenset[Id]],
+    pool_name: dict[frozenset[Id], str],
+    capacity: dict[tuple[frozenset[Id], int], float],
+) -> tuple[dict[tuple[str, int], float], float]:
+    """The chosen plan's load per (pool, bucket), and its total overload."""
     load: dict[tuple[str, int], float] = defaultdict(float)
     for job in jobs:
         for p, b, w in loads[(job.id, shift[job.id])]:
@@ -321,25 +379,7 @@ def make_plan(
         # Hall's condition: everything confined to a sub-pool of p loads p
         used = sum(load[(pool_name[q], b)] for q in pools if q <= p)
         overload += max(0.0, used - cap)
-    grid.extend(max(op_bucket.values()) + 1)
-    return Plan(
-        bucket=name,
-        length=length,
-        starts=list(grid.starts),
-        ends=[s + length for s in grid.starts],
-        op_bucket=op_bucket,
-        shift=shift,
-        status=info["status"],
-        objective=info.get("objective"),
-        bound=info.get("bound"),
-        overload=overload,
-        shortage=_shortage(problem, op_bucket, receipts, nb),
-        binaries=len(columns),
-        wall_s=time.monotonic() - started,
-        message=info.get("message"),
-        load=dict(load),
-        capacity={(pool_name[p], b): c for (p, b), c in capacity.items()},
-    )
+    return dict(load), overload
 
 
 def _tardiness_weight(problem: Problem) -> float:
@@ -375,8 +415,8 @@ def _shortage(
 def _solve(
     problem: Problem,
     columns: list[tuple[Id, int, float]],
-    loads: dict[tuple[Id, int], list[tuple[frozenset[Id], int, int]]],
-    flows: dict[tuple[Id, int], list[tuple[Id, int, int]]],
+    loads: Loads,
+    flows: Flows,
     receipts: dict[tuple[Id, int], int],
     pools: list[frozenset[Id]],
     capacity: dict[tuple[frozenset[Id], int], float],
@@ -388,75 +428,150 @@ def _solve(
     stop: threading.Event | None,
 ) -> tuple[dict[Id, int], dict[str, Any]]:
     """Build the Pyomo model, run HiGHS, return each order's shift and what happened."""
-    import pyomo.environ as pyo
-    from pyomo.contrib.appsi.solvers import Highs
-
     started = time.monotonic()
-    m = pyo.ConcreteModel()
-    n = len(columns)
-    m.x = pyo.Var(range(n), domain=pyo.Binary)
-    by_job: dict[Id, list[int]] = defaultdict(list)
-    load_terms: dict[tuple[frozenset[Id], int], list[tuple[int, float]]] = defaultdict(list)
-    flow_terms: dict[tuple[Id, int], list[tuple[int, float]]] = defaultdict(list)
-    for c, (job_id, d, _) in enumerate(columns):
-        by_job[job_id].append(c)
-        for p, b, w in loads[(job_id, d)]:
-            if w > 0:
-                load_terms[(p, b)].append((c, float(w)))
-        for mid, b, qty in flows[(job_id, d)]:
-            flow_terms[(mid, min(b, nb - 1))].append((c, float(qty)))
-    m.one = pyo.ConstraintList()
-    for cols in by_job.values():
-        m.one.add(sum(m.x[c] for c in cols) == 1)
-    # capacity with an overload slack per (pool, bucket) that has load
-    keys = [(p, b) for p in pools for b in range(nb) if any((q, b) in load_terms for q in pools
-                                                            if q <= p)]  # fmt: skip
-    m.over = pyo.Var(range(len(keys)), domain=pyo.NonNegativeReals)
-    m.cap = pyo.ConstraintList()
-    for k, (p, b) in enumerate(keys):
-        terms = [m.x[c] * w for q in pools if q <= p for c, w in load_terms.get((q, b), ())]
-        m.cap.add(sum(terms) <= capacity.get((p, b), 0.0) + m.over[k])
-    # material: cumulative stock at checkpoints (the bucket before each receipt, where
-    # stock is lowest, every ``step`` buckets and the last) may not go negative. Levels
-    # as free variables made HiGHS's root LP slow; cumulative rows keep it fast.
-    mats = [mat for mat in problem.materials if any(k[0] == mat.id for k in flow_terms)]
-    # one unit per material = its largest single flow: keeps the LP well scaled
-    unit = {
-        mat.id: max([1.0, *(abs(q) for b in range(nb) for _, q in flow_terms.get((mat.id, b), ()))])
-        for mat in mats
-    }
-    flow_nnz = sum(len(v) for v in flow_terms.values())
-    step = max(1, math.ceil(flow_nnz * nb / 2 / MAX_MATERIAL_NONZEROS))
-    checks: list[tuple[Id, int]] = []
-    for mat in mats:
-        points = {nb - 1, *range(step - 1, nb, step)}
-        points.update(b - 1 for (mid, b) in receipts if mid == mat.id and b > 0)
-        checks.extend((mat.id, t) for t in sorted(points))
-    m.short = pyo.Var(range(len(checks)), domain=pyo.NonNegativeReals)
-    m.stock = pyo.ConstraintList()
-    by_id = {mat.id: mat for mat in mats}
-    for k, (mid, t) in enumerate(checks):
-        u = unit[mid]
-        supply = by_id[mid].initial + sum(receipts.get((mid, b), 0) for b in range(t + 1))
-        flow = sum(m.x[c] * (q / u) for b in range(t + 1) for c, q in flow_terms.get((mid, b), ()))
-        m.stock.add(flow + m.short[k] >= -supply / u)
-    big = OVERLOAD_FACTOR * max([1.0, *(cost for _, _, cost in columns)])
-    # the greedy plan's value of every variable: HiGHS's MIP start
-    picked = {c for c, (job_id, d, _) in enumerate(columns) if start.get(job_id, 0) == d}
-    values: dict[int, float] = {id(m.x[c]): 1.0 for c in picked}
-    for k, (p, b) in enumerate(keys):
-        used = sum(w for q in pools if q <= p for c, w in load_terms.get((q, b), ()) if c in picked)
-        values[id(m.over[k])] = max(0.0, used - capacity.get((p, b), 0.0))
-    for k, (mid, t) in enumerate(checks):
-        run = float(by_id[mid].initial + sum(receipts.get((mid, b), 0) for b in range(t + 1)))
-        run += sum(q for b in range(t + 1) for c, q in flow_terms.get((mid, b), ()) if c in picked)
-        values[id(m.short[k])] = max(0.0, -run / unit[mid])
-    m.obj = pyo.Objective(
-        expr=sum(cost * m.x[c] for c, (_, _, cost) in enumerate(columns) if cost)
-        + big / 60 * sum(m.over.values())
-        + big * sum(m.short.values())
-    )
+    model = _Model(problem, columns, loads, flows, receipts, pools, capacity, nb)
+    values = model.start_values(start, receipts)
     built = time.monotonic() - started
+    opt, highs = _run_highs(model.m, values, started + time_limit, threads, seed, stop)
+    info = highs.getInfo()
+    status = highs.modelStatusToString(highs.getModelStatus())
+    out: dict[str, Any] = {"status": status, "build_s": round(built, 2)}
+    if info.primal_solution_status != 2:
+        out["message"] = f"HiGHS found no plan ({status}); the greedy plan is kept"
+        return dict(start), out
+    column = opt._pyomo_var_to_solver_var_map
+    solution = highs.getSolution().col_value
+    chosen: dict[Id, int] = {}
+    for c, (job_id, d, _) in enumerate(columns):
+        col = column.get(id(model.m.x[c]))
+        if col is not None and solution[col] > 0.5:
+            chosen[job_id] = d
+    out["objective"] = float(info.objective_function_value)
+    out["bound"] = float(info.mip_dual_bound)
+    return chosen, out
+
+
+class _Model:
+    """The plan's MILP in Pyomo: one binary per column, exactly one column per order,
+    capacity per (pool, bucket) with an overload slack, cumulative stock at checkpoints
+    with a shortage slack; both slacks cost far more than any column."""
+
+    def __init__(
+        self,
+        problem: Problem,
+        columns: list[tuple[Id, int, float]],
+        loads: Loads,
+        flows: Flows,
+        receipts: dict[tuple[Id, int], int],
+        pools: list[frozenset[Id]],
+        capacity: dict[tuple[frozenset[Id], int], float],
+        nb: int,
+    ) -> None:
+        import pyomo.environ as pyo  # loaded lazily: Pyomo is heavy and optional
+
+        self.columns, self.pools, self.capacity = columns, pools, capacity
+        self.m = m = pyo.ConcreteModel()
+        m.x = pyo.Var(range(len(columns)), domain=pyo.Binary)
+        by_job: dict[Id, list[int]] = defaultdict(list)
+        self.load_terms: dict[tuple[frozenset[Id], int], list[tuple[int, float]]] = defaultdict(
+            list
+        )
+        self.flow_terms: dict[tuple[Id, int], list[tuple[int, float]]] = defaultdict(list)
+        for c, (job_id, d, _) in enumerate(columns):
+            by_job[job_id].append(c)
+            for p, b, w in loads[(job_id, d)]:
+                if w > 0:
+                    self.load_terms[(p, b)].append((c, float(w)))
+            for mid, b, qty in flows[(job_id, d)]:
+                self.flow_terms[(mid, min(b, nb - 1))].append((c, float(qty)))
+        m.one = pyo.ConstraintList()
+        for cols in by_job.values():
+            m.one.add(sum(m.x[c] for c in cols) == 1)
+        self._capacity(pyo, nb)
+        self._stock(pyo, problem, receipts, nb)
+        big = OVERLOAD_FACTOR * max([1.0, *(cost for _, _, cost in columns)])
+        m.obj = pyo.Objective(
+            expr=sum(cost * m.x[c] for c, (_, _, cost) in enumerate(columns) if cost)
+            + big / 60 * sum(m.over.values())
+            + big * sum(m.short.values())
+        )
+
+    def _capacity(self, pyo: Any, nb: int) -> None:
+        """Capacity with an overload slack per (pool, bucket) that has load."""
+        m, pools, terms_of = self.m, self.pools, self.load_terms
+        self.keys = [(p, b) for p in pools for b in range(nb)
+                     if any((q, b) in terms_of for q in pools if q <= p)]  # fmt: skip
+        m.over = pyo.Var(range(len(self.keys)), domain=pyo.NonNegativeReals)
+        m.cap = pyo.ConstraintList()
+        for k, (p, b) in enumerate(self.keys):
+            terms = [m.x[c] * w for q in pools if q <= p for c, w in terms_of.get((q, b), ())]
+            m.cap.add(sum(terms) <= self.capacity.get((p, b), 0.0) + m.over[k])
+
+    def _stock(
+        self, pyo: Any, problem: Problem, receipts: dict[tuple[Id, int], int], nb: int
+    ) -> None:
+        """Cumulative stock at checkpoints (the bucket before each receipt, where stock is
+        lowest, every ``step`` buckets and the last) may not go negative. Levels as free
+        variables made HiGHS's root LP slow; cumulative rows keep it fast."""
+        m, flow_terms = self.m, self.flow_terms
+        mats = [mat for mat in problem.materials if any(k[0] == mat.id for k in flow_terms)]
+        # one unit per material = its largest single flow: keeps the LP well scaled
+        self.unit = {
+            mat.id: max([1.0, *(abs(q) for b in range(nb)
+                                 for _, q in flow_terms.get((mat.id, b), ()))])
+            for mat in mats
+        }  # fmt: skip
+        flow_nnz = sum(len(v) for v in flow_terms.values())
+        step = max(1, math.ceil(flow_nnz * nb / 2 / MAX_MATERIAL_NONZEROS))
+        self.checks: list[tuple[Id, int]] = []
+        for mat in mats:
+            points = {nb - 1, *range(step - 1, nb, step)}
+            points.update(b - 1 for (mid, b) in receipts if mid == mat.id and b > 0)
+            self.checks.extend((mat.id, t) for t in sorted(points))
+        m.short = pyo.Var(range(len(self.checks)), domain=pyo.NonNegativeReals)
+        m.stock = pyo.ConstraintList()
+        self.by_id = {mat.id: mat for mat in mats}
+        for k, (mid, t) in enumerate(self.checks):
+            u = self.unit[mid]
+            supply = self.by_id[mid].initial + sum(receipts.get((mid, b), 0) for b in range(t + 1))
+            flow = sum(
+                m.x[c] * (q / u) for b in range(t + 1) for c, q in flow_terms.get((mid, b), ())
+            )
+            m.stock.add(flow + m.short[k] >= -supply / u)
+
+    def start_values(
+        self, start: dict[Id, int], receipts: dict[tuple[Id, int], int]
+    ) -> dict[int, float]:
+        """The greedy plan's value of every variable (by ``id``): HiGHS's MIP start."""
+        m, pools = self.m, self.pools
+        picked = {c for c, (job_id, d, _) in enumerate(self.columns) if start.get(job_id, 0) == d}
+        values: dict[int, float] = {id(m.x[c]): 1.0 for c in picked}
+        for k, (p, b) in enumerate(self.keys):
+            used = sum(w for q in pools if q <= p for c, w in self.load_terms.get((q, b), ())
+                       if c in picked)  # fmt: skip
+            values[id(m.over[k])] = max(0.0, used - self.capacity.get((p, b), 0.0))
+        for k, (mid, t) in enumerate(self.checks):
+            run = float(
+                self.by_id[mid].initial + sum(receipts.get((mid, b), 0) for b in range(t + 1))
+            )
+            run += sum(q for b in range(t + 1) for c, q in self.flow_terms.get((mid, b), ())
+                       if c in picked)  # fmt: skip
+            values[id(m.short[k])] = max(0.0, -run / self.unit[mid])
+        return values
+
+
+def _run_highs(
+    m: Any,
+    values: dict[int, float],
+    deadline: float,
+    threads: int,
+    seed: int,
+    stop: threading.Event | None,
+) -> tuple[Any, Any]:
+    """Run HiGHS on ``m`` from the MIP start until ``deadline`` or ``stop``; (appsi
+    solver, its ``highspy`` model)."""
+    from pyomo.contrib.appsi.solvers import Highs  # with Pyomo, loaded lazily
+
     opt = Highs()
     with highs_threads(max(1, threads)) as granted:
         with TRANSLATE_LOCK:
@@ -469,11 +584,10 @@ def _solve(
             "mip_rel_gap": 1e-3,
             # probing can take the whole limit on plans of thousands of orders
             "presolve_rule_off": 1 << 15,
-            "time_limit": max(1.0, time_limit - (time.monotonic() - started)),
+            "time_limit": max(1.0, deadline - time.monotonic()),
         }.items():
             highs.setOptionValue(key, value)
         _set_start(highs, opt, m, values)
-        deadline = started + time_limit
 
         def interrupt(event: Any) -> None:
             # HiGHS's own time limit is not checked inside a long root LP: enforce it here
@@ -491,23 +605,7 @@ def _solve(
             highs.run()
         finally:
             timer.cancel()
-        info = highs.getInfo()
-        has = info.primal_solution_status == 2
-        status = highs.modelStatusToString(highs.getModelStatus())
-        out: dict[str, Any] = {"status": status, "build_s": round(built, 2)}
-        if not has:
-            out["message"] = f"HiGHS found no plan ({status}); the greedy plan is kept"
-            return dict(start), out
-        column = opt._pyomo_var_to_solver_var_map
-        values = highs.getSolution().col_value
-        chosen: dict[Id, int] = {}
-        for c, (job_id, d, _) in enumerate(columns):
-            col = column.get(id(m.x[c]))
-            if col is not None and values[col] > 0.5:
-                chosen[job_id] = d
-        out["objective"] = float(info.objective_function_value)
-        out["bound"] = float(info.mip_dual_bound)
-        return chosen, out
+    return opt, highs
 
 
 def _greedy_shifts(
