@@ -170,6 +170,7 @@ bench-plan: install
 ## after editing a kernel another one inlines, drop the caches.
 clean-kernels:
 	find aps -name '*.nbi' -delete -o -name '*.nbc' -delete
+	find aps -type d -name 'kernels-*' -prune -exec rm -rf {} +
 
 clean: clean-kernels
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis *.egg-info

@@ -5,3 +5,7 @@ right-shift repair (:mod:`.repair`) build schedules one operation at a time; the
 calendars, stock and precedences through :mod:`.placement`, :mod:`.stock` and
 :mod:`.graph`. Every backend uses them for its first incumbent or its hint.
 """
+
+from aps.kernels import configure
+
+configure()

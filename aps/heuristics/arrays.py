@@ -14,11 +14,14 @@ deadline", "no maximum lag" and "no horizon".
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
+from numba import njit
+from numba.experimental import structref
 from numpy.typing import NDArray
 
+from aps.heuristics.structs import KernelStruct, KernelStructType, define
 from aps.model import Id, ObjectiveTerm, Problem
 from aps.result import ScheduledOperation
 
@@ -39,8 +42,12 @@ TERMS = (
 )
 
 
-class PlantArrays(NamedTuple):
-    """The problem in arrays (see the module docstring for the conventions)."""
+class PlantArrays(KernelStruct):
+    """The problem in arrays (see the module docstring for the conventions).
+
+    A :class:`~aps.heuristics.structs.KernelStruct`: one pointer in compiled code, plain
+    attributes in Python.
+    """
 
     op_job: I64
     op_family: I64  # -1: no family
@@ -89,6 +96,22 @@ class PlantArrays(NamedTuple):
     ref_mode: I64  # the referenced machine's mode index, -1 when not eligible
     machine_change: int
     horizon: int  # FAR: none
+
+
+@structref.register
+class PlantArraysType(KernelStructType):
+    """Numba's type of :class:`PlantArrays`."""
+
+
+define(PlantArrays, PlantArraysType)
+
+
+@njit(cache=True)
+def _build(*values: Any) -> PlantArrays:
+    return PlantArrays(*values)
+
+
+PlantArrays.BUILD = _build
 
 
 def _arr(values: list[int]) -> I64:

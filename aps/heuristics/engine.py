@@ -17,10 +17,11 @@ tests check it).
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any
 
 import numpy as np
 from numba import njit
+from numba.experimental import structref
 
 from aps.heuristics.arrays import FAR, I64, PlantArrays
 from aps.heuristics.decode import (
@@ -35,6 +36,7 @@ from aps.heuristics.decode import (
     stock_ok,
     terms_of,
 )
+from aps.heuristics.structs import KernelStruct, KernelStructType, define
 
 I64_2D = np.ndarray
 
@@ -44,8 +46,9 @@ CHECKPOINT_BUDGET = 32_000_000
 EARLY = 1 << 16
 
 
-class Engine(NamedTuple):
-    """The current list, its times and checkpoints, and the trial's work arrays."""
+class Engine(KernelStruct):
+    """The current list, its times and checkpoints, and the trial's work arrays (a
+    :class:`~aps.heuristics.structs.KernelStruct`)."""
 
     order: I64
     mode: I64
@@ -80,6 +83,22 @@ class Engine(NamedTuple):
     state: I64
     terms: I64  # the trial's terms
     cur_terms: I64
+
+
+@structref.register
+class EngineType(KernelStructType):
+    """Numba's type of :class:`Engine`."""
+
+
+define(Engine, EngineType)
+
+
+@njit(cache=True)
+def _build(*values: Any) -> Engine:
+    return Engine(*values)
+
+
+Engine.BUILD = _build
 
 
 def new_engine(a: PlantArrays, s: Scratch, order: I64, mode: I64) -> Engine:

@@ -15,6 +15,7 @@ from aps.heuristics.construct import Rule, construct
 from aps.heuristics.decode import Scratch, run
 from aps.heuristics.engine import new_engine, trial
 from aps.heuristics.search import search
+from aps.kernels import prune
 from aps.model import Problem
 from aps.params import SolveParams
 from aps.solvers.jobshop.shops import warm_up as warm_up_shops
@@ -44,7 +45,9 @@ _PLANT = {
 
 
 def warm_up() -> None:
-    """Run every kernel once on tiny problems (cached on disk afterwards)."""
+    """Run every kernel once on tiny problems (cached on disk afterwards); drop the caches
+    of other kernel versions (:mod:`aps.kernels`)."""
+    prune()
     warm_up_tabu()
     warm_up_shops()
     problem = Problem.model_validate(_PLANT)
