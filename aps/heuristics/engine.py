@@ -8,11 +8,11 @@ positions, a checkpoint of the decoder's state (every machine's free tick and la
 family, the stock events). A trial restores the checkpoint at or before ``P``, replays
 the unchanged operations up to ``P`` with their known times (no slot search), places
 the rest anew, and stops early at the first checkpoint past ``Q`` where the state equals
-the current list's: from there on the decoder would repeat itself, so the known times
-are copied. Accepting a trial rebuilds the checkpoints past its change. Maximum lags
-are repaired as the full decoder does (raise the predecessor's floor, decode again from
-its position). The result is the schedule a full decode of the changed list gives (the
-tests check it).
+the current list's and no operation that moved has a successor still to place: from
+there on the decoder would repeat itself, so the known times are copied. Accepting a
+trial rebuilds the checkpoints past its change. Maximum lags are repaired as the full
+decoder does (raise the predecessor's floor, decode again from its position). The
+result is the schedule a full decode of the changed list gives (the tests check it).
 """
 
 from __future__ import annotations
@@ -241,6 +241,24 @@ def _checkpoints_from(a: PlantArrays, e: Engine, k: int) -> None:
 
 
 @njit(cache=True, nogil=True)
+def _reach(a: PlantArrays, e: Engine, i: int) -> int:
+    """The last list position whose placement reads ``i``'s times: its successors (their
+    floors), and the other predecessors of a successor bound by a maximum lag (their
+    look-ahead reads this one's end)."""
+    out = -1
+    for k in range(a.succ_ptr[i], a.succ_ptr[i + 1]):
+        s = a.succ_op[k]
+        out = max(out, e.pos[s])
+        bound = False
+        for q in range(a.pred_ptr[s], a.pred_ptr[s + 1]):
+            bound = bound or a.pred_max[q] != FAR
+        if bound:
+            for q in range(a.pred_ptr[s], a.pred_ptr[s + 1]):
+                out = max(out, e.pos[a.pred_op[q]])
+    return out
+
+
+@njit(cache=True, nogil=True)
 def _forward(a: PlantArrays, e: Engine, first: int, last_changed: int) -> int:
     """Decode the trial list from position ``first``; stop early past ``last_changed``."""
     spacing = e.state[0]
@@ -251,8 +269,9 @@ def _forward(a: PlantArrays, e: Engine, first: int, last_changed: int) -> int:
     for q in range(k * spacing, first):
         _replay(a, e, e.order[q])
     flags = 0
+    reach = -1  # the last list position a moved operation's successors hold
     for q in range(first, u):
-        boundary = q % spacing == 0 and q > last_changed and e.state[1] > 0
+        boundary = q % spacing == 0 and q > max(last_changed, reach) and e.state[1] > 0
         if boundary and _same_as_checkpoint(a, e, q // spacing):
             for r in range(q, u):  # the rest repeats the current list
                 i = e.order[r]
@@ -265,7 +284,10 @@ def _forward(a: PlantArrays, e: Engine, first: int, last_changed: int) -> int:
         if flags & BAD_ORDER:
             return flags
         flows = a.cons_ptr[i + 1] > a.cons_ptr[i] or a.prod_ptr[i + 1] > a.prod_ptr[i]
-        moved = e.t_start[i] != e.start[i] or e.t_end[i] != e.end[i] or q <= last_changed
+        shifted = e.t_start[i] != e.start[i] or e.t_end[i] != e.end[i]
+        if shifted:
+            reach = max(reach, _reach(a, e, i))
+        moved = shifted or q <= last_changed
         if flows and moved:  # its stock events differ from the current list's
             for c in range(a.cons_ptr[i], a.cons_ptr[i + 1]):
                 e.dirty[a.cons_mat[c]] = 1

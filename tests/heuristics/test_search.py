@@ -12,6 +12,8 @@ import random
 import numpy as np
 import pytest
 
+from aps.factory.compile import compile_plant
+from aps.factory.loaded import generate_loaded_plant
 from aps.heuristics.arrays import TERMS, build_arrays, to_schedule
 from aps.heuristics.construct import Rule, construct
 from aps.heuristics.decode import Scratch, run
@@ -34,9 +36,10 @@ from tests.milp.generator import random_problem
 
 
 def _check_moves(
-    problem: Problem, order: np.ndarray, mode: np.ndarray, seed: int, count: int
+    problem: Problem, order: np.ndarray, mode: np.ndarray, seed: int, count: int, depth: int = 3
 ) -> int:
-    """Random moves; each trial against a full decode; accept some. Moves checked."""
+    """Random moves (jumps of up to ``depth`` machine predecessors); each trial against a
+    full decode; accept some. Moves checked."""
     a = build_arrays(problem)
     s = Scratch(a, len(problem.machines))
     e = new_engine(a, s, order, mode)
@@ -53,7 +56,7 @@ def _check_moves(
         lo, hi = int(a.mode_ptr[i]), int(a.mode_ptr[i + 1])
         before = (e.order.copy(), e.mode.copy())
         floors = e.floors.copy()
-        if not propose(a, e, kind, i, rng.randint(1, 3), rng.randrange(lo, hi), mpred, undo):
+        if not propose(a, e, kind, i, rng.randint(1, depth), rng.randrange(lo, hi), mpred, undo):
             assert np.array_equal(e.order, before[0]) and np.array_equal(e.mode, before[1])
             continue
         flags = trial(a, e, int(undo[5]), int(undo[6]))
@@ -90,6 +93,18 @@ def test_moves_on_a_plant_agree_with_a_full_decode() -> None:
     s = Scratch(a, len(problem.machines))
     start = construct(problem, a, s, SolveParams(time_limit=60), rules=[Rule("atc")])[0]
     assert _check_moves(problem, start.order, start.mode, 7, 300) > 100
+
+
+def test_moves_on_a_loaded_plant_agree_with_a_full_decode() -> None:
+    """Tests long jumps on a loaded plant, where an operation that moved can have a
+    successor beyond a checkpoint whose machines and stock equal the current list's: the
+    trial must not stop early there (the successor starts later or earlier)."""
+    problem = compile_plant(generate_loaded_plant(40, 2, load=0.95, tightness=0.5))
+    a = build_arrays(problem)
+    s = Scratch(a, len(problem.machines))
+    start = construct(problem, a, s, SolveParams(time_limit=60), rules=[Rule("atcs")])[0]
+    for seed in (1, 5, 9):
+        assert _check_moves(problem, start.order, start.mode, seed, 400, depth=24) > 100
 
 
 def test_search_never_worsens_and_stays_valid() -> None:
