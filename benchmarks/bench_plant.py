@@ -4,9 +4,10 @@ For each plant spec ``ORDERS:LOAD:TIGHTNESS`` (``aps generate plant --orders ORD
 LOAD --tightness TIGHTNESS``), in fresh subprocesses so that peak memory is each method's
 own, on the same plant and seed:
 
-* ``rules``: every dispatching rule of the construction portfolio (EDD, ATC and ATCS with
-  their look-ahead parameters, minimum slack, setup-grouping variants), each decoded into
-  a schedule; the best one under the plant's objective is named;
+* ``rules``: every textbook dispatching rule of the construction portfolio (EDD, ATC and
+  ATCS with their usual parameters, minimum slack, setup-grouping variants), each decoded
+  into a schedule; the best one under the plant's objective is named (our solver's own
+  search over the rules' parameters is not part of this baseline);
 * ``greedy``: the greedy witness (orders one at a time, by due date);
 * ``ours``: ``aps.solve`` with the default solver, the time limit and the workers given.
 

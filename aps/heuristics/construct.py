@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from numba import njit
@@ -53,6 +53,13 @@ from aps.model import Objective, ObjectiveTerm, Problem
 from aps.params import SolveParams
 
 F64 = np.ndarray
+
+#: rules that read the slack (their parameters are refined)
+SLACK_RULES = ("odd", "atc", "atcs")
+#: the parameter grids the refinement steps on
+DELTAS = (0.0, 0.1, 0.25, 0.4, 0.5, 0.75, 1.0)
+K1S = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
+K2S = (0.25, 0.5, 1.0, 2.0, 4.0)
 
 RULE_CODES = {"edd": 0, "odd": 1, "atc": 2, "atcs": 3, "mwkr": 4, "spt": 5}
 
@@ -517,10 +524,12 @@ def construct(
     params: SolveParams,
     rules: list[Rule] | None = None,
     on_candidate: Callable[[Candidate], None] | None = None,
+    refine: bool = False,
 ) -> list[Candidate]:
     """Every rule's decoded schedule, in the order run, while the time lasts (the first
-    rule always runs); ``on_candidate`` sees each one as soon as it is decoded. The best
-    is ``min(candidates, key=lambda c: c.score)``."""
+    rule always runs); ``on_candidate`` sees each one as soon as it is decoded. With
+    ``refine``, the best slack rule's parameters are then searched (:func:`_refine`). The
+    best is ``min(candidates, key=lambda c: c.score)``."""
     tardy = (ObjectiveTerm.WEIGHTED_TARDINESS, ObjectiveTerm.LATE_JOBS)
     due_dates = any(t.term in tardy for t in problem.objective.terms)
     due_dates = due_dates or bool((a.job_deadline < FAR).any())
@@ -528,12 +537,81 @@ def construct(
     rules = rules if rules is not None else portfolio(due_dates, setups)
     rest, due = remaining_work(a), job_due(a)
     out: list[Candidate] = []
+    ran: dict[Rule, Candidate] = {}
+
+    def attempt(rule: Rule) -> Candidate:
+        order, mode, _ = dispatch_rule(a, s, rule, rest, due)
+        c = evaluate(a, s, problem.objective, str(rule), normalize(a, order), mode)
+        out.append(c)
+        ran[rule] = c
+        if on_candidate is not None:
+            on_candidate(c)
+        return c
+
     for rule in rules:
         if out and params.expired():
             break
-        order, mode, _ = dispatch_rule(a, s, rule, rest, due)
-        order = normalize(a, order)
-        out.append(evaluate(a, s, problem.objective, str(rule), order, mode))
-        if on_candidate is not None:
-            on_candidate(out[-1])
+        attempt(rule)
+    slack = {r: c for r, c in ran.items() if r.name in SLACK_RULES}
+    if refine and slack:
+        _refine(min(slack, key=lambda r: slack[r].score), ran, attempt, params, setups)
+    return out
+
+
+def _refine(
+    rule: Rule,
+    ran: dict[Rule, Candidate],
+    attempt: Callable[[Rule], Candidate],
+    params: SolveParams,
+    setups: bool,
+) -> None:
+    """Coordinate descent over a slack rule's parameters from ``rule``, while time lasts.
+
+    The look-ahead ``delta`` first, over its whole range: on a loaded plant it matters
+    most (an active schedule, 1, idles machines for urgent work that is not there yet; a
+    non-delay one, 0, never waits for it), and which value wins depends on the plant.
+    Then one step at a time on ``k1``, ``k2`` and ATC against ATCS, moving to any
+    neighbour that scores better, until none does.
+    """
+    best = rule
+
+    def better(candidate: Rule) -> bool:
+        nonlocal best
+        if candidate in ran or params.expired():
+            return False
+        if attempt(candidate).score < ran[best].score:
+            best = candidate
+            return True
+        return False
+
+    for delta in DELTAS:
+        better(replace(rule, delta=delta))
+    moved = True
+    while moved and not params.expired():
+        moved = False
+        for name, values in _coordinates(best, setups):
+            here = min(range(len(values)), key=lambda k: abs(values[k] - getattr(best, name)))
+            for k in (here - 1, here + 1):
+                if 0 <= k < len(values) and better(_step(best, name, values[k])):
+                    moved = True
+                    break
+        if setups and best.name in ("atc", "atcs"):
+            moved = better(replace(best, name="atcs" if best.name == "atc" else "atc")) or moved
+
+
+def _step(rule: Rule, name: str, value: float) -> Rule:
+    if name == "k1":
+        return replace(rule, k1=value)
+    if name == "k2":
+        return replace(rule, k2=value)
+    return replace(rule, delta=value)
+
+
+def _coordinates(rule: Rule, setups: bool) -> list[tuple[str, tuple[float, ...]]]:
+    """The parameters of ``rule`` worth a step, with their grids."""
+    if rule.name == "odd":
+        return [("delta", DELTAS)]
+    out = [("k1", K1S), ("delta", DELTAS)]
+    if rule.name == "atcs" and setups:
+        out.append(("k2", K2S))
     return out

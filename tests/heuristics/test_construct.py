@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from aps import solve
+from aps.factory.compile import compile_plant
+from aps.factory.loaded import generate_loaded_plant
 from aps.heuristics.arrays import build_arrays, to_schedule
-from aps.heuristics.construct import construct, portfolio
+from aps.heuristics.construct import DELTAS, SLACK_RULES, construct, portfolio
 from aps.heuristics.decode import Scratch, run
 from aps.kpi import objective_value, term_values
 from aps.params import SolveParams
@@ -50,5 +52,24 @@ def test_solve_is_never_worse_than_the_best_rule() -> None:
     result = solve(problem, time_limit=10, workers=2)
     assert validate(problem, result.schedule) == []
     ran = {k: v for k, v in result.parameters["construction"].items() if v is not None}
-    assert ran and all(values[k] == v for k, v in ran.items())  # the same rules, the same values
+    assert set(values) <= set(ran)  # every rule ran (and the refinement added more)
+    assert all(ran[k] == v for k, v in values.items())  # the same rules, the same values
     assert result.objective is not None and result.objective <= min(ran.values())
+
+
+def test_refining_a_rules_parameters_never_loses_and_tries_every_look_ahead() -> None:
+    """Tests the parameter search after the portfolio: it keeps the portfolio's
+    candidates, tries the best slack rule at every look-ahead of the grid, and its best
+    is no worse than the portfolio's."""
+    problem = compile_plant(generate_loaded_plant(40, 2, load=0.95, tightness=0.5))
+    a = build_arrays(problem)
+    s = Scratch(a, len(problem.machines))
+    plain = construct(problem, a, s, SolveParams(time_limit=600))
+    refined = construct(problem, a, s, SolveParams(time_limit=600), refine=True)
+    assert [c.rule for c in refined[: len(plain)]] == [c.rule for c in plain]
+    assert len(refined) > len(plain)
+    assert min(c.score for c in refined) <= min(c.score for c in plain)
+    best = min((c for c in plain if c.rule.split()[0] in SLACK_RULES), key=lambda c: c.score)
+    stem = best.rule.rsplit(" delta=", 1)[0]
+    tried = {float(c.rule.rsplit("=", 1)[1]) for c in refined if c.rule.startswith(stem + " ")}
+    assert tried >= set(DELTAS)

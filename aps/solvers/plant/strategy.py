@@ -55,8 +55,11 @@ MODEL_OPERATIONS = 400
 CPSAT_SHARE = 0.7
 #: the local search stops this many seconds before the deadline (to decode and report)
 MARGIN = 0.05
-#: local search runs at least this long between two neighbourhood rounds
-LS_SECONDS = 1.0
+#: a neighbourhood round follows this many seconds without a local-search improvement
+#: (doubled after each round that fails, reset by one that improves)
+LNS_STALL = 1.0
+#: the best list is validated and reported at most this often while the search runs
+OFFER_SECONDS = 2.0
 #: a CP-SAT neighbourhood round gets at most this long
 LNS_SECONDS = 2.0
 #: neighbourhood sizes (operations): the first, the smallest and the largest
@@ -176,7 +179,7 @@ def _construct(
         order, mode = from_schedule(problem, a, list(hint))
         found.append(evaluate(a, s, problem.objective, "hint", normalize(a, order), mode))
     budget = params.phase(CONSTRUCT_SHARE * params.time_limit)
-    found += construct(problem, a, s, budget, on_candidate=offer)
+    found += construct(problem, a, s, budget, on_candidate=offer, refine=True)
     if not any(c.flags == 0 for c in found) and not params.expired(MARGIN):
         rows = witness(problem)
         if rows is not None:
@@ -212,11 +215,14 @@ def _one_model(
 class _Improver:
     """Local search and CP-SAT neighbourhoods in turns, on one engine, until the deadline.
 
-    Local search runs while it improves (at least :data:`LS_SECONDS` between
-    neighbourhoods); a neighbourhood round re-sequences about ``size`` operations with
-    CP-SAT for at most :data:`LNS_SECONDS`, the merged list is decoded and kept when it
-    beats the best. The size grows while CP-SAT proves its neighbourhoods and shrinks
-    while it does not; a neighbourhood kind that improves is drawn more often.
+    The local search runs until it has not improved for ``patience`` seconds; then a
+    neighbourhood round re-sequences about ``size`` operations of the best list with
+    CP-SAT for at most :data:`LNS_SECONDS`, and the merged list is decoded and kept when
+    it beats the best. A round that fails leaves the local search's walk where it was and
+    doubles ``patience`` (neighbourhoods that do not pay get less of the time); one that
+    improves resets it. The size grows while CP-SAT proves its neighbourhoods and shrinks
+    while it does not; a neighbourhood kind that improves is drawn more often. The best
+    list is validated and reported at most every :data:`OFFER_SECONDS`, and at the end.
     """
 
     def __init__(self, problem: Problem, a: PlantArrays, s: Scratch, params: SolveParams,
@@ -230,15 +236,19 @@ class _Improver:
         self.chunk, self.round = 50, 0
         self.rng = random.Random(params.seed)
         self.size = LNS_SIZE
+        self.patience = LNS_STALL
+        self.unreported: str | None = None  # the source of a better list not yet offered
+        self.offered_at, self.offer_cost = time.monotonic(), 0.0
         self.wins = dict.fromkeys(lns_kinds, 1.0)
         self.lns = {"rounds": 0, "improvements": 0, "solved_optimal": 0}
 
     def run(self) -> dict[str, object]:
-        while not self.params.expired(MARGIN) and not self.best.proven:
-            self.search(max(LS_SECONDS, 0.2 * self.params.remaining()))
-            if self.params.expired(MARGIN + 0.5) or self.best.proven:
+        while not self._ending() and not self.best.proven:
+            self.search()
+            if self._ending(0.5) or self.best.proven:
                 break
             self.neighbourhood()
+        self._offer()
         return {
             "moves_tried": int(self.stats[3]),
             "moves_accepted": int(self.stats[2]),
@@ -247,30 +257,30 @@ class _Improver:
             "neighbourhood_size": self.size,
         }
 
-    def search(self, seconds: float) -> None:
-        """Local search for about ``seconds`` (less when it stops improving)."""
-        until = time.monotonic() + seconds
-        quiet = 0
-        while time.monotonic() < until and not self.params.expired(MARGIN):
+    def _ending(self, extra: float = 0.0) -> bool:
+        """Whether the time left is only what reporting the best list needs."""
+        return self.params.expired(MARGIN + self.offer_cost + extra)
+
+    def search(self) -> None:
+        """Local search until it has not improved for ``patience`` seconds."""
+        gained = time.monotonic()
+        while not self._ending():
             t0 = time.monotonic()
             before = self.stats[0]
             seed = self.params.seed + self.round
             search(self.a, self.engine, self.weights, self.chunk, seed, 0.002, self.best_order,
                    self.best_mode, self.best_floors, self.stats)  # fmt: skip
             self.round += 1
-            took = time.monotonic() - t0
+            now = time.monotonic()
+            took = now - t0
             if self.stats[0] != before:
-                quiet = 0
-                self._offer("local search")
-            else:
-                quiet += 1
+                gained = now
+                self._improved("local search")
             if took < 0.1:
                 self.chunk *= 2
             elif took > 0.5 and self.chunk > 10:
                 self.chunk //= 2
-            if quiet >= 3 and time.monotonic() - until + seconds >= LS_SECONDS:
-                return  # stalled: let a neighbourhood shake it
-            if self.params.remaining() < took:
+            if now - gained >= self.patience or self.params.remaining() < took:
                 return
 
     def neighbourhood(self) -> None:
@@ -286,33 +296,50 @@ class _Improver:
         got = lns_round(self.problem, self.a, inc, kind, self.size, phase, self.rng)
         if got is None:
             self.size = max(LNS_MIN, int(self.size * 0.8))
+            self._failed()
             return
         order, mode, status = got
         self.size = (min(LNS_MAX, int(self.size * 1.2)) if status == "OPTIMAL"
                      else max(LNS_MIN, int(self.size * 0.8)))  # fmt: skip
         self.lns["solved_optimal"] += status == "OPTIMAL"
-        self.engine.order[:] = normalize(self.a, order)
+        order = normalize(self.a, order)
+        flags = run(self.a, self.s, order, mode)
+        if flags != 0 or value_of(flags, self.s.terms, self.weights) >= self.stats[0]:
+            self._failed()
+            return
+        self.engine.order[:] = order
         self.engine.mode[:] = mode
         flags = reset(self.a, self.engine)
-        value = value_of(flags, self.engine.cur_terms, self.weights)
-        if flags == 0 and value < self.stats[0]:
-            self.stats[0] = value
-            self.best_order[:] = self.engine.order
-            self.best_mode[:] = self.engine.mode
-            self.best_floors[:] = self.engine.floors
-            self.lns["improvements"] += 1
-            self.wins[kind] += 1.0
-            self._offer(f"neighbourhood ({kind})")
-        else:  # back to the best list
-            self.engine.order[:] = self.best_order
-            self.engine.mode[:] = self.best_mode
-            reset(self.a, self.engine, self.best_floors)
+        self.stats[0] = value_of(flags, self.engine.cur_terms, self.weights)
+        self.best_order[:] = self.engine.order
+        self.best_mode[:] = self.engine.mode
+        self.best_floors[:] = self.engine.floors
+        self.lns["improvements"] += 1
+        self.wins[kind] += 1.0
+        self.patience = LNS_STALL
+        self._improved(f"neighbourhood ({kind})")
 
-    def _offer(self, source: str) -> None:
+    def _failed(self) -> None:
+        """A neighbourhood that did not improve: the local search gets longer turns."""
+        self.patience = min(2.0 * self.patience, max(LNS_STALL, 0.25 * self.params.time_limit))
+
+    def _improved(self, source: str) -> None:
+        self.unreported = source
+        if time.monotonic() - self.offered_at >= OFFER_SECONDS:
+            self._offer()
+
+    def _offer(self) -> None:
+        """Validate and report the best list, when it changed since the last report."""
+        if self.unreported is None:
+            return
+        t0 = time.monotonic()
         run(self.a, self.s, self.best_order, self.best_mode, self.best_floors)
         rows = to_schedule(self.problem, self.a, self.best_mode, self.s.busy, self.s.start,
                            self.s.end)  # fmt: skip
-        self.best.offer(self.problem, rows, source)
+        self.best.offer(self.problem, rows, self.unreported)
+        self.unreported = None
+        self.offered_at = time.monotonic()
+        self.offer_cost = max(self.offer_cost, self.offered_at - t0)
 
 
 def _weights(problem: Problem) -> np.ndarray:
