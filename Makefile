@@ -166,8 +166,8 @@ bench-plant10k: install
 bench-plan: install
 	$(BIN)/python benchmarks/bench_plan.py --orders 2300 --time-limit 240 --workers 2
 
-## numba caches machine code next to each kernel and re-checks only that kernel's own file:
-## after editing a kernel another one inlines, drop the caches.
+## The kernels' machine code is cached in a folder per version of their sources
+## (aps/kernels.py), so an edit never runs stale code; this drops every version's cache.
 clean-kernels:
 	find aps -name '*.nbi' -delete -o -name '*.nbc' -delete
 	find aps -type d -name 'kernels-*' -prune -exec rm -rf {} +
