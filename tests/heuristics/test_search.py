@@ -23,6 +23,7 @@ from aps.heuristics.search import (
     JUMP,
     REASSIGN,
     SWAP,
+    family_depth,
     machine_predecessors,
     propose,
     search,
@@ -105,6 +106,40 @@ def test_moves_on_a_loaded_plant_agree_with_a_full_decode() -> None:
     start = construct(problem, a, s, SolveParams(time_limit=60), rules=[Rule("atcs")])[0]
     for seed in (1, 5, 9):
         assert _check_moves(problem, start.order, start.mode, seed, 400, depth=24) > 100
+
+
+def test_a_family_jump_lands_behind_the_same_family() -> None:
+    """Tests the changeover-saving jump: jumping ``family_depth`` machine predecessors puts
+    the operation right behind an operation of its own family on its machine (unless its
+    job's predecessors forbid going that far), and the move is undone exactly."""
+    problem = compile_plant(generate_loaded_plant(40, 2, load=0.95, tightness=0.5))
+    a = build_arrays(problem)
+    s = Scratch(a, len(problem.machines))
+    start = construct(problem, a, s, SolveParams(time_limit=60), rules=[Rule("atcs")])[0]
+    e = new_engine(a, s, start.order, start.mode)
+    mpred = np.zeros(len(a.op_job), dtype=np.int64)
+    undo = np.zeros(8, dtype=np.int64)
+    machine_predecessors(a, e.order, e.mode, e.pinned, mpred)
+    moved = grouped = 0
+    for i in [int(i) for i in e.order]:
+        depth = family_depth(a, i, mpred)
+        if depth == 0:
+            continue
+        b = i
+        for _ in range(depth):
+            b = int(mpred[b])
+        before = e.order.copy()
+        if not propose(a, e, JUMP, i, depth, -1, mpred, undo):
+            continue
+        if undo[4] == int(np.flatnonzero(before == b)[0]):  # not held back by its job
+            moved += 1
+            after = np.zeros_like(mpred)
+            machine_predecessors(a, e.order, e.mode, e.pinned, after)
+            grouped += a.op_family[after[i]] == a.op_family[i]
+        take_back(e, undo)
+        assert np.array_equal(e.order, before)
+    assert moved > 20
+    assert grouped == moved
 
 
 def test_search_never_worsens_and_stays_valid() -> None:
