@@ -13,6 +13,7 @@ Conventions (documented in ``docs/planner-guide.md``):
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, time, timedelta
 from typing import Any
 
@@ -20,6 +21,7 @@ from aps.clock import Clock, micros
 from aps.factory.calendar import Calendar, Shift, Weekday, unavailable_windows
 from aps.factory.model import (
     EligibleMachine,
+    Flow,
     Order,
     OrderStatus,
     Plant,
@@ -29,6 +31,7 @@ from aps.factory.model import (
     routing_predecessors,
 )
 from aps.model import (
+    MAX_TICK,
     Job,
     Lag,
     Machine,
@@ -113,6 +116,24 @@ def _resources(plant: Plant) -> dict[str, list[str]]:
 def _qty(per_unit: float, quantity: int) -> int:
     exact = per_unit * quantity
     return max(1, int(-(-round(exact, 9) // 1)))
+
+
+def _flows(
+    order: Order, op_id: str, flows: Sequence[Flow], verb: str, issues: list[str]
+) -> list[MaterialFlow]:
+    """The flows of one operation for the order's quantity; one over the model's limit
+    is an issue (named), not an exception."""
+    out: list[MaterialFlow] = []
+    for f in flows:
+        quantity = _qty(f.per_unit, order.quantity)
+        if quantity > MAX_TICK:
+            issues.append(
+                f"order {order.id!r} operation {op_id!r} {verb} {quantity} of {f.material!r} "
+                f"({f.per_unit:g} per unit × quantity {order.quantity}); at most {MAX_TICK}"
+            )
+            continue
+        out.append(MaterialFlow(material=f.material, quantity=quantity))
+    return out
 
 
 def compile_plant(plant: Plant, objective: Objective | None = None) -> Problem:
@@ -310,14 +331,8 @@ def _compile_ops(
                 predecessors=None if plain_chain else lags,
                 interruptible=op.interruptible,
                 family=op.family,
-                consumes=[
-                    MaterialFlow(material=f.material, quantity=_qty(f.per_unit, order.quantity))
-                    for f in op.consumes
-                ],
-                produces=[
-                    MaterialFlow(material=f.material, quantity=_qty(f.per_unit, order.quantity))
-                    for f in op.produces
-                ],
+                consumes=_flows(order, op.id, op.consumes, "consumes", issues),
+                produces=_flows(order, op.id, op.produces, "produces", issues),
             )
         )
         kept.append(op.id)

@@ -209,6 +209,24 @@ def test_corrupted_plants_fail_cleanly(edits: list[tuple[tuple[Any, ...], Any]])
             assert exc.issues
 
 
+def test_a_material_flow_over_the_limit_is_named_not_raised(tmp_path: Path) -> None:
+    """Tests a component need (per unit × order quantity) beyond the model's limit: a
+    CompileError naming the order, operation, material and limit, not a validation error
+    from inside the compiler."""
+    data = copy.deepcopy(EXAMPLE_DATA)
+    order = data["orders"][0]
+    product = next(p for p in data["products"] if p["id"] == order["product"])
+    step = next(r for r in product["routing"] if r.get("consumes"))
+    step["consumes"][0]["per_unit"] = 1e11
+    material = step["consumes"][0]["material"]
+    path = tmp_path / "plant.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(CompileError) as caught:
+        load_problem(path)
+    named = [i for i in caught.value.issues if material in i and order["id"] in i]
+    assert named and all(str(2**40) in i for i in named), caught.value.issues
+
+
 def test_spreadsheet_dialects(bundle: Path) -> None:
     """Excel's CSV flavours: BOM, semicolons, Windows-1252, decimal commas; notes ignored."""
     orders = bundle / "orders.csv"
