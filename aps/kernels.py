@@ -29,12 +29,15 @@ _configured: Path | None = None
 
 
 def digest() -> str:
-    """A digest of every kernel source file and of numba's version."""
+    """A digest of every kernel source file (a module of the kernel packages that compiles
+    or types kernels: it mentions ``njit`` or ``structref``) and of numba's version."""
     h = hashlib.sha256(numba.__version__.encode())
     for package in KERNEL_PACKAGES:
         for path in sorted((_ROOT / package).glob("*.py")):
-            h.update(path.name.encode())
-            h.update(path.read_bytes())
+            text = path.read_bytes()
+            if b"njit" in text or b"structref" in text:
+                h.update(path.name.encode())
+                h.update(text)
     return h.hexdigest()[:16]
 
 

@@ -15,7 +15,8 @@ def test_the_cache_folder_changes_with_any_kernel_source(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Tests that editing one kernel module (the engine, which the local search inlines)
-    names a new cache folder, so no kernel compiled against the old source is loaded."""
+    names a new cache folder, so no kernel compiled against the old source is loaded,
+    while editing a module without kernels (a portfolio) keeps the compiled ones."""
     root = Path(kernels.__file__).parent
     for package in kernels.KERNEL_PACKAGES:
         (tmp_path / package).mkdir(parents=True)
@@ -23,6 +24,9 @@ def test_the_cache_folder_changes_with_any_kernel_source(
             shutil.copy(path, tmp_path / package / path.name)
     monkeypatch.setattr(kernels, "_ROOT", tmp_path)
     before = kernels.digest()
+    assert kernels.digest() == before
+    portfolio = tmp_path / "solvers" / "jobshop" / "strategy.py"  # no kernel in it
+    portfolio.write_text(portfolio.read_text() + "\n# changed\n")
     assert kernels.digest() == before
     engine = tmp_path / "heuristics" / "engine.py"
     engine.write_text(engine.read_text() + "\n# changed\n")
