@@ -13,11 +13,11 @@ from aps import solve, validate
 from aps.heuristics.dispatch import RULES, best_dispatch, dispatch
 from aps.io.jssp import read_jssp
 from aps.model import Problem
-from aps.params import JobShopOptions
+from aps.params import JobShopOptions, SolveParams
 from aps.result import ScheduledOperation
 from aps.solvers.jobshop import strategy as jobshop
 from aps.solvers.jobshop import tabu
-from aps.solvers.jobshop.shops import ClassicShop
+from aps.solvers.jobshop.shops import ClassicShop, shop_of
 from aps.solvers.jobshop.tabu import tabu_search
 from aps.validate import makespan
 
@@ -124,3 +124,35 @@ def test_tabu_without_order_table_uses_n5(jssp_dir: Path, monkeypatch: pytest.Mo
     schedule, value = tabu_search(p, start, time_limit=2)
     assert validate(p, schedule) == []
     assert 1046 <= value == makespan(schedule) < makespan(start)  # la21's optimum is 1,046
+
+
+def test_the_result_holds_one_incumbent_when_a_thread_offers_meanwhile(jssp_dir: Path) -> None:
+    """Tests the result of a stopped job-shop solve while a search thread still offers:
+    its makespan and its schedule come from the same incumbent (a cancelled job once
+    reported 1112 beside a schedule of 1110). Here a better solution arrives the second
+    time the result reads the incumbent under its lock."""
+    problem = read_jssp(jssp_dir / "ft06")
+    shop = shop_of(problem)
+    best = jobshop.Best(shop, None, time.monotonic(), 0)
+    worse = best_dispatch(problem)
+    better, _ = tabu_search(problem, worse, time_limit=0.5, seed=0)
+    assert makespan(better) < makespan(worse)
+    best.offer(worse)
+    late = (shop.from_rows(better), makespan(better))
+    real = best.lock
+    entries = []
+
+    class OfferOnSecondEntry:
+        def __enter__(self) -> None:
+            real.acquire()
+            entries.append(1)
+            if len(entries) == 2:  # as a search thread's offer between two reads would
+                best.solution, best.value = late
+
+        def __exit__(self, *exc: object) -> None:
+            real.release()
+
+    best.lock = OfferOnSecondEntry()  # type: ignore[assignment]
+    result = jobshop._result(problem, best, False, SolveParams(time_limit=5), {})
+    assert result.makespan == makespan(result.schedule)
+    assert validate(problem, result.schedule) == []

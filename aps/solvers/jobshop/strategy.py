@@ -129,13 +129,21 @@ class Best:
     @property
     def schedule(self) -> list[ScheduledOperation] | None:
         """The incumbent as schedule rows (built once per incumbent)."""
+        got = self.snapshot()
+        return None if got is None else got[1]
+
+    def snapshot(self) -> tuple[int, list[ScheduledOperation]] | None:
+        """The incumbent's value and rows, of the same incumbent (another thread may offer
+        a better one between reading ``value`` and ``schedule``)."""
         with self.lock:
             solution, value = self.solution, self.value
         if solution is None or value is None:
             return None
-        if self._rows is None or self._rows[0] != value:
-            self._rows = (value, self.shop.rows(solution))
-        return self._rows[1]
+        rows = self._rows
+        if rows is None or rows[0] != value:
+            rows = (value, self.shop.rows(solution))
+            self._rows = rows
+        return rows
 
     def raise_bound(self, bound: int) -> None:
         with self.lock:
@@ -276,15 +284,17 @@ def _tabu_turn(
 def _result(
     problem: Problem, best: Best, optimal: bool, params: SolveParams, notes: dict[str, object]
 ) -> Result:
-    assert best.schedule is not None and best.value is not None
-    bound = best.value if optimal else best.bound
+    got = best.snapshot()  # one incumbent: the threads may still offer while this runs
+    assert got is not None
+    value, rows = got
+    bound = value if optimal else best.bound
     return Result(
         name=problem.name,
         status=SolveStatus.OPTIMAL if optimal else SolveStatus.FEASIBLE,
-        objective=float(best.value),
+        objective=float(value),
         bound=float(bound),
-        gap=relative_gap(best.value, bound),
-        makespan=best.value,
+        gap=relative_gap(value, bound),
+        makespan=value,
         wall_s=round(params.elapsed(), 3),
         solver="cpsat+tabu",
         solver_version=SOLVER_VERSION,
@@ -296,9 +306,9 @@ def _result(
             **notes,
         },
         seed=params.seed,
-        schedule=best.schedule,
+        schedule=rows,
         progress=best.history,
-        kpis={"makespan": float(best.value)},
+        kpis={"makespan": float(value)},
     )
 
 
