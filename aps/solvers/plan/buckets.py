@@ -268,9 +268,12 @@ def make_plan(
         for r in mat.receipts:
             receipts[(mat.id, min(grid.index(r.time), nb - 1))] += r.quantity
     start = _greedy_shifts(problem, jobs, shifts, loads, flows, receipts, pools, capacity, nb)
+    building = time.monotonic()
+    model = _Model(problem, columns, loads, flows, receipts, pools, capacity, nb)
+    values = model.start_values(start, receipts)
     chosen, info = _solve(
-        problem, columns, loads, flows, receipts, pools, capacity, nb, start,
-        time_limit - (time.monotonic() - started), threads, seed, stop,
+        model, columns, values, start, time.monotonic() - building,
+        started + time_limit, threads, seed, stop,
     )  # fmt: skip
     shift = {job.id: chosen.get(job.id, start[job.id]) for job in jobs}
     op_bucket = {k: b + shift[k[0]] for k, b in base.items()}
@@ -413,26 +416,19 @@ def _shortage(
 
 
 def _solve(
-    problem: Problem,
+    model: _Model,
     columns: list[tuple[Id, int, float]],
-    loads: Loads,
-    flows: Flows,
-    receipts: dict[tuple[Id, int], int],
-    pools: list[frozenset[Id]],
-    capacity: dict[tuple[frozenset[Id], int], float],
-    nb: int,
+    values: dict[int, float],
     start: dict[Id, int],
-    time_limit: float,
+    built: float,
+    deadline: float,
     threads: int,
     seed: int,
     stop: threading.Event | None,
 ) -> tuple[dict[Id, int], dict[str, Any]]:
-    """Build the Pyomo model, run HiGHS, return each order's shift and what happened."""
-    started = time.monotonic()
-    model = _Model(problem, columns, loads, flows, receipts, pools, capacity, nb)
-    values = model.start_values(start, receipts)
-    built = time.monotonic() - started
-    opt, highs = _run_highs(model.m, values, started + time_limit, threads, seed, stop)
+    """Run HiGHS on the plan's model from the greedy plan ``values``; each order's shift
+    and what happened."""
+    opt, highs = _run_highs(model.m, values, deadline, threads, seed, stop)
     info = highs.getInfo()
     status = highs.modelStatusToString(highs.getModelStatus())
     out: dict[str, Any] = {"status": status, "build_s": round(built, 2)}
