@@ -156,3 +156,27 @@ def test_the_result_holds_one_incumbent_when_a_thread_offers_meanwhile(jssp_dir:
     result = jobshop._result(problem, best, False, SolveParams(time_limit=5), {})
     assert result.makespan == makespan(result.schedule)
     assert validate(problem, result.schedule) == []
+
+
+@pytest.mark.parametrize("flexible", [False, True])
+def test_an_offered_schedule_with_idle_gaps_keeps_its_rows_makespan(
+    jssp_dir: Path, flexible: bool
+) -> None:
+    """Tests that an incumbent's value is the makespan of its rows when the offered
+    schedule (as CP-SAT's intermediate solutions may) leaves idle time: a cancelled job
+    once reported 1124 beside rows ending at 1123."""
+    problem = read_jssp(jssp_dir / "ft06")
+    if flexible:  # a second eligible machine makes it a flexible shop
+        op = problem.jobs[0].operations[0]
+        spare = {"machine": (op.modes[0].machine + 1) % 6, "duration": 99}
+        problem = problem.model_copy(deep=True)
+        problem.jobs[0].operations[0].modes.append(type(op.modes[0]).model_validate(spare))
+    gapped = [r.model_copy(update={"start": r.start + 7, "end": r.end + 7})
+              for r in best_dispatch(problem)]  # fmt: skip
+    assert validate(problem, gapped) == []
+    best = jobshop.Best(shop_of(problem), None, time.monotonic(), 0)
+    assert best.offer(gapped)
+    got = best.snapshot()
+    assert got is not None
+    value, rows = got
+    assert value == makespan(rows) == makespan(gapped) - 7

@@ -38,12 +38,20 @@ class Shop(Protocol):
 
     def dispatch(self, rule: str) -> tuple[int, Solution]:
         """(makespan, solution) of a compiled dispatching rule
-        (:mod:`aps.heuristics.fastdispatch`); makespan -1 when the rule failed."""
+        (:mod:`aps.heuristics.fastdispatch`); makespan -1 when the rule failed.
+
+        The makespan is the solution's own (its machine orders with every operation as
+        early as they allow), which can be shorter than the rule's timetable."""
         ...
 
     def from_rows(self, schedule: Sequence[ScheduledOperation]) -> Solution: ...
 
     def rows(self, solution: Solution) -> list[ScheduledOperation]: ...
+
+    def makespan(self, solution: Solution) -> int:
+        """The makespan of :meth:`rows`: every operation as early as the machine orders
+        allow, so at most that of any schedule the solution was made from."""
+        ...
 
     def improve(
         self, solution: Solution, seconds: float, seed: int, lower_bound: int,
@@ -68,7 +76,11 @@ class ClassicShop:
         if self._dispatcher is None:
             self._dispatcher = ShopArrays(self.problem)
         value, start, _, _ = self._dispatcher.dispatch(rule)
-        return value, self._solution(self.a.sequence_of(start))
+        solution = self._solution(self.a.sequence_of(start))
+        return (value if value < 0 else self.makespan(solution)), solution
+
+    def makespan(self, solution: Solution) -> int:
+        return int((self.a.starts(solution.seq) + self.a.duration).max(initial=0))
 
     def from_rows(self, schedule: Sequence[ScheduledOperation]) -> Solution:
         return self._solution(self.a.sequences_from(self.problem, list(schedule)))
@@ -95,7 +107,13 @@ class FlexibleShop:
 
     def dispatch(self, rule: str) -> tuple[int, Solution]:
         value, start, _, mode = self.a.dispatch(rule)
-        return value, self.from_times(start, mode)
+        solution = self.from_times(start, mode)
+        return (value if value < 0 else self.makespan(solution)), solution
+
+    def makespan(self, solution: Solution) -> int:
+        seq, machine, duration = solution
+        start = starts_of(duration, self.a.job_pred, self.a.job_succ, machine, seq)
+        return int((start + duration).max(initial=0))
 
     def from_times(self, start: I64, mode: I64) -> Solution:
         machine = self.a.mode_machine[mode]

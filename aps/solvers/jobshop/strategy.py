@@ -120,11 +120,17 @@ class Best:
         return True
 
     def offer(self, schedule: list[ScheduledOperation], value: int | None = None) -> bool:
-        """Keep a schedule (rows) when it beats the incumbent."""
+        """Keep a schedule (rows) when it beats the incumbent.
+
+        The incumbent is the rows' machine orders, whose own makespan (every operation as
+        early as the orders allow) can be below the rows': a CP-SAT solution may leave an
+        idle gap. That makespan is the one kept, so that value and rows always agree.
+        """
         value = makespan(schedule) if value is None else value
         if self.value is not None and value >= self.value:
             return False
-        return self.offer_solution(self.shop.from_rows(schedule), value)
+        solution = self.shop.from_rows(schedule)
+        return self.offer_solution(solution, self.shop.makespan(solution))
 
     @property
     def schedule(self) -> list[ScheduledOperation] | None:
