@@ -81,6 +81,24 @@ def test_no_consumption_before_the_stock_arrives() -> None:
     assert plan.shortage == 0
 
 
+def test_an_intermediate_made_and_used_in_one_bucket_is_no_shortage() -> None:
+    # stock 0: the order's first operation makes the sub-assembly its second one uses,
+    # the same morning; the plan may not count it as missing until the next day
+    make = Operation(id="make", modes=[Mode(machine="a", duration=60)],
+                     produces=[Flow(material="sub", quantity=5)])  # fmt: skip
+    use = Operation(id="use", modes=[Mode(machine="b", duration=60)],
+                    consumes=[Flow(material="sub", quantity=5)],
+                    predecessors=[{"op": "make"}])  # fmt: skip
+    problem = Problem(
+        machines=[Machine(id="a"), Machine(id="b")],
+        jobs=[Job(id="j", operations=[make, use], due=0)],
+        materials=[Material(id="sub")],
+    )
+    plan = make_plan(problem, "day", time_limit=10)
+    assert plan.op_bucket[("j", "make")] == plan.op_bucket[("j", "use")] == 0, plan.summary()
+    assert plan.shortage == 0
+
+
 def test_generated_plant_plan_keeps_precedence_and_capacity() -> None:
     problem = compile_plant(generate_plant(40, 2))
     plan = make_plan(problem, time_limit=20)

@@ -17,8 +17,11 @@ A plant of thousands of orders is too large for one detailed model, so it is fir
   at most ``utilisation`` times the working ticks of those machines in the bucket (the
   calendars): Hall's condition over the distinct pools, exact for nested groups.
 - **Material.** Per material and bucket, stock = previous stock + receipts + what
-  producing operations finished in the previous bucket - what consumers take in this
-  bucket (bill of materials per operation); it may not go negative.
+  producing operations make in this bucket - what consumers take in it (bill of
+  materials per operation); it may not go negative. Output counts in the bucket where
+  its operation starts, so an intermediate made and used within one bucket (a chain's
+  sub-assembly) is no shortage: the plan is a relaxation, never short where a
+  stock-feasible schedule exists, and the detailed schedule orders the bucket's work.
 - **Objective.** Weighted tardiness at bucket granularity (the order ends when its last
   operation's bucket starts plus that operation's work, at the earliest at its unshifted
   finish), inventory holding (stock summed over buckets) and a small pull towards early
@@ -355,7 +358,7 @@ def _columns(
                 for f in op.consumes:
                     fl.append((f.material, b, -f.quantity))
                 for f in op.produces:
-                    fl.append((f.material, b + 1, f.quantity))  # usable from the next bucket
+                    fl.append((f.material, b, f.quantity))  # usable within its bucket
             # stock summed over the buckets: a flow in bucket b counts in every later one
             cost += holding * sum(q * max(0, horizon_buckets - b) for _, b, q in fl)
             columns.append((job.id, d, cost))
@@ -404,7 +407,7 @@ def _shortage(
             for f in op.consumes:
                 delta[(f.material, b)] -= f.quantity
             for f in op.produces:
-                delta[(f.material, b + 1)] += f.quantity
+                delta[(f.material, b)] += f.quantity
     top = max([nb, *(b + 2 for _, b in delta)])
     missing = 0.0
     for mat in problem.materials:
