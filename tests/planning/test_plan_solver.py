@@ -112,3 +112,20 @@ def test_auto_picks_plan_only_where_one_model_is_too_large() -> None:
     assert choose(compile_plant(generate_plant(20, 1)))[0] != "plan"
     shop = jssp_problem(generate_jssp(100, 20, 1))  # 2,000 operations, a small model
     assert choose(shop)[0] == "cpsat"
+
+
+def test_window_replays_validate_on_a_plant_with_changeovers() -> None:
+    """Tests that every window's CP-SAT answer survives its replay on the full problem on
+    a loaded plant with setup matrices. The committed operations are a prefix of each
+    machine's sequence and closed under job precedence: a replay once pinned an operation
+    behind a moved one, with a setup sized for a changeover it no longer had."""
+    problem = compile_plant(generate_plant(60, 3, load=0.95, tightness=0.5))
+    assert any(m.setup_matrix for m in problem.machines)
+    params = SolveParams(time_limit=24, workers=2, seed=0)
+    result = solve_plan(problem, params, window_operations=150)
+    assert aps.validate(problem, result.schedule) == []
+    windows = result.parameters["windows"]
+    answered = [w for w in windows if "cpsat_s" in w and "found nothing" not in w["kept"]]
+    assert len(answered) >= 2, windows  # CP-SAT starts from a complete valid hint
+    for w in windows:
+        assert "did not validate" not in w["kept"] and "replay failed" not in w["kept"], w

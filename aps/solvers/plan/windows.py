@@ -277,10 +277,22 @@ def _commit(
     rows: dict[Key, ScheduledOperation],
     free: set[Key],
     until: int | None,
+    committed: set[Key],
 ) -> set[Key]:
     """The free operations that start before ``until`` (all when None), minus those whose
-    maximum-lag successor does not (a pinned predecessor could strand it)."""
+    maximum-lag successor does not (a pinned predecessor could strand it), those whose
+    job predecessor is not committed, and those behind an uncommitted operation on
+    their machine.
+
+    The last rule keeps what is committed a prefix of each machine's sequence. A replay
+    pins the committed operations and appends the rest behind them, so an operation
+    pinned behind an unpinned one would lose its machine predecessor, and with it the
+    changeover its setup was sized for.
+    """
     done = {k for k in free if until is None or rows[k].start < until}
+    sequences: dict[Id, list[Key]] = defaultdict(list)
+    for key in sorted(rows, key=lambda k: (rows[k].busy_from, rows[k].start)):
+        sequences[rows[key].machine].append(key)
     changed = True
     while changed:
         changed = False
@@ -290,6 +302,18 @@ def _commit(
                 if lag.max_lag is not None and kp in done and ks not in done and ks in free:
                     done.discard(kp)
                     changed = True
+                if ks in done and kp not in done and kp not in committed:
+                    done.discard(ks)
+                    changed = True
+        for sequence in sequences.values():
+            held = False  # an operation earlier on the machine stays uncommitted
+            for key in sequence:
+                if key in committed:
+                    continue
+                if held and key in done:
+                    done.discard(key)
+                    changed = True
+                held = held or key not in done
     return done
 
 
@@ -389,7 +413,7 @@ class _Rolling:
                 )
             # commit what starts before the window after next; the rest spills over
             horizon = None if w + 2 >= len(starts) else starts[w + 2]
-            done = _commit(self.problem, self.rows, free, horizon)
+            done = _commit(self.problem, self.rows, free, horizon, self.committed)
             entry["wall_s"] = round(time.monotonic() - window_started, 2)
             self.committed |= done
             self.spill = free - done
@@ -417,8 +441,10 @@ class _Rolling:
             return {**entry, "kept": f"greedy (replay failed: {exc!r})"}
         if candidate is None:
             return entry
-        if validate(problem, candidate):
-            return {**entry, "kept": "greedy (the replayed window did not validate)"}
+        broken = validate(problem, candidate)
+        if broken:
+            return {**entry, "kept": "greedy (the replayed window did not validate: "
+                    f"{broken[0]}, {len(broken)} in all)"}  # fmt: skip
         got = _objective(problem, candidate)
         if got[0] > self.value[0]:
             return {**entry, "kept": "greedy (cpsat's window was worse after the replay)"}
