@@ -145,7 +145,8 @@ class Settings(BaseSettings):
         default=0.5,
         ge=0,
         le=60,
-        description="Events arriving within this window are applied by one reschedule.",
+        description="Events arriving within this window are applied by one reschedule "
+        "(a machine.down does not wait for it).",
     )
 
     @model_validator(mode="after")

@@ -29,7 +29,7 @@ from api.schemas import (
     ScheduleVersions,
 )
 from api.service import Service
-from aps import Problem, Result
+from aps import Result
 from aps.live.apply import applied_downtimes, applied_now
 from aps.live.events import Rejected, to_tick
 from jobs.plant import store
@@ -53,7 +53,7 @@ def _load(service: Service, tenant: str) -> tuple[Plant, int]:
 
 
 def _public(plant: Plant, pending: int) -> PlantPublic:
-    problem = Problem.model_validate_json(plant.problem)
+    problem = store.problem_summary(plant.problem)
     options = {k: v for k, v in plant.options.items() if k != "webhook_secrets"}
     if plant.options.get("webhook_secrets"):
         options["webhook_secrets"] = f"{len(plant.options['webhook_secrets'])} configured"
@@ -182,7 +182,7 @@ def read_schedule(
 ) -> Any:
     """The published schedule (latest, or ``?version=``) with its diff and reasons."""
     plant, row = _schedule(service, tenant, version)
-    problem = Problem.model_validate_json(row.problem)
+    problem = store.parsed_problem(row.problem)
     result = Result.model_validate_json(row.result)
     clock = problem.time
     ops = public_rows(result.schedule, clock)
@@ -289,7 +289,7 @@ def read_gantt(
 
     _, row = _schedule(service, tenant, version)
     rows = gantt_rows(
-        Problem.model_validate_json(row.problem), Result.model_validate_json(row.result), shape
+        store.parsed_problem(row.problem), Result.model_validate_json(row.result), shape
     )
     return JSONResponse(rows)
 
@@ -308,7 +308,7 @@ def read_gantt_html(
 
     plant, row = _schedule(service, tenant, version)
     html = gantt_html(
-        Problem.model_validate_json(row.problem),
+        store.parsed_problem(row.problem),
         Result.model_validate_json(row.result),
         title=f"{plant.name} v{row.version} ({row.phase})",
     )
@@ -330,7 +330,7 @@ def post_reschedule(
     now: int | None = None
     if body is not None and body.now is not None:
         try:
-            now = to_tick(Problem.model_validate_json(plant.problem), body.now, ["body", "now"])
+            now = to_tick(store.parsed_problem(plant.problem), body.now, ["body", "now"])
         except Rejected as exc:
             raise invalid(exc.loc, exc.msg) from None
     with service.db.write() as session:

@@ -8,9 +8,9 @@ does both and finds the reschedule's ``now``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from aps.live.events import (
     NormalizedCalendarChanged,
@@ -59,6 +59,7 @@ def apply(problem: Problem, events: Sequence[Recorded]) -> Batch:
 
 def apply_edits(problem: Problem, events: Sequence[Recorded]) -> Problem:
     """Order, material and calendar events, in occurrence order, on the problem."""
+    given = problem
     for ev in events:
         match ev.norm:
             case NormalizedOrderCreated(job=job):
@@ -73,6 +74,8 @@ def apply_edits(problem: Problem, events: Sequence[Recorded]) -> Problem:
             case NormalizedCalendarChanged(machine=machine, windows=windows):
                 unavailable = [Window(start=s, end=e, reason=r) for s, e, r in windows]
                 problem = with_base_calendar(problem, machine, unavailable)
+    if problem is given:  # machine and operation events only: nothing to re-check
+        return problem
     # the edits copy validated parts; the whole is checked once (references, dates)
     return Problem.model_validate(problem.model_dump())
 
@@ -200,12 +203,19 @@ def now(problem: Problem, events: Sequence[Recorded], core: Sequence[CoreEvent])
 # -- what earlier repairs applied -----------------------------------------------------------
 
 
-def applied_now(problem: Problem) -> int | None:
+class WithMetadata(Protocol):
+    """A problem, or a summary of one that kept its metadata."""
+
+    @property
+    def metadata(self) -> Mapping[str, Any]: ...
+
+
+def applied_now(problem: WithMetadata) -> int | None:
     """The ``now`` of the last repair that derived ``problem`` (None: never repaired)."""
     value = (problem.metadata.get(META) or {}).get("now")
     return None if value is None else int(value)
 
 
-def applied_downtimes(problem: Problem) -> list[list[Any]]:
+def applied_downtimes(problem: WithMetadata) -> list[list[Any]]:
     """The downtimes applied so far, each ``[machine, from, until or None]``."""
     return [list(d) for d in (problem.metadata.get(META) or {}).get("downtimes", [])]

@@ -47,6 +47,10 @@ EventType = Literal[
     "calendar.changed",
 ]
 
+#: Events a reschedule does not wait for: a breakdown is acted on at once, where other
+#: events wait a moment so that a burst of them becomes one reschedule.
+URGENT: frozenset[str] = frozenset({"machine.down"})
+
 
 # -- errors ---------------------------------------------------------------------------------
 

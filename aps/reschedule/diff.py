@@ -164,7 +164,7 @@ class _Context:
         }
         self.rows = {(r.job, r.op): r for r in rows}
         self.machines = {m.id: m for m in problem.machines}
-        self.cals = {m.id: TickCalendar(m.unavailable) for m in problem.machines}
+        self._cals: dict[Id, TickCalendar] = {}  # built on demand: calendars are long
         self.by_machine: dict[Id, list[ScheduledOperation]] = defaultdict(list)
         for r in rows:
             self.by_machine[r.machine].append(r)
@@ -178,6 +178,12 @@ class _Context:
                 pk, sk = (job.id, job.operations[p].id), (job.id, job.operations[s].id)
                 self.preds[sk].append((pk, lag.min_lag, lag.max_lag))
         self._profiles: dict[Id, tuple[list[int], list[int]]] = {}
+
+    def cal(self, machine: Id) -> TickCalendar:
+        cal = self._cals.get(machine)
+        if cal is None:
+            cal = self._cals[machine] = TickCalendar(self.machines[machine].unavailable)
+        return cal
 
     def machine_conflict(self, key: Key, prev: ScheduledOperation) -> str | None:
         """Another operation of the new schedule in the old busy interval, or a bad setup."""
@@ -206,7 +212,7 @@ class _Context:
             change = mx.time(pfam, fam)
         got = prev.start - prev.busy_from
         if op.interruptible and not machine.off_shift_setup:
-            got -= self.cals[prev.machine].blocked(prev.busy_from, prev.start)
+            got -= self.cal(prev.machine).blocked(prev.busy_from, prev.start)
         if got < mode.setup + change:
             return f"setup after {before[-1].job}/{before[-1].op}" if before else "setup"
         return None
@@ -215,7 +221,7 @@ class _Context:
         if self.now is not None and prev.busy_from < self.now:
             return f"before now ({self.now})"
         _, op = self.ops[key]
-        cal = self.cals[prev.machine]
+        cal = self.cal(prev.machine)
         # with off-shift setups only the run is held to the calendar
         held = prev.start if self.machines[prev.machine].off_shift_setup else prev.busy_from
         if op.interruptible:

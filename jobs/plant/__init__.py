@@ -22,7 +22,9 @@ the request; they change nothing else. A *run* (Celery task ``aps.plant.run`` or
 embedded pool, staged through the outbox like solves) takes every pending event, applies
 them to the problem in occurrence order and reschedules once: a burst of events within
 ``APS_PLANT_COALESCE_SECONDS`` is one reschedule (the core's
-:func:`aps.reschedule.events.coalesce` merges the batch). One run per plant holds a
+:func:`aps.reschedule.events.coalesce` merges the batch); a ``machine.down`` stages its run
+without that delay (:data:`aps.live.events.URGENT`), and whatever else is pending joins
+it (a run already staged or running picks it up). One run per plant holds a
 lease (``APS_LEASE_SECONDS``, renewed by a heartbeat); publications are compare-and-set
 on ``plants.state`` *and* the lease owner, in one UPDATE, so a plant replaced by
 ``PUT /v1/plant`` mid-run is never overwritten by a stale repair, nor a newer run's work

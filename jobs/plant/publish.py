@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 import aps
 from aps import Problem, Result, SolveStatus
@@ -23,7 +23,7 @@ from aps.result import ScheduledOperation
 from jobs.callbacks import emit
 from jobs.db import Database
 from jobs.plant.options import PlantOptions
-from jobs.plant.store import close_events, get_plant, latest_schedule
+from jobs.plant.store import close_events, get_plant, latest_schedule, parsed_problem
 from jobs.tables import Plant, PlantSchedule, Tenant, dml, utcnow
 
 log = logging.getLogger(__name__)
@@ -59,6 +59,7 @@ def publish(
     check refuses it, and the row lock orders it against a concurrent claim.
     """
     problem_json = version.problem.model_dump_json(exclude_defaults=True)
+    parsed_problem.remember(problem_json, version.problem)  # the next step reads it
     with db.write() as session:
         won = dml(
             session,
@@ -76,9 +77,14 @@ def publish(
         )
         if not won:
             return None
-        plant = session.scalar(select(Plant).where(Plant.id == plant_id))
+        plant = session.scalar(
+            select(Plant)
+            .where(Plant.id == plant_id)
+            .options(defer(Plant.problem), defer(Plant.source))
+        )
         assert plant is not None
-        before = latest_schedule(session, plant)  # the previous version (not yet added)
+        # the previous version (not yet added)
+        before = latest_schedule(session, plant, problem=False)
         was_late = set(before.details.get("late_orders", [])) if before is not None else set()
         late_now = late_orders(version.problem, version.result.schedule)
         session.add(

@@ -20,7 +20,7 @@ from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 import aps
 from aps import Problem, Result
@@ -44,6 +44,7 @@ from jobs.plant.publish import (
 from jobs.plant.store import (
     close_events,
     latest_schedule,
+    parsed_problem,
     pending_count,
     pending_events,
     pending_ids,
@@ -176,13 +177,15 @@ def _release(run: Run) -> None:
 def _step(run: Run) -> str:
     """Solve the plant, or apply its pending events; what happened."""
     with run.db.read() as session:
-        plant = session.scalar(select(Plant).where(Plant.id == run.plant_id))
+        plant = session.scalar(
+            select(Plant).where(Plant.id == run.plant_id).options(defer(Plant.source))
+        )
         if plant is None:
             return "idle"
-        current = latest_schedule(session, plant)
+        current = latest_schedule(session, plant, problem=False)
         snap = Snapshot(
             state=plant.state,
-            problem=Problem.model_validate_json(plant.problem),
+            problem=parsed_problem(plant.problem),
             options=stored_options(plant),
             needs_solve=plant.needs_solve,
             previous=Result.model_validate_json(current.result) if current else None,

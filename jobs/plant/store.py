@@ -7,18 +7,23 @@ and stores what they decide.
 
 from __future__ import annotations
 
+import functools
 import json
+import threading
 import uuid
+from collections import OrderedDict
 from collections.abc import Sequence
 from datetime import UTC
 from typing import Any
 
+from pydantic import BaseModel, Field
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from aps import Problem
 from aps.live.events import (
     TYPE_OF,
+    URGENT,
     Envelope,
     EventData,
     Normalized,
@@ -107,11 +112,15 @@ def request_run(session: Session, plant: Plant, *, delay: float, force: bool = F
 
 
 def latest_schedule(
-    session: Session, plant: Plant, version: int | None = None
+    session: Session, plant: Plant, version: int | None = None, *, problem: bool = True
 ) -> PlantSchedule | None:
+    """The latest version (or ``version``); ``problem=False`` leaves its problem unread
+    (megabytes on a large plant; reading it later needs the session)."""
     stmt = select(PlantSchedule).where(
         PlantSchedule.plant_id == plant.id, PlantSchedule.tenant_id == plant.tenant_id
     )
+    if not problem:
+        stmt = stmt.options(defer(PlantSchedule.problem))
     if version is not None:
         stmt = stmt.where(PlantSchedule.version == version)
     return session.scalar(stmt.order_by(PlantSchedule.version.desc()).limit(1))
@@ -223,10 +232,72 @@ class RowHistory:
         return [recorded(row) for row in rows]
 
 
+class _ParsedProblems:
+    """Stored problems (the plant's, or a version's) parsed once per distinct text.
+
+    The plant is read on every event and every run step, and a 6,000-operation plant is
+    about 18 MB of JSON (1.7 s to parse). The text is the key, so a changed plant is
+    parsed afresh, unless the run that published it left its problem here
+    (:meth:`remember`). Callers never change a problem in place (edits are
+    ``model_copy``), so sharing one is safe.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.lock = threading.Lock()
+        self.items: OrderedDict[str, Problem] = OrderedDict()
+
+    def __call__(self, text: str) -> Problem:
+        with self.lock:
+            if text in self.items:
+                self.items.move_to_end(text)
+                return self.items[text]
+        problem = Problem.model_validate_json(text)
+        self.remember(text, problem)
+        return problem
+
+    def remember(self, text: str, problem: Problem) -> None:
+        with self.lock:
+            self.items[text] = problem
+            self.items.move_to_end(text)
+            while len(self.items) > self.size:
+                self.items.popitem(last=False)
+
+
+parsed_problem = _ParsedProblems(size=2)  # the plant and the version a reader asks for
+
+
+class _Skipped(BaseModel):
+    """A JSON object read past without building it."""
+
+
+class _JobSummary(BaseModel):
+    operations: list[_Skipped]
+
+
+class ProblemSummary(BaseModel):
+    """What the plant's status shows of its problem: counts and metadata, read without
+    validating (or building) the rest; a few milliseconds where a parse takes seconds."""
+
+    machines: list[_Skipped]
+    jobs: list[_JobSummary]
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def num_operations(self) -> int:
+        return sum(len(j.operations) for j in self.jobs)
+
+
+@functools.lru_cache(maxsize=4)
+def problem_summary(text: str) -> ProblemSummary:
+    """The summary of a stored problem (cached by its text, as :func:`parsed_problem`)."""
+    return ProblemSummary.model_validate_json(text)
+
+
 def live_plant(session: Session, plant: Plant) -> LivePlant:
     """The plant as the rules see it."""
     source = json.loads(plant.source) if plant.source is not None else None
-    problem = Problem.model_validate_json(plant.problem)
+    problem = parsed_problem(plant.problem)
     return LivePlant(problem, source, RowHistory(session, plant))
 
 
@@ -247,7 +318,10 @@ def accept_event(
     code = 200 if stale else 202
     _add_event(session, plant, webhook_id, envelope.type, envelope, norm, code, body, stale)
     if not stale:
-        request_run(session, plant, delay=current_settings().plant_coalesce_seconds)
+        urgent = envelope.type in URGENT
+        request_run(
+            session, plant, delay=0.0 if urgent else current_settings().plant_coalesce_seconds
+        )
     return code, body
 
 

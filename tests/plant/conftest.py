@@ -25,7 +25,8 @@ def client_factory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
 
     def make(**overrides: Any) -> TestClient:
         url = overrides.pop("database_url", f"sqlite:///{tmp_path / 'aps.db'}")
-        client = TestClient(create_app(make_settings(url, **overrides)))
+        background = overrides.pop("background", True)  # False: no relay, no pool
+        client = TestClient(create_app(make_settings(url, **overrides), background=background))
         client.__enter__()
         clients.append(client)
         return client

@@ -209,3 +209,18 @@ def test_applied_downtimes() -> None:
     assert applied_downtimes(derived) == [["M2", 3, None]]
     assert applied_downtimes(problem) == []
     assert isinstance(derived, Problem)
+
+
+def test_machine_and_progress_events_leave_the_problem_as_it_is() -> None:
+    """Tests that a batch without order, material or calendar events returns the very
+    problem it was given (no copy, no re-validation: a 6,000-operation plant took 0.4 s
+    to re-check on every breakdown), and that an edit still returns a new, checked one."""
+    problem = small()
+    core = [
+        recorded(NormalizedMachineDown(machine="M1", start=7)),
+        recorded(NormalizedOperationStarted(job="O0", op="a", machine="M2", start=1)),
+    ]
+    assert apply_edits(problem, core) is problem
+    assert apply(problem, core).problem is problem
+    edited = apply_edits(problem, [*core, recorded(NormalizedOrderCancelled(order="O1"))])
+    assert edited is not problem and "O1" not in {str(j.id) for j in edited.jobs}

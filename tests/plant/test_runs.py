@@ -15,12 +15,17 @@ from sqlalchemy import select, update
 
 import aps
 from aps import Problem
+from aps.factory.compile import compile_plant
+from aps.factory.model import Plant as FactoryPlant
+from aps.live.apply import applied_downtimes, applied_now
+from aps.reschedule.derive import META
 from jobs import migrate
 from jobs.db import Database
+from jobs.outbox import PLANT_RUN_TASK
 from jobs.plant.options import PlantOptions
 from jobs.plant.publish import Version, publish
-from jobs.plant.store import get_plant, replace_plant
-from jobs.tables import Plant, PlantEvent, utcnow
+from jobs.plant.store import get_plant, parsed_problem, problem_summary, replace_plant
+from jobs.tables import Outbox, Plant, PlantEvent, utcnow
 from tests.plant.conftest import ClientFactory
 from tests.plant.support import at, plant_body, post_event, version, wait_quiet, wait_version
 from tests.service.support import headers, postgres_schema, wait_until
@@ -190,3 +195,49 @@ def test_only_the_lease_holder_publishes(database: Database) -> None:
     with database.read() as session:
         final = get_plant(session, "acme")
         assert final is not None and final.version == 2 and final.state == state + 2
+
+
+def test_a_breakdown_stages_its_run_without_the_coalescing_delay(
+    client_factory: ClientFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Tests that a ``machine.down`` stages a run due at once, while an order update waits
+    ``APS_PLANT_COALESCE_SECONDS`` (30 s here) so that a burst is one reschedule. Nothing
+    runs here (no relay, no pool), so the staged messages stay as they were written."""
+    monkeypatch.setenv("APS_PLANT_COALESCE_SECONDS", "30")  # read per event
+    client = client_factory(background=False)
+    assert client.put("/v1/plant", json=plant_body(), headers=headers()).status_code == 202
+    problem = compile_plant(FactoryPlant.model_validate(plant_body()["plant"]))  # as stored
+    job = problem.jobs[-1]
+    machine = job.operations[0].modes[0].machine
+    events = {
+        "machine.down": {"machine": str(machine), "from": at(problem, 600),
+                         "until": at(problem, 900)},
+        "order.updated": {"order": str(job.id), "weight": 7},
+    }  # fmt: skip
+    delays = {}
+    for kind, data in events.items():
+        with _service_db(client).write() as session:  # as if the last run had been claimed
+            session.execute(update(Plant).values(run_queued=False))
+        answer = post_event(client, {"type": kind, "timestamp": at(problem, 600), "data": data})
+        assert answer.status_code == 202, answer.text
+        with _service_db(client).read() as session:
+            row = session.scalars(select(Outbox).order_by(Outbox.id.desc())).first()
+            assert row is not None and row.task == PLANT_RUN_TASK and row.sent_at is None
+            delays[kind] = (row.available_at - row.created_at).total_seconds()
+    assert delays == {"machine.down": 0.0, "order.updated": 30.0}
+
+
+def test_the_problem_summary_agrees_with_the_problem() -> None:
+    """Tests the status page's summary of a stored problem (read without building it)
+    against the parsed problem: counts, and the live plant's applied downtimes and now."""
+    problem = compile_plant(FactoryPlant.model_validate(plant_body()["plant"]))
+    applied = {"now": 30, "downtimes": [["M", 3, None]]}
+    derived = problem.model_copy(update={"metadata": {**problem.metadata, META: applied}})
+    for p in (problem, derived):
+        text = p.model_dump_json(exclude_defaults=True)
+        summary = problem_summary(text)
+        assert (len(summary.machines), len(summary.jobs)) == (len(p.machines), len(p.jobs))
+        assert summary.num_operations == p.num_operations
+        assert applied_now(summary) == applied_now(p) == (30 if p is derived else None)
+        assert applied_downtimes(summary) == applied_downtimes(p)
+        assert parsed_problem(text) == p and parsed_problem(text) is parsed_problem(text)
