@@ -242,6 +242,22 @@ def _stamp(a: PlantArrays, i: int, mat_version: I64) -> int:
 
 
 @njit(cache=True, nogil=True)
+def _csr(keys: I64, n_keys: int) -> tuple[I64, I64]:
+    """Row pointers and the positions of ``keys`` grouped by key (stable)."""
+    ptr = np.zeros(n_keys + 1, dtype=np.int64)
+    for k in keys:
+        ptr[k + 1] += 1
+    for k in range(n_keys):
+        ptr[k + 1] += ptr[k]
+    fill = ptr[:-1].copy()
+    out = np.empty(len(keys), dtype=np.int64)
+    for x in range(len(keys)):
+        out[fill[keys[x]]] = x
+        fill[keys[x]] += 1
+    return ptr, out
+
+
+@njit(cache=True, nogil=True)
 def _dispatch(
     a: PlantArrays,
     code: int,
@@ -272,6 +288,13 @@ def _dispatch(
     what it draws are unchanged). Selection works on the lower bounds and checks stock
     only where it decides (the earliest completion, the conflict set), so a plant where
     most operations draw stock does not re-check every draw after every placement.
+
+    Each ready operation keeps its earliest mode (:func:`_op_best`), recomputed only
+    when it is *dirty*: one of its machines took an operation, the stock it draws
+    changed, or its stock-aware slot was checked. The conflict set is read from the
+    modes of the chosen machine. Ties break as a scan of the ready list in order would,
+    so the schedule does not depend on this bookkeeping; on plants whose operations have
+    tens of eligible machines it spares a scan of every mode of every ready operation.
     """
     n = len(a.op_job)
     n_modes = len(a.mode_machine)
@@ -283,59 +306,34 @@ def _dispatch(
     left = np.zeros(n, dtype=np.int64)
     ready = np.zeros(n, dtype=np.int64)
     n_ready = _init_ready(a, left, ready)
-    lo_b = np.zeros(n_modes, dtype=np.int64)  # slot without stock
-    lo_s = np.zeros(n_modes, dtype=np.int64)
-    lo_e = np.zeros(n_modes, dtype=np.int64)
-    lo_mv = np.full(n_modes, -1, dtype=np.int64)
-    c_b = np.zeros(n_modes, dtype=np.int64)  # slot with stock
-    c_s = np.zeros(n_modes, dtype=np.int64)
-    c_e = np.zeros(n_modes, dtype=np.int64)
-    c_mv = np.full(n_modes, -1, dtype=np.int64)
-    c_sv = np.full(n_modes, -1, dtype=np.int64)
+    pos = np.full(n, -1, dtype=np.int64)  # place in ``ready``, -1 when not ready
+    for r in range(n_ready):
+        pos[ready[r]] = r
+    mode_op = np.empty(n_modes, dtype=np.int64)
+    for i in range(n):
+        mode_op[a.mode_ptr[i] : a.mode_ptr[i + 1]] = i
+    mach_ptr, mach_modes = _csr(a.mode_machine, len(free))
+    n_mats = max(len(a.mat_initial), 1)
+    mat_ptr, mat_cons = _csr(a.cons_mat, n_mats)  # consumption rows by material
+    cons_op = np.empty(len(a.cons_mat), dtype=np.int64)
+    for i in range(n):
+        cons_op[a.cons_ptr[i] : a.cons_ptr[i + 1]] = i
+    lo = np.zeros((4, n_modes), dtype=np.int64)  # slot without stock: b, s, e, m_version
+    lo[3] = -1
+    c = np.zeros((5, n_modes), dtype=np.int64)  # slot with stock: b, s, e, m_version, stamp
+    c[3] = -1
+    c[4] = -1
+    best = np.zeros((4, n), dtype=np.int64)  # each ready operation's earliest: e, s, md, exact
+    dirty = np.ones(n, dtype=np.bool_)
     m_version = np.zeros(len(free), dtype=np.int64)
-    mat_version = np.zeros(max(len(a.mat_initial), 1), dtype=np.int64)
+    mat_version = np.zeros(n_mats, dtype=np.int64)
     flags = 0
     count = 0
     while n_ready > 0:
-        # refresh stale lower bounds
-        for r in range(n_ready):
-            i = ready[r]
-            for md in range(a.mode_ptr[i], a.mode_ptr[i + 1]):
-                m = a.mode_machine[md]
-                if lo_mv[md] != m_version[m]:
-                    floor = floor_of(a, i, floors, end)
-                    setup = a.mode_setup[md] + changeover(a, m, last[m], a.op_family[i])
-                    b, s, e = earliest_slot(a, i, md, setup, free[m], floor, stock_time,
-                                            stock_delta, stock_n, levels, ticks,
-                                            IGNORE)  # fmt: skip
-                    lo_b[md], lo_s[md], lo_e[md], lo_mv[md] = b, s, e, m_version[m]
-        # the earliest completion c*, checking stock where it decides
-        m_star = -1
-        best_e = FAR
-        for _ in range(n_modes + 1):
-            best_e, best_s, best_md, exact = FAR, FAR, -1, False
-            for r in range(n_ready):
-                i = ready[r]
-                stamp = _stamp(a, i, mat_version)
-                for md in range(a.mode_ptr[i], a.mode_ptr[i + 1]):
-                    m = a.mode_machine[md]
-                    known = c_mv[md] == m_version[m] and c_sv[md] == stamp
-                    b, s, e = (
-                        (c_b[md], c_s[md], c_e[md]) if known else (lo_b[md], lo_s[md], lo_e[md])
-                    )
-                    if b == NONE:
-                        continue
-                    if e < best_e or (e == best_e and s < best_s):
-                        best_e, best_s, best_md, exact = e, s, md, known
-            if best_md < 0 or exact:
-                break
-            i = _owner(a, best_md)
-            _check_stock(a, i, best_md, floors, end, free, last, stock_time, stock_delta,
-                         stock_n, levels, ticks, c_b, c_s, c_e, c_mv, c_sv, m_version,
-                         _stamp(a, i, mat_version))  # fmt: skip
-        if best_md >= 0:
-            m_star = a.mode_machine[best_md]
-        if m_star < 0:
+        best_md = _earliest(a, ready, n_ready, dirty, best, lo, c, floors, end, free, last,
+                            stock_time, stock_delta, stock_n, levels, ticks, m_version,
+                            mat_version)  # fmt: skip
+        if best_md < 0:
             # nothing fits (stock that never comes, or the horizon): force the first one
             i = ready[0]
             md = a.mode_ptr[i]
@@ -343,30 +341,36 @@ def _dispatch(
             floor = floor_of(a, i, floors, end)
             setup = a.mode_setup[md] + changeover(a, m, last[m], a.op_family[i])
             b = max(free[m], floor - setup)
-            c_b[md], c_s[md], c_e[md] = b, b + setup, b + setup + a.mode_duration[md]
+            c[0, md], c[1, md], c[2, md] = b, b + setup, b + setup + a.mode_duration[md]
             flags |= NO_SLOT
-            chosen, chosen_md, r_chosen = i, md, 0
+            chosen, chosen_md = i, md
         else:
-            chosen, chosen_md, r_chosen = _conflict_choice(
-                a, code, k1, k2, delta, rest, due, ready, n_ready, m_star, best_e, best_md,
-                floors, end,
-                free, last, stock_time, stock_delta, stock_n, levels, ticks, lo_b, lo_s, c_b,
-                c_s, c_e, c_mv, c_sv, m_version, mat_version,
+            chosen, chosen_md = _conflict_choice(
+                a, code, k1, k2, delta, rest, due, pos, mach_ptr, mach_modes, mode_op,
+                a.mode_machine[best_md], best[0, mode_op[best_md]], best_md, dirty, lo, c,
+                floors, end, free, last, stock_time, stock_delta, stock_n, levels, ticks,
+                m_version, mat_version,
             )  # fmt: skip
         m = a.mode_machine[chosen_md]
-        _place(a, chosen, chosen_md, c_b[chosen_md], c_s[chosen_md], c_e[chosen_md],
+        _place(a, chosen, chosen_md, c[0, chosen_md], c[1, chosen_md], c[2, chosen_md],
                busy, start, end, free, last, stock_time, stock_delta, stock_n, levels,
                ticks)  # fmt: skip
         mode[chosen] = chosen_md
         order[count] = chosen
         count += 1
+        # what changed: the machine, the stock of what it drew and made, the ready list
         m_version[m] += 1
-        for c in range(a.cons_ptr[chosen], a.cons_ptr[chosen + 1]):
-            mat_version[a.cons_mat[c]] += 1
-        for c in range(a.prod_ptr[chosen], a.prod_ptr[chosen + 1]):
-            mat_version[a.prod_mat[c]] += 1
+        for k in range(mach_ptr[m], mach_ptr[m + 1]):
+            dirty[mode_op[mach_modes[k]]] = True
+        for k in range(a.cons_ptr[chosen], a.cons_ptr[chosen + 1]):
+            _stock_changed(a.cons_mat[k], mat_version, mat_ptr, mat_cons, cons_op, dirty)
+        for k in range(a.prod_ptr[chosen], a.prod_ptr[chosen + 1]):
+            _stock_changed(a.prod_mat[k], mat_version, mat_ptr, mat_cons, cons_op, dirty)
         n_ready -= 1
-        ready[r_chosen] = ready[n_ready]
+        moved = ready[n_ready]
+        ready[pos[chosen]] = moved
+        pos[moved] = pos[chosen]
+        pos[chosen] = -1
         for k in range(a.succ_ptr[chosen], a.succ_ptr[chosen + 1]):
             succ = a.succ_op[k]
             if a.op_fixed_mode[succ] >= 0:
@@ -374,12 +378,111 @@ def _dispatch(
             left[succ] -= 1
             if left[succ] == 0:
                 ready[n_ready] = succ
+                pos[succ] = n_ready
                 n_ready += 1
+                dirty[succ] = True
                 # its floor depends on all predecessors: invalidate its cached slots
                 for md in range(a.mode_ptr[succ], a.mode_ptr[succ + 1]):
-                    lo_mv[md] = -1
-                    c_mv[md] = -1
+                    lo[3, md] = -1
+                    c[3, md] = -1
     return (count << 8) | flags
+
+
+@njit(cache=True, nogil=True)
+def _stock_changed(
+    mat: int, mat_version: I64, mat_ptr: I64, mat_cons: I64, cons_op: I64, dirty: np.ndarray
+) -> None:
+    """A material's stock changed: the operations that draw it must look again."""
+    mat_version[mat] += 1
+    for k in range(mat_ptr[mat], mat_ptr[mat + 1]):
+        dirty[cons_op[mat_cons[k]]] = True
+
+
+@njit(cache=True, nogil=True)
+def _op_best(
+    a: PlantArrays,
+    i: int,
+    best: I64,
+    lo: I64,
+    c: I64,
+    floors: I64,
+    end: I64,
+    free: I64,
+    last: I64,
+    stock_time: I64,
+    stock_delta: I64,
+    stock_n: I64,
+    levels: I64,
+    ticks: I64,
+    m_version: I64,
+    mat_version: I64,
+) -> None:
+    """Refresh the stale lower bounds of ``i``'s modes; its earliest (end, start) mode,
+    the stock-aware slot where that is current, else the lower bound."""
+    stamp = _stamp(a, i, mat_version)
+    best_e, best_s, best_md, exact = FAR, FAR, -1, 0
+    for md in range(a.mode_ptr[i], a.mode_ptr[i + 1]):
+        m = a.mode_machine[md]
+        if lo[3, md] != m_version[m]:
+            floor = floor_of(a, i, floors, end)
+            setup = a.mode_setup[md] + changeover(a, m, last[m], a.op_family[i])
+            b, s, e = earliest_slot(a, i, md, setup, free[m], floor, stock_time, stock_delta,
+                                    stock_n, levels, ticks, IGNORE)  # fmt: skip
+            lo[0, md], lo[1, md], lo[2, md], lo[3, md] = b, s, e, m_version[m]
+        known = c[3, md] == m_version[m] and c[4, md] == stamp
+        src = c if known else lo
+        if src[0, md] == NONE:
+            continue
+        e, s = src[2, md], src[1, md]
+        if e < best_e or (e == best_e and s < best_s):
+            best_e, best_s, best_md, exact = e, s, md, 1 if known else 0
+    best[0, i], best[1, i], best[2, i], best[3, i] = best_e, best_s, best_md, exact
+
+
+@njit(cache=True, nogil=True)
+def _earliest(
+    a: PlantArrays,
+    ready: I64,
+    n_ready: int,
+    dirty: np.ndarray,
+    best: I64,
+    lo: I64,
+    c: I64,
+    floors: I64,
+    end: I64,
+    free: I64,
+    last: I64,
+    stock_time: I64,
+    stock_delta: I64,
+    stock_n: I64,
+    levels: I64,
+    ticks: I64,
+    m_version: I64,
+    mat_version: I64,
+) -> int:
+    """The mode of the earliest completion c* (-1: none fits), checking stock where it
+    decides; every ready operation is clean afterwards."""
+    best_md = -1
+    for _ in range(len(a.mode_machine) + 1):
+        best_e, best_s, best_md, exact = FAR, FAR, -1, 0
+        for r in range(n_ready):
+            i = ready[r]
+            if dirty[i]:
+                _op_best(a, i, best, lo, c, floors, end, free, last, stock_time, stock_delta,
+                         stock_n, levels, ticks, m_version, mat_version)  # fmt: skip
+                dirty[i] = False
+            if best[2, i] < 0:
+                continue
+            e, s = best[0, i], best[1, i]
+            if e < best_e or (e == best_e and s < best_s):
+                best_e, best_s, best_md, exact = e, s, best[2, i], best[3, i]
+        if best_md < 0 or exact:
+            break
+        i = _owner(a, best_md)
+        _check_stock(a, i, best_md, floors, end, free, last, stock_time, stock_delta, stock_n,
+                     levels, ticks, c, m_version, _stamp(a, i, mat_version))  # fmt: skip
+        dirty[i] = True
+    return best_md
 
 
 @njit(cache=True, nogil=True)
@@ -402,11 +505,7 @@ def _check_stock(
     stock_n: I64,
     levels: I64,
     ticks: I64,
-    c_b: I64,
-    c_s: I64,
-    c_e: I64,
-    c_mv: I64,
-    c_sv: I64,
+    c: I64,
     m_version: I64,
     stamp: int,
 ) -> None:
@@ -416,7 +515,7 @@ def _check_stock(
     setup = a.mode_setup[md] + changeover(a, m, last[m], a.op_family[i])
     b, s, e = earliest_slot(a, i, md, setup, free[m], floor, stock_time, stock_delta,
                             stock_n, levels, ticks, STRICT)  # fmt: skip
-    c_b[md], c_s[md], c_e[md], c_mv[md], c_sv[md] = b, s, e, m_version[m], stamp
+    c[0, md], c[1, md], c[2, md], c[3, md], c[4, md] = b, s, e, m_version[m], stamp
 
 
 @njit(cache=True, nogil=True)
@@ -428,11 +527,16 @@ def _conflict_choice(
     delta: float,
     rest: I64,
     due: I64,
-    ready: I64,
-    n_ready: int,
+    pos: I64,
+    mach_ptr: I64,
+    mach_modes: I64,
+    mode_op: I64,
     m_star: int,
     best_e: int,
     best_md: int,
+    dirty: np.ndarray,
+    lo: I64,
+    c: I64,
     floors: I64,
     end: I64,
     free: I64,
@@ -442,47 +546,40 @@ def _conflict_choice(
     stock_n: I64,
     levels: I64,
     ticks: I64,
-    lo_b: I64,
-    lo_s: I64,
-    c_b: I64,
-    c_s: I64,
-    c_e: I64,
-    c_mv: I64,
-    c_sv: I64,
     m_version: I64,
     mat_version: I64,
-) -> tuple[int, int, int]:
-    """The rule's pick among the operations that could start on ``m*`` before the limit."""
+) -> tuple[int, int]:
+    """The rule's pick among the ready operations that could start on ``m*`` before the
+    limit; ties go to the earlier place in the ready list, then the earlier mode."""
     est = FAR
-    for r in range(n_ready):
-        i = ready[r]
-        for md in range(a.mode_ptr[i], a.mode_ptr[i + 1]):
-            if a.mode_machine[md] == m_star and lo_b[md] != NONE and lo_s[md] < est:
-                est = lo_s[md]
+    for k in range(mach_ptr[m_star], mach_ptr[m_star + 1]):
+        md = mach_modes[k]
+        if pos[mode_op[md]] >= 0 and lo[0, md] != NONE and lo[1, md] < est:
+            est = lo[1, md]
     limit = est + delta * (best_e - est)
-    chosen, chosen_md, r_chosen = -1, -1, -1
+    chosen, chosen_md, chosen_pos = -1, -1, -1
     best_value = -1e300
-    for r in range(n_ready):
-        i = ready[r]
+    for k in range(mach_ptr[m_star], mach_ptr[m_star + 1]):
+        md = mach_modes[k]
+        i = mode_op[md]
+        if pos[i] < 0 or lo[0, md] == NONE or lo[1, md] > limit:
+            continue
         stamp = _stamp(a, i, mat_version)
-        for md in range(a.mode_ptr[i], a.mode_ptr[i + 1]):
-            if a.mode_machine[md] != m_star or lo_b[md] == NONE or lo_s[md] > limit:
-                continue
-            if not (c_mv[md] == m_version[m_star] and c_sv[md] == stamp):
-                _check_stock(a, i, md, floors, end, free, last, stock_time, stock_delta,
-                             stock_n, levels, ticks, c_b, c_s, c_e, c_mv, c_sv, m_version,
-                             stamp)  # fmt: skip
-            if c_b[md] == NONE or c_s[md] > limit:
-                continue
-            value = _priority(a, code, k1, k2, i, md, m_star, est, rest, due, last)
-            if value > best_value:
-                best_value, chosen, chosen_md, r_chosen = value, i, md, r
+        if not (c[3, md] == m_version[m_star] and c[4, md] == stamp):
+            _check_stock(a, i, md, floors, end, free, last, stock_time, stock_delta,
+                         stock_n, levels, ticks, c, m_version, stamp)  # fmt: skip
+            dirty[i] = True
+        if c[0, md] == NONE or c[1, md] > limit:
+            continue
+        value = _priority(a, code, k1, k2, i, md, m_star, est, rest, due, last)
+        if value > best_value or (
+            value == best_value
+            and (pos[i] < chosen_pos or (pos[i] == chosen_pos and md < chosen_md))
+        ):
+            best_value, chosen, chosen_md, chosen_pos = value, i, md, pos[i]
     if chosen < 0:  # stock pushed every candidate past the limit: the earliest completion
-        chosen, chosen_md = _owner(a, best_md), best_md
-        for r in range(n_ready):
-            if ready[r] == chosen:
-                r_chosen = r
-    return chosen, chosen_md, r_chosen
+        chosen, chosen_md = mode_op[best_md], best_md
+    return chosen, chosen_md
 
 
 @dataclass
