@@ -4,7 +4,8 @@
 For each plant size, against the embedded default (SQLite, in-process pool) on loopback:
 
 1. ``PUT /v1/plant`` with a generated plant (``generate_plant(orders, seed)``) and
-   ``time_limit`` T: seconds until version 1 is published (the target is within T).
+   ``time_limit`` T: seconds until its 202 (upload, compile in a child process, store),
+   then until version 1 is published (the solve's time limit applies to this part).
 2. A signed ``machine.down`` for the busiest machine, from a third of its published work
    for ``--down-hours``: seconds from sending the event until version 2 (the greedy
    repair) is published, polled every 20 ms. This includes the coalescing window
@@ -22,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import tempfile
 import time
 import uuid
@@ -106,17 +106,19 @@ def tardiness(problem: Problem, rows: list[Any]) -> int:
 
 
 def one_plant(url: str, orders: int, args: argparse.Namespace) -> dict[str, Any]:
-    plant = generate_plant(orders, args.seed).model_dump(mode="json")
+    generated = generate_plant(orders, args.seed, load=args.load, tightness=args.tightness)
+    plant = generated.model_dump(mode="json")
     options = {"time_limit": args.time_limit, "reschedule_time_limit": args.reschedule,
                "workers": args.workers}  # fmt: skip
     headers = {"X-API-Key": KEYS["bench"]}
     with httpx.Client(base_url=url, headers=headers, timeout=120) as client:
         before = client.get("/v1/plant").json().get("version", 0)
-        sent = time.monotonic()
+        put_sent = time.monotonic()
         put = client.put("/v1/plant", json={"plant": plant, "options": options})
         put.raise_for_status()
+        accepted = time.monotonic()  # the 202: the plant is compiled and stored
         assert wait_for(client, before + 1, 10 * args.time_limit + 120) is not None
-        first = time.monotonic() - sent  # from the request, upload and compile included
+        first = time.monotonic() - accepted
         v1 = client.get("/v1/plant").json()["version"]
         _, problem1, rows1 = version(client, v1)
         assert validate(problem1, rows1) == [], "version 1 is invalid"
@@ -146,6 +148,7 @@ def one_plant(url: str, orders: int, args: argparse.Namespace) -> dict[str, Any]
             "orders": orders,
             "operations": problem1.num_operations,
             "time_limit": args.time_limit,
+            "put_s": round(accepted - put_sent, 2),
             "first_published_s": round(first, 2),
             "repair_published_s": round(repair, 2),
             "repair_phase": body2["phase"],
@@ -158,13 +161,14 @@ def one_plant(url: str, orders: int, args: argparse.Namespace) -> dict[str, Any]
 
 
 def markdown(rows: list[dict[str, Any]], coalesce: str) -> str:
-    head = ("| orders | operations | first publication (s, limit) | `machine.down` to repair "
-            "(s) | improved version (s) | weighted tardiness: v1 / repair / last |")  # fmt: skip
-    lines = [head, "| " + " | ".join(["---"] * 6) + " |"]
+    head = ("| orders | operations | `PUT /v1/plant` (s) | then version 1 (s, limit) | "
+            "`machine.down` to repair (s) | improved version (s) | weighted tardiness: v1 / "
+            "repair / last |")  # fmt: skip
+    lines = [head, "| " + " | ".join(["---"] * 7) + " |"]
     for r in rows:
         improved = "none" if r["improved_published_s"] is None else r["improved_published_s"]
         lines.append(
-            f"| {r['orders']} | {r['operations']:,} | {r['first_published_s']} "
+            f"| {r['orders']} | {r['operations']:,} | {r['put_s']} | {r['first_published_s']} "
             f"({r['time_limit']:g}) | {r['repair_published_s']} | {improved} | "
             f"{r['wt_before']:,} / {r['wt_repair']:,} / {r['wt_last']:,} |"
         )
@@ -180,6 +184,8 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--down-hours", type=float, default=8.0)
+    ap.add_argument("--load", type=float, help="a loaded plant: bottleneck utilisation")
+    ap.add_argument("--tightness", type=float, help="a loaded plant: due-date tightness")
     ap.add_argument("--coalesce", default="0.5", help="APS_PLANT_COALESCE_SECONDS")
     ap.add_argument("--json", help="write the figures here")
     args = ap.parse_args()
@@ -205,4 +211,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

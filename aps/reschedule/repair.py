@@ -175,7 +175,8 @@ def _greedy_result(
         derived.problem, derived.reference, efficiency_weight, machine_change
     )
     kept = _changes(repair_problem, published, derived, schedule)
-    result = RescheduleResult(
+    # built from checked parts: validating it would re-check both problems whole
+    result = RescheduleResult.model_construct(
         problem=derived.problem,
         repair_problem=repair_problem,
         schedule=schedule,

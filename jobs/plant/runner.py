@@ -307,14 +307,9 @@ def _reschedule(run: Run, snap: Snapshot, previous: Result) -> str:
     )
     limit = snap.options.reschedule_time_limit
     started = time.monotonic()
-    try:
-        greedy = _core(run, snap, repair, limit, improve=False)
-        reason = None if greedy.publications else f"no valid repair: {greedy.solver_message}"
-    except Exception as exc:  # never leave the events pending: they would loop forever
-        log.exception("plant %s: reschedule crashed", run.plant_id)
-        reason = f"reschedule failed: {type(exc).__name__}: {exc}"
-    if reason is not None:
-        return _batch_failed(run, snap.events, reason)
+    greedy = _greedy(run, snap, repair, limit)
+    if isinstance(greedy, str):
+        return _batch_failed(run, snap.events, greedy)
     elapsed = time.monotonic() - started
     version = Version(
         greedy.problem,
@@ -330,6 +325,16 @@ def _reschedule(run: Run, snap: Snapshot, previous: Result) -> str:
     if remaining > 0.5 and not run.stop.is_set():
         _improve(run, snap, repair, remaining)
     return "published"
+
+
+def _greedy(run: Run, snap: Snapshot, repair: _Repair, limit: float) -> RescheduleResult | str:
+    """The greedy repair, or why there is none."""
+    try:
+        greedy = _core(run, snap, repair, limit, improve=False)
+    except Exception as exc:  # never leave the events pending: they would loop forever
+        log.exception("plant %s: reschedule crashed", run.plant_id)
+        return f"reschedule failed: {type(exc).__name__}: {exc}"
+    return greedy if greedy.publications else f"no valid repair: {greedy.solver_message}"
 
 
 def _improve(run: Run, snap: Snapshot, repair: _Repair, limit: float) -> None:

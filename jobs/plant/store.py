@@ -83,6 +83,7 @@ def replace_plant(
     plant.name = problem.name[:200]
     plant.source = json.dumps(source) if source is not None else None
     plant.problem = problem.model_dump_json(exclude_defaults=True)
+    parsed_problem.remember(plant.problem, problem)  # a run in this process starts from it
     plant.options = stored
     plant.status = "solving"
     plant.message = None
