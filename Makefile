@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 JSSP   ?= ../shared/jssp
 
-.PHONY: install run test lint check clean-kernels bench bench-sample10 bench-sample60 bench-15x15 bench-20x20 bench-classes10 bench-taillard bench-classic bench-scale bench-service bench-fjsp bench-fjsp60 worker format clean crosscheck-full browser
+.PHONY: install run test lint check clean-kernels bench bench-sample10 bench-sample60 bench-15x15 bench-20x20 bench-classes10 bench-taillard bench-classic bench-scale bench-service bench-fjsp bench-fjsp60 bench-live worker format clean crosscheck-full browser
 
 install: $(STAMP)
 
@@ -153,6 +153,12 @@ bench-scale: install
 ## the greedy witness and ours side by side, validated; 600 orders at 60 s, then about
 ## 10,000 operations at 300 s. JSON lines in results/plant-*.jsonl.
 .PHONY: bench-plant bench-plant10k
+## The live plant through a real aps serve (embedded): a machine.down to a republished schedule.
+bench-live: install
+	mkdir -p results
+	$(BIN)/python benchmarks/bench_live.py 450 1400 --time-limit 10 --reschedule 10 \
+		--json results/live.json | tee results/live.md
+
 bench-plant: install
 	mkdir -p results
 	$(BIN)/python benchmarks/bench_plant.py --time-limit 60 600:0.95:0.5 | tee results/plant-600.jsonl

@@ -59,6 +59,9 @@ log = logging.getLogger(__name__)
 #: Steps of one run at most (a stream of events that never pauses still ends the run;
 #: the release stages the next one).
 MAX_STEPS = 20
+#: the time a publication takes (writing the problem and the schedule, twice), per
+#: operation: 0.5 s on a 6,159-operation plant (18 MB of problem JSON)
+PUBLISH_SECONDS_PER_OPERATION = 1e-4
 
 
 @dataclass
@@ -222,12 +225,14 @@ def _batch_failed(run: Run, events: Sequence[PlantEvent], reason: str) -> str:
 
 
 def _solve(run: Run, snap: Snapshot, problem: Problem, events: Sequence[PlantEvent] = ()) -> str:
-    """Solve the whole plant (CP-SAT through ``aps.solve``) and publish it."""
+    """Solve the whole plant (CP-SAT through ``aps.solve``) and publish it, within the
+    plant's time limit: storing a version takes part of it."""
     limit = min(snap.options.time_limit, run.settings.max_time_limit)
+    reserve = min(0.1 * limit, PUBLISH_SECONDS_PER_OPERATION * problem.num_operations)
     try:
         result = aps.solve(
             problem,
-            time_limit=limit,
+            time_limit=limit - reserve,
             workers=snap.options.workers,
             seed=snap.options.seed,
             stop=run.stop,
