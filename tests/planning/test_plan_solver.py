@@ -121,7 +121,7 @@ def test_window_replays_validate_on_a_plant_with_changeovers() -> None:
     behind a moved one, with a setup sized for a changeover it no longer had."""
     problem = compile_plant(generate_plant(60, 3, load=0.95, tightness=0.5))
     assert any(m.setup_matrix for m in problem.machines)
-    params = SolveParams(time_limit=24, workers=2, seed=0)
+    params = SolveParams(time_limit=16, workers=2, seed=0)
     result = solve_plan(problem, params, window_operations=150)
     assert aps.validate(problem, result.schedule) == []
     windows = result.parameters["windows"]
