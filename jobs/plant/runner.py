@@ -226,13 +226,12 @@ def _batch_failed(run: Run, events: Sequence[PlantEvent], reason: str) -> str:
 
 def _solve(run: Run, snap: Snapshot, problem: Problem, events: Sequence[PlantEvent] = ()) -> str:
     """Solve the whole plant (CP-SAT through ``aps.solve``) and publish it, within the
-    plant's time limit: storing a version takes part of it."""
+    plant's time limit (storing a version takes part of it)."""
     limit = min(snap.options.time_limit, run.settings.max_time_limit)
-    reserve = min(0.1 * limit, PUBLISH_SECONDS_PER_OPERATION * problem.num_operations)
     try:
         result = aps.solve(
             problem,
-            time_limit=limit - reserve,
+            time_limit=limit - _publish_reserve(limit, problem),
             workers=snap.options.workers,
             seed=snap.options.seed,
             stop=run.stop,
@@ -326,10 +325,15 @@ def _reschedule(run: Run, snap: Snapshot, previous: Result) -> str:
     )
     if publish(run.db, run.plant_id, run.owner, snap.state, version, ids) is None:
         return "stale"
-    remaining = limit - (time.monotonic() - started)
+    remaining = limit - (time.monotonic() - started) - _publish_reserve(limit, snap.problem)
     if remaining > 0.5 and not run.stop.is_set():
         _improve(run, snap, repair, remaining)
     return "published"
+
+
+def _publish_reserve(limit: float, problem: Problem) -> float:
+    """The part of a time limit kept for publishing the schedule found within it."""
+    return min(0.1 * limit, PUBLISH_SECONDS_PER_OPERATION * problem.num_operations)
 
 
 def _greedy(run: Run, snap: Snapshot, repair: _Repair, limit: float) -> RescheduleResult | str:
